@@ -1,0 +1,557 @@
+"""The schema: the single source of truth about a dataset's columns and a model's target.
+
+A schema is inferred at upload (:func:`infer_schema`), edited by the user
+(:meth:`Schema.with_column`, :meth:`Schema.with_target`), saved as JSON with every model and
+checked on every later upload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medinn_core.errors import SchemaError, list_examples
+
+SCHEMA_VERSION = 1
+MAX_CLASSES = 20
+MAX_CATEGORY_LEVELS = 50
+
+
+class Kind(StrEnum):
+    """What a column is, and so how it is used."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BINARY = "binary"
+    IDENTIFIER = "identifier"
+    IGNORED = "ignored"
+
+
+FEATURE_KINDS = (Kind.NUMERIC, Kind.CATEGORICAL, Kind.BINARY)
+
+
+class Task(StrEnum):
+    """What the target asks of the model."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its kind, whether it is used, and what a clinician needs to read it.
+
+    ``excluded`` columns are never model inputs; ``reason`` says why (shown to the user).
+    ``valid_min``/``valid_max`` are the plausible range; ``nonzero`` marks a measurement that
+    cannot be zero (a zero there is probably a missing value).
+    """
+
+    name: str
+    kind: Kind
+    excluded: bool = False
+    reason: str = ""
+    unit: str = ""
+    description: str = ""
+    valid_min: float | None = None
+    valid_max: float | None = None
+    nonzero: bool = False
+    categories: tuple[str, ...] = ()
+
+    @property
+    def is_feature(self) -> bool:
+        return not self.excluded and self.kind in FEATURE_KINDS
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Every column of a dataset plus the target and task.
+
+    ``classes`` holds the target's labels as strings, in the order of the model's outputs; for
+    a binary task the second one is the positive class (the event whose risk is predicted).
+    """
+
+    columns: tuple[Column, ...]
+    target: str | None = None
+    task: Task | None = None
+    classes: tuple[str, ...] = ()
+    id_column: str | None = None
+    version: int = SCHEMA_VERSION
+    notes: tuple[str, ...] = field(default=())
+
+    # -- access ---------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``; raises :class:`SchemaError` naming close matches."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise SchemaError(
+            f"Column {name!r} is not in the data. Columns are: {list_examples(list(self.names), 12)}."
+        )
+
+    @property
+    def features(self) -> tuple[Column, ...]:
+        """Columns used as model inputs, in file order (never the target or the identifier)."""
+        return tuple(
+            c for c in self.columns if c.is_feature and c.name not in (self.target, self.id_column)
+        )
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.features)
+
+    @property
+    def positive_class(self) -> str | None:
+        return self.classes[1] if self.task == Task.BINARY and len(self.classes) == 2 else None
+
+    # -- edits (each returns a new schema) -------------------------------------------------
+    def with_column(self, name: str, **changes: Any) -> Schema:
+        """Override one column's kind, excluded state, unit, range or description.
+
+        Raises
+        ------
+        SchemaError
+            If the column does not exist, the kind is unknown, or the change would make the
+            target or identifier a feature.
+        """
+        col = self.column(name)
+        if "kind" in changes:
+            try:
+                changes["kind"] = Kind(changes["kind"])
+            except ValueError:
+                kinds = ", ".join(k.value for k in Kind)
+                raise SchemaError(
+                    f"Column {name!r}: unknown kind {changes['kind']!r}. Choose one of {kinds}."
+                ) from None
+            if changes["kind"] in FEATURE_KINDS and "excluded" not in changes:
+                changes.setdefault("excluded", False)
+            if changes["kind"] == Kind.IGNORED:
+                changes.setdefault("excluded", True)
+        if "categories" in changes:
+            changes["categories"] = tuple(str(c) for c in changes["categories"])
+        new_col = replace(col, **changes)
+        if new_col.kind == Kind.IDENTIFIER:
+            new_col = replace(new_col, excluded=True, reason=new_col.reason or "identifier")
+        if changes.get("excluded") is False and col.excluded and "reason" not in changes:
+            new_col = replace(new_col, reason="")
+        columns = tuple(new_col if c.name == name else c for c in self.columns)
+        id_column = self.id_column
+        if new_col.kind == Kind.IDENTIFIER and id_column is None:
+            id_column = name
+        elif new_col.kind != Kind.IDENTIFIER and id_column == name:
+            id_column = None
+        return replace(self, columns=columns, id_column=id_column)
+
+    def with_id_column(self, name: str | None) -> Schema:
+        """Make ``name`` the patient identifier (never a feature), or clear it with ``None``."""
+        schema = self
+        if self.id_column and self.id_column != name:
+            schema = schema.with_column(self.id_column, kind=Kind.IGNORED, reason="identifier")
+        if name is None:
+            return replace(schema, id_column=None)
+        schema = schema.with_column(name, kind=Kind.IDENTIFIER, reason="patient identifier")
+        return replace(schema, id_column=name)
+
+    def with_target(self, df: pd.DataFrame, target: str, task: Task | str | None = None) -> Schema:
+        """Choose the target column and detect (or set) the task and classes from ``df``.
+
+        Raises
+        ------
+        SchemaError
+            If the column is missing, holds no values, or cannot serve the requested task.
+        """
+        self.column(target)
+        task = detect_task(df[target], target) if task in (None, "auto") else Task(task)
+        classes = target_classes(df[target], target, task)
+        columns = tuple(
+            replace(c, excluded=True, reason="target") if c.name == target else c
+            for c in self.columns
+        )
+        # The previous target goes back to being an ordinary column.
+        if self.target and self.target != target:
+            columns = tuple(
+                replace(c, excluded=c.kind not in FEATURE_KINDS, reason="")
+                if c.name == self.target
+                else c
+                for c in columns
+            )
+        id_column = None if self.id_column == target else self.id_column
+        return replace(
+            self, columns=columns, target=target, task=task, classes=classes, id_column=id_column
+        )
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["task"] = self.task.value if self.task else None
+        for col in data["columns"]:
+            col["kind"] = Kind(col["kind"]).value
+            col["categories"] = list(col["categories"])
+        data["classes"] = list(self.classes)
+        data["notes"] = list(self.notes)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        """Rebuild a schema saved by :meth:`to_dict`.
+
+        Raises
+        ------
+        SchemaError
+            If the data is not a medinn schema or comes from a newer version.
+        """
+        try:
+            version = int(data.get("version", 0))
+            if version > SCHEMA_VERSION:
+                raise SchemaError(
+                    f"This schema was written by a newer medinn (schema version {version}); "
+                    "upgrade medinn to read it."
+                )
+            columns = tuple(
+                Column(
+                    **{**c, "kind": Kind(c["kind"]), "categories": tuple(c.get("categories", ()))}
+                )
+                for c in data["columns"]
+            )
+            task = Task(data["task"]) if data.get("task") else None
+            return cls(
+                columns=columns,
+                target=data.get("target"),
+                task=task,
+                classes=tuple(str(c) for c in data.get("classes", ())),
+                id_column=data.get("id_column"),
+                version=version,
+                notes=tuple(data.get("notes", ())),
+            )
+        except SchemaError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SchemaError(f"Not a valid medinn schema: {exc}.") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"The schema is not valid JSON: {exc}.") from None
+
+
+# -- inference -----------------------------------------------------------------------------
+
+# Known clinical measurements: unit, plausible range, and whether zero is impossible.
+_KNOWN = [
+    (r"^age(_?y(ea)?rs?)?$", "y", 0, 120, False, "age"),
+    (r"bmi|body_?mass", "kg/m²", 10, 90, True, "body-mass index"),
+    (r"glucose|glu$", "mg/dL", 10, 1000, True, "blood glucose"),
+    (r"systolic|sbp|^trestbps$", "mmHg", 50, 300, True, "systolic blood pressure"),
+    (r"diastolic|dbp|blood_?pressure|^bp$", "mmHg", 20, 200, True, "blood pressure"),
+    (r"chol", "mg/dL", 50, 1000, True, "cholesterol"),
+    (r"^hdl|^ldl", "mg/dL", 5, 500, True, "lipoprotein cholesterol"),
+    (r"heart_?rate|^hr$|pulse", "bpm", 20, 300, True, "heart rate"),
+    (r"hba1c|a1c", "%", 3, 20, True, "glycated haemoglobin"),
+    (r"creatinine(?!_?clear)", "mg/dL", 0.1, 20, True, "serum creatinine"),
+    (r"weight|_kg$", "kg", 1, 400, True, "body weight"),
+    (r"height|_cm$", "cm", 30, 250, True, "height"),
+    (r"skin_?thickness", "mm", 1, 120, True, "skinfold thickness"),
+    (r"insulin", "µU/mL", 1, 1000, True, "serum insulin"),
+]
+_ID_NAME = re.compile(
+    r"^(id|uid|mrn|nhs(_?number)?|patient|record(_?id)?|encounter(_?id)?|subject(_?id)?)$"
+    r"|(^|_)(id|mrn)$|^patient_?(id|no|number)$",
+    re.IGNORECASE,
+)
+_PII_NAME = [
+    (
+        re.compile(r"(^|_)(first_?|last_?|sur|full_?|patient_?|given_?|family_?)?name$", re.I),
+        "a name",
+    ),
+    (re.compile(r"dob|birth", re.I), "a date of birth"),
+    (re.compile(r"address|street|postcode|post_?code|zip(_?code)?$|city$", re.I), "an address"),
+    (re.compile(r"phone|mobile|fax|telephone", re.I), "a phone number"),
+    (re.compile(r"e_?mail", re.I), "an e-mail address"),
+    (
+        re.compile(r"ssn|social_?security|passport|insurance_?(no|number)", re.I),
+        "an official number",
+    ),
+]
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
+_DATE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$")
+_CODE_ID = re.compile(r"^[A-Za-z]{0,6}[-_]?\d{3,}$")
+_POSITIVE = (
+    "1",
+    "true",
+    "yes",
+    "y",
+    "positive",
+    "pos",
+    "malignant",
+    "present",
+    "event",
+    "died",
+    "dead",
+    "death",
+    "abnormal",
+    "disease",
+    "case",
+    "t",
+)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def as_label(value: Any) -> str:
+    """The string form of a target value: 1, 1.0 and '1' are all '1'."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(value).strip()
+
+
+def labels(series: pd.Series) -> pd.Series:
+    """Target values as string labels (missing stays missing)."""
+    out = series.map(as_label, na_action="ignore")
+    return out.astype("str") if out.notna().all() else out
+
+
+def numeric_view(series: pd.Series) -> pd.Series:
+    """The column as floats, text that is not a number becoming NaN."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    if pd.api.types.is_numeric_dtype(series):
+        return pd.to_numeric(series, errors="coerce").astype("float64")
+    return pd.to_numeric(series.astype("str").str.strip(), errors="coerce").where(series.notna())
+
+
+def detect_task(target: pd.Series, name: str = "target") -> Task:
+    """Binary for two values, multiclass for 3 to 20, regression for many numbers.
+
+    Raises
+    ------
+    SchemaError
+        If the target has no values, one value, or many values that are not numbers.
+    """
+    values = target.dropna()
+    if values.empty:
+        raise SchemaError(
+            f"Target column {name!r} holds no values: every row is missing. "
+            "Choose the column that records the outcome."
+        )
+    n_distinct = labels(values).nunique()
+    if n_distinct < 2:
+        raise SchemaError(
+            f"Target column {name!r} has a single value ({as_label(values.iloc[0])!r}) in every "
+            "row: a model needs at least two outcomes to learn from. Check the export or choose "
+            "another target."
+        )
+    numeric = numeric_view(values)
+    all_numeric = numeric.notna().all()
+    if n_distinct == 2:
+        return Task.BINARY
+    if all_numeric:
+        integer_valued = bool(np.all(np.mod(numeric.to_numpy(), 1) == 0))
+        if integer_valued and n_distinct <= MAX_CLASSES and n_distinct < len(values) / 10:
+            return Task.MULTICLASS
+        return Task.REGRESSION
+    if n_distinct <= MAX_CLASSES:
+        return Task.MULTICLASS
+    raise SchemaError(
+        f"Target column {name!r} has {n_distinct} distinct text values, e.g. "
+        f"{list_examples(list(labels(values).unique()[:5]))}: medinn classifies up to "
+        f"{MAX_CLASSES} classes. Group the values into fewer classes, or choose a numeric "
+        "target for regression."
+    )
+
+
+def target_classes(target: pd.Series, name: str, task: Task) -> tuple[str, ...]:
+    """The class labels in output order; for binary, (negative, positive).
+
+    The positive class is a recognised event label (1, yes, true, positive, malignant...),
+    otherwise the rarer class.
+    """
+    if task == Task.REGRESSION:
+        if numeric_view(target.dropna()).isna().any():
+            bad = target.dropna()[numeric_view(target.dropna()).isna()]
+            raise SchemaError(
+                f"Target column {name!r} must be numeric for regression: {len(bad)} values are "
+                f"not numbers, e.g. {list_examples(list(bad.astype(str).unique()))}. "
+                "Fix those cells or choose a classification task."
+            )
+        return ()
+    lab = labels(target.dropna())
+    counts = lab.value_counts()
+    if task == Task.BINARY:
+        if len(counts) != 2:
+            raise SchemaError(
+                f"Target column {name!r} has {len(counts)} distinct values, a binary task needs "
+                "exactly 2. Choose 'multiclass' or 'regression', or another column."
+            )
+        known = [c for c in counts.index if c.lower() in _POSITIVE]
+        if len(known) == 1:
+            positive = known[0]
+        else:
+            ordered = sorted(counts.index, key=lambda c: (counts[c], _sort_key(c)))
+            positive = (
+                ordered[0] if counts.iloc[0] != counts.iloc[1] else max(counts.index, key=_sort_key)
+            )
+        negative = next(c for c in counts.index if c != positive)
+        return (negative, positive)
+    if len(counts) > MAX_CLASSES:
+        raise SchemaError(
+            f"Target column {name!r} has {len(counts)} classes; medinn classifies up to "
+            f"{MAX_CLASSES}. Group the values or choose regression."
+        )
+    return tuple(sorted(counts.index, key=_sort_key))
+
+
+def _sort_key(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _known_measure(name: str) -> tuple[str, float, float, bool, str] | None:
+    norm = _norm(name)
+    for pattern, unit, lo, hi, nonzero, description in _KNOWN:
+        if re.search(pattern, norm):
+            return unit, lo, hi, nonzero, description
+    return None
+
+
+def _text_reason(name: str, values: pd.Series) -> str | None:
+    """Why a text column is personal data or free text, or None if it is neither."""
+    norm = _norm(name)
+    for pattern, what in _PII_NAME:
+        if pattern.search(norm):
+            return f"personal data: the name suggests {what}"
+    sample = values.astype("str").head(500)
+    if sample.str.match(_EMAIL).mean() > 0.5:
+        return "personal data: values look like e-mail addresses"
+    if sample.str.match(_DATE).mean() > 0.8:
+        return "a date: dates are not used as inputs; derive an age or a duration instead"
+    if sample.str.match(_PHONE).mean() > 0.8 and sample.str.count(r"\d").mean() >= 7:
+        return "personal data: values look like phone numbers"
+    words = sample.str.count(r"\s+") + 1
+    n_unique = values.nunique()
+    mostly_unique = n_unique > 0.5 * len(values)
+    if mostly_unique and (
+        (n_unique >= 10 and words.mean() >= 3)
+        or (n_unique > MAX_CATEGORY_LEVELS and words.mean() >= 2)
+    ):
+        return "free text: many unique multi-word values; medinn does not read free text"
+    return None
+
+
+def infer_column(series: pd.Series, name: str) -> Column:
+    """Infer one column's kind, unit and plausible range from its name and values."""
+    values = series.dropna()
+    n = len(values)
+    if n == 0:
+        return Column(name, Kind.IGNORED, excluded=True, reason="every value is missing")
+    numeric = numeric_view(values)
+    share_numeric = float(numeric.notna().mean())
+    is_numeric = share_numeric >= 0.9
+    as_text = values.astype("str")
+    n_unique = as_text.nunique()
+    unique_share = n_unique / n
+    if n_unique == 1:
+        return Column(
+            name,
+            Kind.IGNORED,
+            excluded=True,
+            reason=f"constant: every value is {as_text.iloc[0]!r}",
+        )
+    if _ID_NAME.search(_norm(name)) and (unique_share > 0.5 or not is_numeric):
+        return Column(name, Kind.IDENTIFIER, excluded=True, reason="identifier (by its name)")
+    if not is_numeric:
+        reason = _text_reason(name, values)
+        if reason:
+            return Column(name, Kind.IGNORED, excluded=True, reason=reason)
+        if unique_share > 0.95 and n >= 20 and as_text.str.match(_CODE_ID).mean() > 0.9:
+            return Column(
+                name,
+                Kind.IDENTIFIER,
+                excluded=True,
+                reason="identifier: every value is a unique code",
+            )
+    if n_unique == 2:
+        cats = tuple(sorted(labels(values).unique(), key=_sort_key))
+        return Column(name, Kind.BINARY, categories=cats)
+    if is_numeric:
+        known = _known_measure(name)
+        if known:
+            unit, lo, hi, nonzero, description = known
+            return Column(
+                name,
+                Kind.NUMERIC,
+                unit=unit,
+                valid_min=lo,
+                valid_max=hi,
+                nonzero=nonzero,
+                description=description,
+            )
+        return Column(name, Kind.NUMERIC)
+    if n_unique > MAX_CATEGORY_LEVELS and unique_share > 0.5:
+        return Column(
+            name,
+            Kind.IGNORED,
+            excluded=True,
+            reason=f"too many distinct values for a category ({n_unique})",
+        )
+    cats = tuple(as_text.value_counts().index)
+    reason = ""
+    if n_unique > MAX_CATEGORY_LEVELS:
+        reason = f"{n_unique} categories: rare ones are grouped as 'other'"
+    return Column(name, Kind.CATEGORICAL, categories=cats, reason=reason)
+
+
+def infer_schema(
+    df: pd.DataFrame,
+    target: str | None = None,
+    *,
+    task: Task | str | None = None,
+    id_column: str | None = None,
+    exclude: tuple[str, ...] | list[str] = (),
+) -> Schema:
+    """Infer a schema from a table, optionally with the target, identifier and exclusions.
+
+    Raises
+    ------
+    SchemaError
+        If a named target, identifier or excluded column is not in the table, or the target
+        cannot serve the task.
+    """
+    if df.columns.duplicated().any():
+        dups = list(df.columns[df.columns.duplicated()].astype(str).unique())
+        raise SchemaError(f"Duplicate column names: {list_examples(dups)}. Rename them.")
+    schema = Schema(columns=tuple(infer_column(df[c], str(c)) for c in df.columns))
+    for name in exclude:
+        schema = schema.with_column(name, excluded=True, reason="excluded by the user")
+    if id_column is not None:
+        schema = schema.with_id_column(id_column)
+    else:
+        found = next((c.name for c in schema.columns if c.kind == Kind.IDENTIFIER), None)
+        if found:
+            schema = replace(schema, id_column=found)
+    if target is not None:
+        schema = schema.with_target(df, target, task)
+    return schema

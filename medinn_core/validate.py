@@ -1,0 +1,406 @@
+"""Validation: what is wrong with a table before a model is trained on it or scores it.
+
+:func:`validate` returns a :class:`ValidationReport`: errors stop training, warnings do not.
+Every message names the column, says what was found, and what medinn does or the user can do.
+Row numbers in messages are spreadsheet rows: the header is row 1, the first patient row 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medinn_core.errors import MedinnError, list_examples
+from medinn_core.schema import Kind, Schema, Task, labels, numeric_view
+
+MIN_CLASS_ROWS = 10
+MIN_ROWS = 20
+MAX_MISSING_SHARE = 0.5
+MIN_EVENTS_PER_PARAMETER = 10
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding: ``severity`` is "error" or "warning"; ``code`` is stable for tests and UI."""
+
+    severity: str
+    code: str
+    message: str
+    column: str | None = None
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "column": self.column,
+            "count": self.count,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The findings on one table for one schema."""
+
+    errors: tuple[Issue, ...] = ()
+    warnings: tuple[Issue, ...] = ()
+    n_rows: int = 0
+    n_usable_rows: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing stops training."""
+        return not self.errors
+
+    def codes(self) -> set[str]:
+        return {i.code for i in self.errors + self.warnings}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "n_rows": self.n_rows,
+            "n_usable_rows": self.n_usable_rows,
+            "errors": [i.to_dict() for i in self.errors],
+            "warnings": [i.to_dict() for i in self.warnings],
+            "stats": dict(self.stats),
+        }
+
+
+def sheet_rows(index: pd.Index, limit: int = 5) -> str:
+    """Spreadsheet row numbers of the first offending rows (header = row 1)."""
+    rows = [str(int(i) + 2) if isinstance(i, (int, np.integer)) else repr(i) for i in index[:limit]]
+    return ", ".join(rows)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _examples(values: pd.Series) -> str:
+    return list_examples([str(v) for v in values.unique()[:5]], 5)
+
+
+def count_parameters(schema: Schema, df: pd.DataFrame) -> int:
+    """Approximate number of encoded model inputs (the 'parameters' of events per parameter)."""
+    total = 0
+    for col in schema.features:
+        if col.kind == Kind.CATEGORICAL:
+            total += max(1, min(df[col.name].nunique(), 50))
+        else:
+            total += 1 + int(df[col.name].isna().any())
+    return total
+
+
+def _check_numeric(df: pd.DataFrame, col, add) -> None:
+    raw = df[col.name]
+    values = numeric_view(raw)
+    text = raw.notna() & values.isna()
+    if text.any():
+        bad = raw[text]
+        add(
+            "warning",
+            "not_numeric",
+            col.name,
+            int(text.sum()),
+            f"Column {col.name!r} should be numeric{_unit(col)}: {int(text.sum())} values are not "
+            f"numbers, e.g. {_examples(bad.astype(str))} in rows {sheet_rows(bad.index)}. They are "
+            "treated as missing; fix those cells, or change the column's kind to categorical.",
+        )
+    infinite = np.isinf(values.fillna(0))
+    if infinite.any():
+        add(
+            "warning",
+            "infinite",
+            col.name,
+            int(infinite.sum()),
+            f"Column {col.name!r} holds {int(infinite.sum())} infinite values (rows "
+            f"{sheet_rows(values.index[infinite])}); they are treated as missing.",
+        )
+    if col.nonzero:
+        zeros = values == 0
+        if zeros.any():
+            add(
+                "warning",
+                "impossible_zero",
+                col.name,
+                int(zeros.sum()),
+                f"Column {col.name!r} has {int(zeros.sum())} zeros (rows "
+                f"{sheet_rows(values.index[zeros])}), but a {col.description or col.name} of 0"
+                f"{_unit(col, ' ')} is not possible: they are probably missing values and are "
+                "treated as missing. Untick 'zero impossible' for this column if zeros are real.",
+            )
+    finite = values[np.isfinite(values) & ~(col.nonzero & (values == 0))]
+    if col.valid_min is not None and col.valid_max is not None and not finite.empty:
+        out = finite[(finite < col.valid_min) | (finite > col.valid_max)]
+        if not out.empty:
+            add(
+                "warning",
+                "out_of_range",
+                col.name,
+                len(out),
+                f"Column {col.name!r} has {len(out)} values outside the plausible range "
+                f"{col.valid_min:g}–{col.valid_max:g}{_unit(col, ' ')}, e.g. "
+                f"{_examples(out.map('{:g}'.format))} in rows {sheet_rows(out.index)}. Check the "
+                "unit of this column, or correct the values.",
+            )
+
+
+def _unit(col, sep: str = "(") -> str:
+    """' (mg/dL)' after a column name, or ' mg/dL' after a number (sep=' ')."""
+    if not col.unit:
+        return ""
+    return f" {col.unit}" if sep == " " else f" ({col.unit})"
+
+
+def _check_target(df: pd.DataFrame, schema: Schema, add) -> pd.Series:
+    """Checks on the target; returns the mask of rows usable for training."""
+    target = df[schema.target]
+    missing = target.isna()
+    if missing.all():
+        add(
+            "error",
+            "target_all_missing",
+            schema.target,
+            len(df),
+            f"Target column {schema.target!r} is empty in every row. Choose the column that "
+            "records the outcome.",
+        )
+        return ~missing
+    if missing.any():
+        add(
+            "warning",
+            "target_missing",
+            schema.target,
+            int(missing.sum()),
+            f"Target column {schema.target!r} is missing in {int(missing.sum())} rows (rows "
+            f"{sheet_rows(target.index[missing])}): those rows are left out of training and "
+            "evaluation.",
+        )
+    present = target[~missing]
+    if schema.task == Task.REGRESSION:
+        values = numeric_view(present)
+        bad = values.isna()
+        if bad.any():
+            add(
+                "error",
+                "target_not_numeric",
+                schema.target,
+                int(bad.sum()),
+                f"Target column {schema.target!r} must be numeric for regression: "
+                f"{int(bad.sum())} values are not numbers, e.g. {_examples(present[bad].astype(str))}"
+                f" in rows {sheet_rows(present.index[bad])}. Fix them or choose a classification task.",
+            )
+        return ~missing
+    counts = labels(present).value_counts()
+    unknown = set(counts.index) - set(schema.classes)
+    if unknown:
+        add(
+            "error",
+            "target_unknown_class",
+            schema.target,
+            len(unknown),
+            f"Target column {schema.target!r} holds values the schema does not know: "
+            f"{list_examples(sorted(unknown))}. Choose the target again to refresh its classes.",
+        )
+    if len(counts) < 2:
+        add(
+            "error",
+            "single_class",
+            schema.target,
+            len(present),
+            f"Target column {schema.target!r} has a single class ({counts.index[0]!r}): a model "
+            "needs examples of at least two outcomes.",
+        )
+    small = counts[counts < MIN_CLASS_ROWS]
+    if len(counts) >= 2 and not small.empty:
+        detail = ", ".join(f"{k!r} has {v}" for k, v in small.items())
+        add(
+            "error",
+            "small_class",
+            schema.target,
+            int(small.sum()),
+            f"Target column {schema.target!r}: {detail} rows; each class needs at least "
+            f"{MIN_CLASS_ROWS} to train and test a model. Merge rare classes or add patients.",
+        )
+    return ~missing
+
+
+def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
+    """Check a table against a schema before training.
+
+    Parameters
+    ----------
+    df : the table as read (raw columns).
+    schema : the schema; its target must be set to check training-specific rules.
+
+    Returns
+    -------
+    ValidationReport
+        Errors (which stop training) and warnings (which do not), plus counts.
+    """
+    issues: list[Issue] = []
+
+    def add(severity: str, code: str, column: str | None, count: int, message: str) -> None:
+        issues.append(Issue(severity, code, message, column, count))
+
+    missing_cols = [c.name for c in schema.columns if c.name not in df.columns]
+    if missing_cols:
+        add(
+            "error",
+            "missing_columns",
+            missing_cols[0],
+            len(missing_cols),
+            f"The schema expects columns that are not in the table: "
+            f"{list_examples(missing_cols)}. Upload the matching file or infer the schema again.",
+        )
+        return _report(issues, df, df.index == df.index)
+    usable = pd.Series(True, index=df.index)
+    if schema.target is None:
+        add("error", "no_target", None, 0, "No target chosen. Pick the column to predict.")
+    else:
+        try:
+            usable = _check_target(df, schema, add)
+        except MedinnError as exc:
+            add("error", "target_invalid", schema.target, 0, str(exc))
+    if len(df) < MIN_ROWS:
+        add(
+            "error",
+            "too_few_rows",
+            None,
+            len(df),
+            f"The table has {len(df)} rows; medinn needs at least {MIN_ROWS} patients to train.",
+        )
+    if not schema.features:
+        add(
+            "error",
+            "no_features",
+            None,
+            0,
+            "No column is left to learn from: every column is excluded, the target or the "
+            "identifier. Include at least one column in the schema.",
+        )
+    for col in schema.features:
+        series = df[col.name]
+        share = float(series.isna().mean())
+        if share == 1:
+            add(
+                "warning",
+                "all_missing",
+                col.name,
+                len(df),
+                f"Column {col.name!r} is missing in every row; it carries no information. "
+                "Exclude it.",
+            )
+            continue
+        if share > MAX_MISSING_SHARE:
+            add(
+                "warning",
+                "mostly_missing",
+                col.name,
+                int(series.isna().sum()),
+                f"Column {col.name!r} is missing in {share:.0%} of rows; values are imputed, "
+                "which may hide a pattern. Consider excluding it.",
+            )
+        if col.kind == Kind.NUMERIC:
+            _check_numeric(df, col, add)
+        elif col.kind == Kind.CATEGORICAL and series.nunique() > 50:
+            add(
+                "warning",
+                "many_levels",
+                col.name,
+                int(series.nunique()),
+                f"Column {col.name!r} has {series.nunique()} categories; categories seen in "
+                "fewer than 1 % of rows are grouped as 'other'.",
+            )
+        if schema.target is not None and _leaks(series, df[schema.target]):
+            add(
+                "warning",
+                "leakage",
+                col.name,
+                0,
+                f"Column {col.name!r} determines the target {schema.target!r} exactly: it is "
+                "probably the outcome under another name or recorded after it (leakage). "
+                "Exclude it unless it is truly known before the outcome.",
+            )
+    _check_rows(df, schema, add)
+    if (
+        schema.target is not None
+        and schema.task in (Task.BINARY, Task.MULTICLASS)
+        and schema.features
+    ):
+        counts = labels(df[schema.target].dropna()).value_counts()
+        if len(counts) >= 2:
+            events = int(counts.min())
+            params = count_parameters(schema, df)
+            epp = events / max(params, 1)
+            if epp < MIN_EVENTS_PER_PARAMETER:
+                add(
+                    "warning",
+                    "low_epp",
+                    schema.target,
+                    events,
+                    f"Only {epp:.1f} events per model input ({events} in the rarest class, "
+                    f"{params} inputs after encoding): under {MIN_EVENTS_PER_PARAMETER}, the "
+                    "model may overfit. Exclude weak columns or add patients.",
+                )
+    return _report(issues, df, usable)
+
+
+def _leaks(feature: pd.Series, target: pd.Series) -> bool:
+    both = feature.notna() & target.notna()
+    if both.sum() < MIN_ROWS:
+        return False
+    f, t = labels(feature[both]), labels(target[both])
+    if t.nunique() < 2 or f.nunique() > max(t.nunique(), 20):
+        return False
+    return bool((pd.DataFrame({"f": f, "t": t}).groupby("f")["t"].nunique() == 1).all())
+
+
+def _check_rows(df: pd.DataFrame, schema: Schema, add) -> None:
+    dups = df.duplicated(keep="first")
+    if schema.id_column is None and dups.any():
+        add(
+            "warning",
+            "duplicate_rows",
+            None,
+            int(dups.sum()),
+            f"{_plural(int(dups.sum()), 'row repeats', 'rows repeat')} an earlier row exactly "
+            f"(rows {sheet_rows(df.index[dups])}). Check the export for duplicated records.",
+        )
+    if schema.id_column is not None and schema.id_column in df.columns:
+        ids = df[schema.id_column]
+        repeated = ids[ids.duplicated(keep=False) & ids.notna()]
+        if not repeated.empty:
+            n_patients = repeated.nunique()
+            add(
+                "warning",
+                "repeated_id",
+                schema.id_column,
+                int(n_patients),
+                f"Identifier {schema.id_column!r} repeats: {n_patients} patients appear in more "
+                f"than one row, e.g. {_examples(repeated.astype(str))}. The split keeps each "
+                "patient's rows together so no patient is in both training and test.",
+            )
+        if dups.any():
+            add(
+                "warning",
+                "duplicate_rows",
+                None,
+                int(dups.sum()),
+                f"{_plural(int(dups.sum()), 'row repeats', 'rows repeat')} an earlier row "
+                f"exactly (rows {sheet_rows(df.index[dups])}). Check the export for duplicated "
+                "records.",
+            )
+
+
+def _report(issues: list[Issue], df: pd.DataFrame, usable) -> ValidationReport:
+    errors = tuple(i for i in issues if i.severity == "error")
+    warnings = tuple(i for i in issues if i.severity == "warning")
+    return ValidationReport(
+        errors=errors, warnings=warnings, n_rows=len(df), n_usable_rows=int(np.sum(usable))
+    )
