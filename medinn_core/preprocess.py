@@ -1,0 +1,286 @@
+"""Preprocessing that travels with the model.
+
+scikit-learn's ``ColumnTransformer`` learns the parameters on the training split (median
+imputation with missing indicators and standard scaling for numbers; one-hot encoding with a
+missing level, infrequent categories grouped, unknown categories handled for categories).
+The learned parameters are then kept as plain data (:class:`Preprocessor` state), saved as
+JSON beside the network, so loading a model runs no pickled code, and applied with NumPy.
+Every encoded column knows the original column it came from (``feature_of_``), taken from the
+transformer's ``output_indices_`` and the encoders' categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medinn_core.errors import ModelError, SchemaError, list_examples
+from medinn_core.schema import Kind, Schema, labels, numeric_view
+
+MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
+PREPROCESS_VERSION = 1
+
+
+def clean_features(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """The schema's feature columns in a form the encoder accepts, never changing ``df``.
+
+    Numbers: text, infinities and (for columns where zero is impossible) zeros become missing.
+    Categories and binaries: values as stripped strings. Column order follows the schema.
+
+    Raises
+    ------
+    SchemaError
+        If a feature column the schema needs is absent (names them all).
+    """
+    needed = schema.feature_names
+    absent = [c for c in needed if c not in df.columns]
+    if absent:
+        raise SchemaError(
+            f"The data lacks {len(absent)} column(s) the model needs: {list_examples(absent)}. "
+            "Add them (empty cells are allowed) or use a model trained without them."
+        )
+    out = {}
+    for col in schema.features:
+        series = df[col.name]
+        if col.kind == Kind.NUMERIC:
+            values = numeric_view(series)
+            values = values.where(np.isfinite(values.fillna(0.0)))
+            if col.nonzero:
+                values = values.mask(values == 0)
+            out[col.name] = values.astype("float64")
+        else:
+            out[col.name] = labels(series).astype("object")
+    return pd.DataFrame(out, index=df.index)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What one encoded column holds: ``source`` column, ``role`` and ``level``.
+
+    role is "scaled" (a standardised number), "missing" (1 where the number was missing),
+    or "level" (1 where the category equals ``level``; ``OTHER_LEVEL`` collects infrequent and
+    unseen categories).
+    """
+
+    name: str
+    source: str
+    role: str
+    level: str | None = None
+
+
+class Preprocessor:
+    """Fit on training rows, transform any rows with the same columns (scikit-learn contract).
+
+    Parameters
+    ----------
+    schema : the schema naming the feature columns and their kinds.
+    min_frequency : categories rarer than this share of training rows go to ``OTHER_LEVEL``.
+    max_categories : at most this many one-hot columns per feature (including ``OTHER_LEVEL``).
+    """
+
+    def __init__(self, schema: Schema, *, min_frequency: float = 0.01, max_categories: int = 30):
+        self.schema = schema
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+
+    # -- fit -------------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame) -> Preprocessor:
+        """Learn imputation, scaling and categories from ``df`` (the training split only)."""
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import MissingIndicator, SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        frame = clean_features(df, self.schema)
+        numeric = [c.name for c in self.schema.features if c.kind == Kind.NUMERIC]
+        categorical = [c.name for c in self.schema.features if c.kind != Kind.NUMERIC]
+        # A numeric column missing in every training row cannot be imputed; it is dropped
+        # from the inputs (validation has warned about it).
+        numeric = [c for c in numeric if frame[c].notna().any()]
+        min_count = max(1, int(np.ceil(self.min_frequency * len(frame))))
+        transformer = ColumnTransformer(
+            [
+                ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+                ("ind", MissingIndicator(features="missing-only", error_on_new=False), numeric),
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL),
+                        OneHotEncoder(
+                            handle_unknown="infrequent_if_exist",
+                            min_frequency=min_count,
+                            max_categories=self.max_categories,
+                            sparse_output=False,
+                            dtype=np.float32,
+                        ),
+                    ),
+                    categorical,
+                ),
+            ],
+            remainder="drop",
+            verbose_feature_names_out=False,
+        )
+        if not numeric and not categorical:
+            raise ModelError("No usable input column: every feature is missing in every row.")
+        matrix = transformer.fit_transform(frame)
+        self.state_ = self._extract(transformer, numeric, categorical)
+        # Typical training range (0.5th to 99.5th percentile, not raw minima and maxima) for
+        # flagging new patients unlike the training data.
+        self.state_["ranges"] = {
+            n: [float(v) for v in frame[n].quantile([0.005, 0.995])] for n in numeric
+        }
+        self.feature_names_ = tuple(e.name for e in self.state_["encoded"])
+        self.feature_of_ = tuple(e.source for e in self.state_["encoded"])
+        mine = self.transform(df)
+        if mine.shape != matrix.shape or not np.allclose(mine, matrix, atol=1e-5):
+            raise ModelError("Internal error: the saved preprocessing differs from scikit-learn's.")
+        return self
+
+    def _extract(self, ct, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
+        num_pipe = ct.named_transformers_["num"] if numeric else None
+        encoded: list[Encoded] = []
+        numbers = {}
+        for i, name in enumerate(numeric):
+            imputer, scaler = num_pipe[0], num_pipe[1]
+            numbers[name] = {
+                "median": float(imputer.statistics_[i]),
+                "mean": float(scaler.mean_[i]),
+                "scale": float(scaler.scale_[i]),
+            }
+            encoded.append(Encoded(name, name, "scaled"))
+        indicated = []
+        if numeric:
+            indicated = [numeric[j] for j in ct.named_transformers_["ind"].features_]
+            encoded += [Encoded(f"{n} is missing", n, "missing") for n in indicated]
+        levels = {}
+        if categorical:
+            encoder = ct.named_transformers_["cat"][-1]
+            infrequent = encoder.infrequent_categories_
+            for j, name in enumerate(categorical):
+                cats = [str(c) for c in encoder.categories_[j]]
+                rare = [] if infrequent[j] is None else [str(c) for c in infrequent[j]]
+                kept = [c for c in cats if c not in rare] + ([OTHER_LEVEL] if rare else [])
+                levels[name] = {"categories": cats, "infrequent": rare, "columns": kept}
+                encoded += [Encoded(f"{name} = {lv}", name, "level", lv) for lv in kept]
+        width = sum(
+            ct.output_indices_[k].stop - ct.output_indices_[k].start for k in ("num", "ind", "cat")
+        )
+        if width != len(encoded):
+            raise ModelError("Internal error: encoded column mapping does not match the encoder.")
+        return {
+            "version": PREPROCESS_VERSION,
+            "numbers": numbers,
+            "indicated": indicated,
+            "levels": levels,
+            "encoded": encoded,
+        }
+
+    # -- transform -------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "state_"):
+            raise ModelError(
+                "This preprocessor is not fitted yet: call fit() on training rows first."
+            )
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Encode raw columns (any order, extras ignored) into the model's float32 inputs.
+
+        Raises
+        ------
+        ModelError
+            If called before :meth:`fit`.
+        SchemaError
+            If a needed column is missing.
+        """
+        self._check_fitted()
+        frame = clean_features(df, self.schema)
+        out = np.zeros((len(frame), len(self.state_["encoded"])), dtype=np.float32)
+        numbers, levels = self.state_["numbers"], self.state_["levels"]
+        cache: dict[str, np.ndarray] = {}
+        for k, enc in enumerate(self.state_["encoded"]):
+            if enc.role == "scaled":
+                p = numbers[enc.source]
+                x = frame[enc.source].to_numpy(dtype=np.float64)
+                x = np.where(np.isnan(x), p["median"], x)
+                out[:, k] = (x - p["mean"]) / p["scale"]
+            elif enc.role == "missing":
+                out[:, k] = frame[enc.source].isna().to_numpy()
+            else:
+                if enc.source not in cache:
+                    cache[enc.source] = self._levels_of(frame[enc.source], levels[enc.source])
+                out[:, k] = cache[enc.source] == enc.level
+        return out
+
+    @staticmethod
+    def _levels_of(series: pd.Series, spec: dict[str, Any]) -> np.ndarray:
+        values = series.fillna(MISSING_LEVEL).astype("str").to_numpy(dtype=object)
+        kept = set(spec["categories"]) - set(spec["infrequent"])
+        if spec["infrequent"]:
+            return np.where(pd.Series(values).isin(kept).to_numpy(), values, OTHER_LEVEL)
+        return values
+
+    def training_categories(self, name: str) -> list[str]:
+        """The categories of ``name`` seen in training (for unseen-category reports)."""
+        self._check_fitted()
+        return list(self.state_["levels"].get(name, {}).get("categories", []))
+
+    def training_range(self, name: str) -> tuple[float, float] | None:
+        """The 0.5th–99.5th percentile of ``name`` in training (None for categories)."""
+        self._check_fitted()
+        r = self.state_.get("ranges", {}).get(name)
+        return None if r is None else (r[0], r[1])
+
+    def imputed_value(self, name: str) -> float | None:
+        """The median that replaces a missing ``name`` (None for categories)."""
+        self._check_fitted()
+        p = self.state_["numbers"].get(name)
+        return None if p is None else p["median"]
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        state = dict(self.state_)
+        state["encoded"] = [vars(e) for e in self.state_["encoded"]]
+        state["min_frequency"] = self.min_frequency
+        state["max_categories"] = self.max_categories
+        return state
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], schema: Schema) -> Preprocessor:
+        """Rebuild a fitted preprocessor from :meth:`to_dict` output; runs no code.
+
+        Raises
+        ------
+        ModelError
+            If the data is not a preprocessing state this version reads.
+        """
+        try:
+            if int(data["version"]) > PREPROCESS_VERSION:
+                raise ModelError(
+                    "The preprocessing was saved by a newer medinn; upgrade to load it."
+                )
+            pre = cls(
+                schema, min_frequency=data["min_frequency"], max_categories=data["max_categories"]
+            )
+            encoded = [Encoded(**e) for e in data["encoded"]]
+            pre.state_ = {
+                "version": data["version"],
+                "numbers": data["numbers"],
+                "indicated": data["indicated"],
+                "levels": data["levels"],
+                "ranges": data.get("ranges", {}),
+                "encoded": encoded,
+            }
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"The saved preprocessing is damaged or not medinn's: {exc!r}."
+            ) from None
+        pre.feature_names_ = tuple(e.name for e in encoded)
+        pre.feature_of_ = tuple(e.source for e in encoded)
+        return pre

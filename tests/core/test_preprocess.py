@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medinn_core.errors import ModelError, SchemaError
+from medinn_core.preprocess import OTHER_LEVEL, Preprocessor
+from medinn_core.schema import infer_schema
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "age": rng.normal(60, 10, n).round(1),
+            "glucose": rng.normal(110, 20, n).round(),
+            "smoking": rng.choice(["never", "former", "current"], n, p=[0.5, 0.3, 0.2]),
+            "site": rng.choice(["A", "B", "C", "rare"], n, p=[0.4, 0.3, 0.295, 0.005]),
+            "sex": rng.choice(["F", "M"], n),
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    df.loc[::7, "glucose"] = np.nan
+    df.loc[::11, "smoking"] = np.nan
+    df.loc[3, "glucose"] = 0  # impossible: treated as missing
+    return df
+
+
+def test_matches_scikit_learn_and_maps_every_column(data):
+    schema = infer_schema(data, "y")
+    pre = Preprocessor(schema).fit(data.iloc[:150])  # fit() itself checks equality with sklearn
+    x = pre.transform(data)
+    assert x.shape == (200, len(pre.feature_names_)) and x.dtype == np.float32
+    assert set(pre.feature_of_) == set(schema.feature_names)
+    assert pre.feature_of_.count("glucose") == 2  # scaled value + missing indicator
+    assert pre.feature_of_.count("smoking") == 4  # three levels + (missing)
+    # every encoded categorical row has exactly one level set
+    for name in ("smoking", "sex"):
+        cols = [i for i, f in enumerate(pre.feature_of_) if f == name]
+        assert np.all(x[:, cols].sum(axis=1) == 1)
+
+
+def test_fitted_on_training_rows_only(data):
+    schema = infer_schema(data, "y")
+    train = data.iloc[:150]
+    pre = Preprocessor(schema).fit(train)
+    shifted = data.copy()
+    shifted.loc[150:, "age"] += 1000
+    again = Preprocessor(schema).fit(shifted.iloc[:150])
+    assert pre.to_dict() == again.to_dict()
+    assert pre.imputed_value("age") == pytest.approx(train["age"].median())
+    assert pre.state_["numbers"]["age"]["mean"] == pytest.approx(train["age"].mean())
+    cleaned_glucose = train["glucose"].replace(0, np.nan)
+    assert pre.imputed_value("glucose") == pytest.approx(cleaned_glucose.median())
+
+
+def test_unknown_and_infrequent_categories(data):
+    schema = infer_schema(data, "y")
+    pre = Preprocessor(schema, min_frequency=0.02).fit(data)
+    assert f"site = {OTHER_LEVEL}" in pre.feature_names_
+    new = data.head(3).copy()
+    new["site"] = ["Mars", "rare", "A"]
+    x = pre.transform(new)
+    other = pre.feature_names_.index(f"site = {OTHER_LEVEL}")
+    assert x[0, other] == 1 and x[1, other] == 1 and x[2, other] == 0
+    new["smoking"] = "vaping"  # no infrequent bucket: no level set at all
+    cols = [i for i, f in enumerate(pre.feature_of_) if f == "smoking"]
+    assert np.all(pre.transform(new)[:, cols] == 0)
+
+
+def test_column_order_and_extras_do_not_matter(data):
+    pre = Preprocessor(infer_schema(data, "y")).fit(data)
+    shuffled = data[data.columns[::-1]].assign(extra=1)
+    assert np.array_equal(pre.transform(data), pre.transform(shuffled))
+
+
+def test_json_round_trip_runs_no_code(data):
+    schema = infer_schema(data, "y")
+    pre = Preprocessor(schema).fit(data)
+    text = json.dumps(pre.to_dict())
+    again = Preprocessor.from_dict(json.loads(text), schema)
+    assert np.array_equal(again.transform(data), pre.transform(data))
+    assert again.feature_of_ == pre.feature_of_
+
+
+def test_refusals(data):
+    schema = infer_schema(data, "y")
+    with pytest.raises(ModelError, match="not fitted"):
+        Preprocessor(schema).transform(data)
+    pre = Preprocessor(schema).fit(data)
+    with pytest.raises(SchemaError, match="'glucose'"):
+        pre.transform(data.drop(columns="glucose"))
+    with pytest.raises(ModelError, match="damaged"):
+        Preprocessor.from_dict({"version": 1}, schema)
