@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+from ..conftest import ROOT
+
+
+def _modules_after(statement):
+    code = f"import sys; {statement}; print(','.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True
+    )
+    return set(out.stdout.strip().split(","))
+
+
+def test_core_never_imports_streamlit():
+    loaded = _modules_after(
+        "import medinn_core, medinn_core.cli, medinn_core.train, medinn_core.registry, "
+        "medinn_core.predict, medinn_core.evaluate, medinn_core.plots, medinn_core.explain"
+    )
+    assert "streamlit" not in loaded
+
+
+def test_light_modules_do_not_import_tensorflow():
+    loaded = _modules_after(
+        "import medinn_core.data, medinn_core.schema, medinn_core.validate, medinn_core.preprocess"
+    )
+    assert "tensorflow" not in loaded and "keras" not in loaded and "shap" not in loaded
