@@ -60,7 +60,7 @@ class ColumnCheck:
             counts = self.out_of_range.sum()
             for col, n in counts[counts > 0].items():
                 out.append(
-                    f"Column {col!r}: {int(n)} patients have values outside the training range."
+                    f"Column {col!r}: {int(n)} patient{'' if n == 1 else 's'} with values outside the training range."
                 )
         return out
 
