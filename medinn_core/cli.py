@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
 
+    ex = sub.add_parser("explain", help="per-patient SHAP contributions of each input column")
+    ex.add_argument("model")
+    ex.add_argument("data", help="CSV of patients (columns in any order)")
+    ex.add_argument("--out", required=True, help="CSV file to write")
+    ex.add_argument("--class", dest="class_name", help="multiclass: the class to explain")
+    ex.add_argument("--space", default="probability", choices=["probability", "logit"])
+
     info = sub.add_parser("info", help="print a bundle's metadata as JSON")
     info.add_argument("model")
     return p
@@ -149,6 +156,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from medinn_core.explain import explain_model
+    from medinn_core.predict import escape_formulas
+    from medinn_core.registry import load_bundle
+
+    bundle = load_bundle(args.model)
+    df = _read(args.data)
+    explanation = explain_model(
+        bundle.model, bundle.background, df, space=args.space, class_name=args.class_name
+    )
+    table = explanation.contributions.copy()
+    table["base_value"] = explanation.base_value
+    table["output"] = explanation.output
+    if bundle.schema.id_column and table.index.name == bundle.schema.id_column:
+        table = table.reset_index()
+    escape_formulas(table).to_csv(args.out, index=False)
+    what = f" for class {explanation.class_name!r}" if explanation.class_name else ""
+    _status(f"Explained {len(table)} patients{what} ({explanation.method}); wrote {args.out}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from medinn_core.registry import verify_bundle
 
@@ -157,7 +185,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate, "info": cmd_info}
+COMMANDS = {
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "info": cmd_info,
+    "explain": cmd_explain,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -617,3 +617,62 @@ def _shap_patches_undone() -> Iterator[None]:
         for name, entry in entries.items():
             if registry.get(name) != entry:
                 registry[name] = entry
+
+
+def explain_model(
+    model: Any,
+    background: np.ndarray,
+    df: pd.DataFrame,
+    *,
+    space: str = "probability",
+    class_name: str | None = None,
+    method: str = "auto",
+) -> Explanation:
+    """Explain a fitted :class:`~medinn_core.model.MedinnModel` on raw patient rows.
+
+    Parameters
+    ----------
+    model : the fitted model (with ``preprocessor_`` and ``model_``).
+    background : the bundle's background summary in the encoded space.
+    df : patients with the model's columns in any order (extras are ignored).
+    space : ``"probability"`` (default; the target's unit for regression) or ``"logit"``.
+    class_name : for multiclass models, the class to explain (default the last class);
+        binary models explain the positive class.
+    method : see :func:`explain_encoded`.
+
+    Raises
+    ------
+    SchemaError
+        If a column the model needs is missing.
+    ConfigError
+        If ``class_name`` is not one of the model's classes.
+    """
+    from medinn_core.predict import require_columns
+
+    require_columns(df, model)
+    schema = model.schema
+    classes = list(model.classes_)
+    class_index = None
+    if schema.task == "multiclass":
+        chosen = classes[-1] if class_name is None else str(class_name)
+        if chosen not in classes:
+            raise ConfigError(
+                f"Class {chosen!r} is not one of the model's classes: {', '.join(classes)}."
+            )
+        class_index, class_name = classes.index(chosen), chosen
+    elif schema.task == "binary":
+        class_name = schema.positive_class
+    encoded = explain_encoded(
+        model.model_,
+        model.transform(df),
+        background,
+        method=method,
+        space=space,
+        class_index=class_index,
+    )
+    ids = schema.id_column
+    index = pd.Index(df[ids], name=ids) if ids and ids in df.columns else df.index
+    raw = df[list(schema.feature_names)].set_axis(index, axis=0)
+    return build_explanation(
+        encoded, model.preprocessor_.feature_of_, index, raw, class_index, class_name
+    )

@@ -98,6 +98,19 @@ def test_evaluate_multiclass_and_regression_bundles(multiclass_result, regressio
     assert d["task"] == "regression" and {"mae", "rmse", "r2"} <= set(d)
 
 
+def test_explain_adds_up_to_the_predicted_risk(trained, tmp_path):
+    out, holdout = trained
+    explained, predicted = tmp_path / "x.csv", tmp_path / "p.csv"
+    assert main(["explain", str(out), str(holdout), "--out", str(explained)]) == 0
+    assert main(["predict", str(out), str(holdout), "--out", str(predicted)]) == 0
+    x, p = pd.read_csv(explained), pd.read_csv(predicted)
+    assert x.columns[0] == "patient_id" and list(x.columns[-2:]) == ["base_value", "output"]
+    assert "smoking" in x.columns and "smoking = current" not in x.columns  # grouped per column
+    features = x.columns[1:-2]
+    assert np.allclose(x["base_value"] + x[features].sum(axis=1), x["output"], atol=1e-5)
+    assert np.allclose(x["output"], p["risk"], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

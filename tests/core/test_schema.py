@@ -129,3 +129,12 @@ def test_positive_class_is_the_event():
     assert infer_schema(df, "y").positive_class == "rare"
     df = pd.DataFrame({"x": range(40), "y": [0.0] * 30 + [1.0] * 10})
     assert infer_schema(df, "y").classes == ("0", "1")
+
+
+@pytest.mark.parametrize("name", ["cardiology_holdout.csv", "new_patients.csv"])
+def test_other_cardiology_files_infer_the_same_feature_kinds(name):
+    reference = infer_schema(read_table(SAMPLES / "cardiology.csv"), "mace_1y")
+    other = infer_schema(read_table(SAMPLES / name))
+    for col in reference.features:
+        assert other.column(col.name).kind == col.kind, col.name
+    assert other.id_column == "patient_id"
