@@ -92,12 +92,17 @@ def _sha256(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    out = {}
-    for lib in _LIBRARIES:
-        try:
-            out[lib] = importlib_metadata.version(lib)
-        except importlib_metadata.PackageNotFoundError:
-            out[lib] = "not installed"
+    """Versions of the libraries a bundle depends on (TensorFlow under either package name)."""
+    from medinn_core import __version__
+
+    out = {"medinn": __version__}
+    for lib in _LIBRARIES[1:]:
+        for dist in (lib, f"{lib}-cpu") if lib == "tensorflow" else (lib,):
+            try:
+                out[lib] = importlib_metadata.version(dist)
+                break
+            except importlib_metadata.PackageNotFoundError:
+                out[lib] = "not installed"
     return out
 
 
