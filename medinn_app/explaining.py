@@ -1,0 +1,195 @@
+"""Explanations for the Explain page, kept per browser session.
+
+An explanation is computed once per (model, data fingerprint, space, class) and kept in
+``st.session_state``: patient data and what is derived from it never go into a cache shared
+between sessions. The Predict page asks for a patient's explanation through
+:func:`request_patient`.
+
+The keys below belong with the others in :mod:`medinn_app.state`; they live here until they
+are moved there. This module imports nothing heavy when it is imported (Predict imports it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from medinn_app import loaders
+from medinn_app.state import ActiveModel, Dataset
+
+# -- session-state keys -------------------------------------------------------------------------
+EXPLANATIONS = "medinn.explanations"  # {(model, fingerprint, space, class): (Explanation, s)}
+EXPLAIN_SAMPLE = "medinn.explain_sample"  # Dataset: new_patients.csv, read for this page
+EXPLAIN_REQUEST = "medinn.explain_request"  # (source, position) asked for by Predict
+FINGERPRINTS = "medinn.fingerprints"  # {Dataset token: data fingerprint}
+KEEP = 4  # explanations kept per session (switching space or class back costs nothing)
+
+# -- widget keys --------------------------------------------------------------------------------
+W_SOURCE = "explain.source"
+W_SPACE = "explain.space"
+W_CLASS = "explain.class"
+W_FEATURE = "explain.dependence_feature"
+W_COLOUR = "explain.dependence_colour"
+W_PATIENT = "explain.patient"
+W_WHATIF_PICK = "explain.whatif_pick"  # suffixed with the patient's position
+W_WHATIF_FORM = "explain.whatif_form"
+W_WHATIF_FIELD = "explain.whatif_field"  # suffixed with the patient's position and column
+W_WHATIF_SUBMIT = "explain.whatif_submit"
+W_COHORT_MODE = "explain.cohort_mode"
+W_COHORT_COLUMN = "explain.cohort_column"
+W_COHORT_A = "explain.cohort_a"  # suffixed with the column
+W_COHORT_B = "explain.cohort_b"  # suffixed with the column
+W_PREDICT_EXPLAIN = "predict.explain"  # Predict's "Explain this patient" button
+
+NEW_PATIENTS = "new_patients.csv"
+
+
+# -- Predict -> Explain -------------------------------------------------------------------------
+def request_patient(source: str, position: int) -> None:
+    """Ask the Explain page to open on this patient of Predict's ``source``."""
+    st.session_state[EXPLAIN_REQUEST] = (source, int(position))
+
+
+def apply_request() -> None:
+    """Preset the Explain page's widgets from Predict's request, once, before they are drawn."""
+    request = st.session_state.pop(EXPLAIN_REQUEST, None)
+    if request is not None:
+        st.session_state[W_SOURCE], st.session_state[W_PATIENT] = request
+
+
+# -- patients -----------------------------------------------------------------------------------
+def sources(current: Dataset | None, predicted: Dataset | None) -> dict[str, str]:
+    """The patients one can explain, as Predict offers them: key -> label."""
+    found = {}
+    if current is not None:
+        found["current"] = f"Current dataset ({current.name})"
+    found["sample"] = f"Sample: {NEW_PATIENTS}"
+    if predicted is not None and predicted.source == "upload":
+        found["upload"] = f"Patients scored on Predict ({predicted.name})"
+    return found
+
+
+def patients(source: str, current: Dataset | None, predicted: Dataset | None) -> Dataset:
+    """The table of the chosen source; the sample is read once per session."""
+    if source == "current" and current is not None:
+        return current
+    if source == "upload" and predicted is not None:
+        return predicted
+    if predicted is not None and predicted.source == "sample":
+        return predicted
+    held = st.session_state.get(EXPLAIN_SAMPLE)
+    if held is None:
+        held = loaders.read_sample(NEW_PATIENTS)
+        st.session_state[EXPLAIN_SAMPLE] = held
+    return held
+
+
+def fingerprint(data: Dataset) -> str:
+    """The data fingerprint of ``data``, computed once per loaded table."""
+    known = st.session_state.setdefault(FINGERPRINTS, {})
+    if data.token not in known:
+        known.clear()  # only the tables in use matter
+        known[data.token] = loaders.fingerprint(data.frame)
+    return known[data.token]
+
+
+def model_key(active: ActiveModel) -> str:
+    """The saved bundle's hash, or the token of a model not saved yet."""
+    return active.bundle_hash or active.token
+
+
+# -- explanations -------------------------------------------------------------------------------
+def explanation(
+    active: ActiveModel, data: Dataset, space: str, class_name: str | None
+) -> tuple[Any, float]:
+    """The explanation of ``data`` (and the seconds it took), computed once per session.
+
+    Raises
+    ------
+    medinn_core.errors.MedinnError
+        If the model cannot explain these patients (missing columns, no background).
+    """
+    key = (model_key(active), fingerprint(data), space, class_name)
+    kept: dict = st.session_state.setdefault(EXPLANATIONS, {})
+    if key not in kept:
+        start = time.perf_counter()
+        result = explain_rows(active, data.frame, space, class_name)
+        for old in [k for k in kept if k[0] != key[0]]:  # another model's: never asked again
+            kept.pop(old)
+        while len(kept) >= KEEP:
+            kept.pop(next(iter(kept)))  # the oldest
+        kept[key] = (result, time.perf_counter() - start)
+    return kept[key]
+
+
+def explain_rows(active: ActiveModel, frame: pd.DataFrame, space: str, class_name: str | None):
+    """Explain a few rows now, without keeping the result (the what-if patient).
+
+    Raises
+    ------
+    medinn_core.errors.MedinnError
+        As :func:`explanation`.
+    """
+    from medinn_core.errors import ModelError
+    from medinn_core.explain import explain_model
+
+    if active.background is None:
+        raise ModelError(
+            f"Model '{active.name}' has no background summary, which explanations start from. "
+            "Train it again, or load a bundle saved by this version of medinn."
+        )
+    return explain_model(active.model, active.background, frame, space=space, class_name=class_name)
+
+
+# -- what a clinician reads ---------------------------------------------------------------------
+def units(model) -> dict[str, str]:
+    """Feature -> unit, from the schema."""
+    return {c.name: c.unit for c in model.schema.features}
+
+
+def imputed(model) -> dict[str, float | None]:
+    """Feature -> the median that replaces a missing number (None for categories)."""
+    from medinn_core.schema import Kind
+
+    pre = model.preprocessor_
+    return {
+        c.name: pre.imputed_value(c.name) if c.kind == Kind.NUMERIC else None
+        for c in model.schema.features
+    }
+
+
+def output_unit(model) -> str:
+    """The target's unit for a regression model, else ''."""
+    from medinn_core.schema import Task
+
+    schema = model.schema
+    if Task(schema.task) != Task.REGRESSION:
+        return ""
+    return schema.column(schema.target).unit
+
+
+def unusual_values(model, row: pd.DataFrame) -> list[str]:
+    """Why a one-patient table is unlike the training data: values outside the training
+    range (0.5th to 99.5th percentile) and categories never seen in training."""
+    from medinn_core.explain_plots import describe_value, format_number
+    from medinn_core.predict import check_columns
+
+    check = check_columns(row, model)
+    pre = model.preprocessor_
+    unit_of = units(model)
+    found = []
+    if not check.out_of_range.empty:
+        flags = check.out_of_range.iloc[0]
+        for col in flags.index[flags.to_numpy(dtype=bool)]:
+            low, high = pre.training_range(col)
+            unit = f" {unit_of[col]}" if unit_of.get(col) else ""
+            found.append(
+                f"{describe_value(col, row[col].iloc[0], unit_of)} lies outside the training "
+                f"range ({format_number(low)} to {format_number(high)}{unit})"
+            )
+    for col, cats in check.unseen.items():
+        found.append(f"{col} = {', '.join(cats)} was never seen in training")
+    return found

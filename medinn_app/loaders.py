@@ -1,0 +1,147 @@
+"""Loading tables, sample files and model bundles for the app.
+
+Tables are patient data: they are read on every request and kept in ``st.session_state`` by
+the caller, never cached across sessions. A model bundle holds no patient rows, so a loaded
+bundle is cached with ``st.cache_resource``, keyed by its folder and its manifest hash (a
+renamed or re-saved bundle gets a new entry).
+
+TensorFlow is imported only when a bundle is loaded or a model trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+import pandas as pd
+import streamlit as st
+
+from medinn_app.state import ActiveModel, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = ROOT / "sample_data"
+# Sample files and the outcome each records (None: patients to score, no outcome).
+SAMPLES = MappingProxyType(
+    {
+        "cardiology.csv": "mace_1y",
+        "cardiology_holdout.csv": "mace_1y",
+        "new_patients.csv": None,
+        "breast_cancer.csv": "diagnosis",
+        "drug_response.csv": "stable_dose_mg_week",
+        "toxicity.csv": "toxicity_grade",
+        "messy_export.csv": "mace_1y",
+    }
+)
+# Labelled samples of patients that no sample model was trained on, by target.
+HOLDOUT_SAMPLES = MappingProxyType({"mace_1y": "cardiology_holdout.csv"})
+SAMPLE_DATASET = "cardiology.csv"
+SAMPLE_MODEL = "sample-cardiology"
+# Few epochs: the sample model is trained on first use, while the user waits.
+SAMPLE_SETTINGS = MappingProxyType(
+    {"hidden_units": (32, 16), "epochs": 12, "patience": 4, "seed": 0}
+)
+SAMPLE_NOTE = (
+    "Demo model trained by the app on sample_data/cardiology.csv with few epochs; "
+    "synthetic patients, not for clinical use."
+)
+UPLOAD_TYPES = ("csv", "xlsx", "parquet")
+
+
+# -- tables -------------------------------------------------------------------------------------
+def read_upload(data: bytes, filename: str) -> Dataset:
+    """Read an uploaded CSV, Excel or Parquet file (its bytes) as a :class:`Dataset`.
+
+    Raises
+    ------
+    medinn_core.errors.DataError
+        If the file cannot be read as a table (the message says why and what to do).
+    """
+    from medinn_core.data import load_table
+
+    frame, info = load_table(data, name=filename)
+    return Dataset(name=filename, frame=frame, source="upload", notes=info.notes)
+
+
+def read_sample(name: str) -> Dataset:
+    """One of the files in ``sample_data/`` as a :class:`Dataset`."""
+    from medinn_core.data import load_table
+
+    if name not in SAMPLES:
+        raise KeyError(name)
+    frame, info = load_table(SAMPLE_DIR / name)
+    return Dataset(name=name, frame=frame, source="sample", notes=info.notes)
+
+
+def default_schema(data: Dataset):
+    """The inferred schema, with the target already chosen for a sample file that has one."""
+    from medinn_core.schema import infer_schema
+
+    target = SAMPLES.get(data.name) if data.source == "sample" else None
+    if target is not None and target not in data.frame.columns:
+        target = None
+    return infer_schema(data.frame, target)
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """The core's data fingerprint (the one stored in a model's metadata)."""
+    from medinn_core.data import fingerprint as core_fingerprint
+
+    return core_fingerprint(frame)
+
+
+# -- models -------------------------------------------------------------------------------------
+def registry():
+    """The model registry under ``$MEDINN_HOME`` (default ``~/.medinn``)."""
+    from medinn_core.registry import Registry
+
+    return Registry()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _cached_bundle(path: str, bundle_hash: str):
+    from medinn_core.registry import load_bundle
+
+    bundle = load_bundle(path)
+    if bundle.bundle_hash != bundle_hash:  # changed between the check and the load
+        from medinn_core.errors import BundleError
+
+        raise BundleError(f"Bundle '{path}' changed while it was loaded; load it again.")
+    return bundle
+
+
+def load_model(path: str | Path) -> ActiveModel:
+    """Verify and load a bundle folder (cached by path and hash) as the active model record.
+
+    Raises
+    ------
+    medinn_core.errors.BundleError
+        If the bundle is missing, altered or cannot be loaded.
+    """
+    from medinn_core.registry import verify_bundle
+
+    bundle_hash = verify_bundle(path)
+    bundle = _cached_bundle(str(Path(path).resolve()), bundle_hash)
+    return ActiveModel(
+        name=bundle.name,
+        model=bundle.model,
+        metadata=bundle.metadata,
+        background=bundle.background,
+        path=bundle.path,
+        bundle_hash=bundle_hash,
+    )
+
+
+def load_registered(name: str) -> ActiveModel:
+    """Load a model of the registry by name."""
+    reg = registry()
+    path = reg.path(name)
+    if not path.exists():
+        reg.load(name)  # raises the registry's own "no model called ..." message
+    return load_model(path)
+
+
+def sample_config():
+    """The training settings of the sample model."""
+    from medinn_core.config import TrainConfig
+
+    return TrainConfig(**SAMPLE_SETTINGS)

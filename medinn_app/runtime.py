@@ -1,0 +1,41 @@
+"""Workarounds for two behaviours of Streamlit 1.67 that break this app.
+
+1. A folder named ``pages/`` beside the entry point makes Streamlit run an old-style
+   multipage app until ``st.navigation`` has run once in the process: the first run after a
+   server start on a page URL (and every AppTest run) executes the page file alone, without
+   ``app.py``'s navigation and sidebar. :func:`ensure_navigation`, called first by every page,
+   switches to ``st.navigation`` and reruns.
+2. After every script run Streamlit calls ``keras.backend.clear_session()``, which replaces
+   Keras' global state for all threads and runs a full garbage collection (about 0.5 s with
+   TensorFlow loaded). A model training in a background thread (this session's or another's)
+   would lose its tracing state mid-fit and be starved of the GIL by the one-second progress
+   polls. :func:`keep_keras_state`, called by ``app.py``, leaves Keras alone; medinn builds
+   its networks with explicit names and seeds, so nothing accumulates across runs.
+   ``runner.postScriptGC = false`` in ``.streamlit/config.toml`` drops the other collection.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import script_runner
+
+
+def ensure_navigation() -> None:
+    """Rerun through ``app.py`` when Streamlit ran this page file on its own (see 1 above)."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def _clean_matplotlib_only() -> None:
+    # Streamlit's own cleanup, without keras.backend.clear_session().
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+def keep_keras_state() -> None:
+    """Stop Streamlit from clearing Keras' global state after each script run (see 2 above)."""
+    script_runner._clean_problem_modules = _clean_matplotlib_only

@@ -1,0 +1,183 @@
+"""Every session-state key of the app, and the few records stored under them.
+
+Patient data lives here, in ``st.session_state`` (one browser session), never in a cache
+shared between sessions. Widget keys are listed too, so that no page invents its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+# -- application state ------------------------------------------------------------------------
+DATASET = "medinn.dataset"  # Dataset: the table the user works on
+DATA_UPLOAD_ID = "medinn.data_upload_id"  # file id of the upload already read (not re-read)
+SCHEMA = "medinn.schema"  # Schema of DATASET, as edited on the Data page
+SCHEMA_VERSION = "medinn.schema_version"  # bumps when SCHEMA changes, to refresh the editor
+SCHEMA_MESSAGE = "medinn.schema_message"  # an error from the last schema edit, shown once
+TRAIN_JOB = "medinn.train_job"  # TrainingJob running or finished in a background thread
+TRAIN_RESULT = "medinn.train_result"  # TrainingResult of the last finished run
+TRAIN_SAVED = "medinn.train_saved"  # registry name under which TRAIN_RESULT was saved
+ACTIVE_MODEL = "medinn.active_model"  # ActiveModel: the model every page uses
+THRESHOLD = "medinn.threshold"  # decision threshold shared by Predict and Evaluate
+PREDICT_DATA = "medinn.predict_data"  # Dataset read on the Predict page (sample or upload)
+PREDICT_UPLOAD_ID = "medinn.predict_upload_id"  # file id of the upload in PREDICT_DATA
+PREDICTIONS = "medinn.predictions"  # (cache key, scored frame) of the last scoring
+EVALUATION = "medinn.evaluation"  # (cache key, outcomes, outputs, evaluation) of the last run
+PREDICTIONS_MADE = "medinn.predictions_made"  # True once risks were shown for some patients
+FLASH = "medinn.flash"  # a success message to show after a rerun
+
+# -- widget keys --------------------------------------------------------------------------------
+W_HOME_SAMPLE = "home.load_sample"
+W_DATA_SOURCE = "data.source"
+W_DATA_SAMPLE = "data.sample"
+W_DATA_UPLOAD = "data.upload"
+W_DATA_TARGET = "data.target"
+W_DATA_TASK = "data.task"
+W_DATA_EDITOR = "data.schema_editor"  # suffixed with SCHEMA_VERSION
+W_DATA_PROFILE_COLUMN = "data.profile_column"
+W_TRAIN_FORM = "train.form"
+W_TRAIN_EPOCHS = "train.epochs"
+W_TRAIN_PATIENCE = "train.patience"
+W_TRAIN_LAYERS = "train.layers"
+W_TRAIN_ACTIVATION = "train.activation"
+W_TRAIN_DROPOUT = "train.dropout"
+W_TRAIN_L2 = "train.l2"
+W_TRAIN_LR = "train.learning_rate"
+W_TRAIN_BATCH = "train.batch_size"
+W_TRAIN_SEED = "train.seed"
+W_TRAIN_CLASS_WEIGHT = "train.class_weight"
+W_TRAIN_SUBMIT = "train.submit"
+W_TRAIN_STOP = "train.stop"
+W_SAVE_FORM = "train.save_form"
+W_SAVE_NAME = "train.save_name"
+W_SAVE_NOTE = "train.save_note"
+W_SAVE_SUBMIT = "train.save_submit"
+W_MODELS_PICK = "models.pick"
+W_MODELS_LOAD = "models.load"
+W_MODELS_NEW_NAME = "models.new_name"
+W_MODELS_RENAME = "models.rename"
+W_MODELS_CONFIRM = "models.confirm_delete"
+W_MODELS_DELETE = "models.delete"
+W_MODELS_DOWNLOAD = "models.download"
+W_MODELS_IMPORT_FILE = "models.import_file"
+W_MODELS_IMPORT = "models.import"
+W_PREDICT_SOURCE = "predict.source"
+W_PREDICT_UPLOAD = "predict.upload"
+W_PREDICT_THRESHOLD = "predict.threshold"
+W_PREDICT_DOWNLOAD = "predict.download"
+W_PREDICT_PATIENT = "predict.patient"
+W_PREDICT_FIELD = "predict.field"  # suffixed with the patient and the column
+W_EVAL_SOURCE = "evaluate.source"
+W_EVAL_THRESHOLD = "evaluate.threshold"
+W_EVAL_BOOT = "evaluate.bootstrap"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A table the user loaded: its name, rows, and a token that changes with every load."""
+
+    name: str
+    frame: pd.DataFrame
+    source: str  # "sample" or "upload"
+    notes: tuple[str, ...] = ()  # what the reader changed (trimmed names, markers as missing)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.frame.shape
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """The model in use: a saved bundle or a freshly trained, not yet saved, network.
+
+    ``metadata`` has the layout of a bundle's ``metadata.json`` in both cases.
+    """
+
+    name: str
+    model: Any  # medinn_core.model.MedinnModel
+    metadata: dict[str, Any]
+    background: Any = None
+    path: Path | None = None
+    bundle_hash: str = ""
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def saved(self) -> bool:
+        return self.path is not None
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task", ""))
+
+
+MAIN_METRIC = {
+    "binary": ("auroc", "AUROC"),
+    "multiclass": ("macro_auroc", "macro AUROC"),
+    "regression": ("mae", "MAE"),
+}
+
+
+def main_metric(metadata: dict[str, Any]) -> tuple[str, float | None]:
+    """The label and test-split value of the task's headline metric."""
+    key, label = MAIN_METRIC.get(str(metadata.get("task")), ("auroc", "AUROC"))
+    value = (metadata.get("metrics") or {}).get(key)
+    return label, value
+
+
+# -- accessors ----------------------------------------------------------------------------------
+def dataset() -> Dataset | None:
+    return st.session_state.get(DATASET)
+
+
+def schema():
+    return st.session_state.get(SCHEMA)
+
+
+def active_model() -> ActiveModel | None:
+    return st.session_state.get(ACTIVE_MODEL)
+
+
+def set_dataset(data: Dataset, schema_) -> None:
+    """Make ``data`` the current table, with its inferred schema; forget what depended on it."""
+    st.session_state[DATASET] = data
+    set_schema(schema_)
+    st.session_state.pop(PREDICTIONS, None)
+    st.session_state.pop(EVALUATION, None)
+    for key in (W_DATA_TARGET, W_DATA_TASK, W_DATA_PROFILE_COLUMN):  # they name old columns
+        st.session_state.pop(key, None)
+
+
+def set_schema(schema_) -> None:
+    st.session_state[SCHEMA] = schema_
+    st.session_state[SCHEMA_VERSION] = st.session_state.get(SCHEMA_VERSION, 0) + 1
+
+
+def set_active_model(active: ActiveModel) -> None:
+    """Make ``active`` the model of every page; the threshold resets to the model's own."""
+    st.session_state[ACTIVE_MODEL] = active
+    st.session_state[THRESHOLD] = float(active.metadata.get("threshold") or 0.5)
+    st.session_state.pop(PREDICTIONS, None)
+
+
+def threshold() -> float:
+    active = active_model()
+    default = float(active.metadata.get("threshold") or 0.5) if active else 0.5
+    return float(st.session_state.get(THRESHOLD, default))
+
+
+def flash(message: str) -> None:
+    """Keep a success message to show on the next run (after ``st.rerun``)."""
+    st.session_state[FLASH] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH, None)
+    if message:
+        st.success(message)

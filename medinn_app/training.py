@@ -1,0 +1,214 @@
+"""Training in a background thread, so pages can redraw progress and offer a Stop button.
+
+The thread never calls Streamlit: it appends each epoch's losses to the job and checks the
+job's stop event, which the page sets. Pages poll the job with :func:`progress_panel` (an
+``st.fragment`` that reruns every second) and, once the run has ended, :func:`collect` (called
+by ``app.py`` on every run) turns the result into the active model. Navigating to another page
+does not interrupt the training.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from medinn_app import state
+from medinn_core.errors import MedinnError
+
+log = logging.getLogger(__name__)
+
+UNSAVED_NAME = "unsaved model"
+POLL_SECONDS = 1.5
+# Two sessions must not train and save the same named model (the sample) at once.
+_SAVE_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class TrainingJob:
+    """One training run: its settings, progress so far, and outcome.
+
+    With ``save_as``, the thread saves the model in the registry under that name, unless a
+    model of that name is there already, in which case nothing is trained and that one is used.
+    """
+
+    config: Any  # medinn_core.config.TrainConfig
+    target: str
+    save_as: str | None = None
+    note: str = ""
+    stop: threading.Event = field(default_factory=threading.Event)
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    result: Any = None  # medinn_core.train.TrainingResult
+    saved_path: Path | None = None
+    error: str | None = None
+    collected: bool = False
+    thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def history(self) -> dict[str, list[float]]:
+        """The losses so far in the layout of ``TrainingResult.history``."""
+        out: dict[str, list[float]] = {}
+        for logs in list(self.epochs):  # a copy: the thread may append meanwhile
+            for key, value in logs.items():
+                out.setdefault(key, []).append(value)
+        return out
+
+    def _on_epoch(self, epoch: int, logs: dict[str, float]) -> bool:
+        self.epochs.append(dict(logs))
+        return not self.stop.is_set()
+
+    def _train(self, frame: pd.DataFrame, schema) -> None:
+        from medinn_core.train import train_model
+
+        self.result = train_model(frame, schema, self.config, on_epoch=self._on_epoch)
+
+    def _run(self, frame: pd.DataFrame, schema) -> None:
+        try:
+            if self.save_as is None:
+                self._train(frame, schema)
+            else:
+                from medinn_app import loaders
+
+                with _SAVE_LOCK:
+                    registry = loaders.registry()
+                    if self.save_as not in registry.names():
+                        self._train(frame, schema)
+                        registry.save(self.result, self.save_as, self.note)
+                    self.saved_path = registry.path(self.save_as)
+        except MedinnError as exc:
+            self.error = str(exc)
+        finally:
+            # An unexpected exception still ends the job; the thread's excepthook logs it.
+            self.finished = time.monotonic()
+
+
+def start(
+    frame: pd.DataFrame, schema, config, *, save_as: str | None = None, note: str = ""
+) -> TrainingJob:
+    """Start training on a copy of ``frame`` in a daemon thread; returns the job at once."""
+    job = TrainingJob(config=config, target=schema.target, save_as=save_as, note=note)
+    job.thread = threading.Thread(
+        target=job._run, args=(frame.copy(), schema), name="medinn-train", daemon=True
+    )
+    job.thread.start()
+    return job
+
+
+def running() -> TrainingJob | None:
+    """The session's training job while it runs, else None."""
+    job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
+    return job if job is not None and not job.done else None
+
+
+def collect() -> None:
+    """Once the session's training job has ended, make its model the active one (once)."""
+    from medinn_app import loaders
+
+    job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
+    if job is None or not job.done or job.collected:
+        return
+    job.collected = True
+    if job.result is not None:
+        st.session_state[state.TRAIN_RESULT] = job.result
+        st.session_state.pop(state.TRAIN_SAVED, None)
+    if job.saved_path is not None:
+        try:
+            state.set_active_model(loaders.load_model(job.saved_path))
+        except MedinnError as exc:
+            job.error = str(exc)
+            return
+        if job.result is not None:
+            st.session_state[state.TRAIN_SAVED] = job.saved_path.name
+        state.flash(f"'{job.save_as}' is loaded and is now the current model.")
+        return
+    if job.result is None:
+        return
+    from medinn_core.registry import build_metadata
+
+    state.set_active_model(
+        state.ActiveModel(
+            name=UNSAVED_NAME,
+            model=job.result.model,
+            metadata=build_metadata(job.result, UNSAVED_NAME),
+            background=job.result.background,
+        )
+    )
+
+
+def failure(job: TrainingJob | None) -> str | None:
+    """What to tell the user when the job ended without a model, else None."""
+    if job is None or not job.done or job.result is not None or job.saved_path is not None:
+        return None
+    return job.error or (
+        "Training stopped because of an unexpected error (a bug); the details are in the "
+        "server log."
+    )
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def progress_panel(job: TrainingJob) -> None:
+    """Epoch n of N, elapsed time, the loss curves so far and (unless the model is saved
+    under a fixed name) a Stop button; redrawn every second while the thread trains."""
+    if job.done:
+        st.rerun()  # the whole app: the sidebar and the page show the new model
+    from medinn_core.plots import history_figure
+
+    done, total = len(job.epochs), job.config.epochs
+    st.progress(
+        min(done / total, 1.0),
+        text=f"Epoch {done} of {total} · {job.elapsed:.0f} s elapsed"
+        + (" · stopping after this epoch" if job.stop.is_set() else ""),
+    )
+    if done:
+        last = job.epochs[-1]
+        st.caption(" · ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in last.items()))
+        st.plotly_chart(history_figure(job.history()), key="train.live_chart")
+    else:
+        st.caption("Preparing the data and building the network…")
+    st.caption(
+        "Training stops by itself when the validation loss has not improved for "
+        f"{job.config.patience} epochs; the baselines are then fitted on the same split. "
+        "You can open other pages meanwhile."
+    )
+    if job.save_as is None and st.button(
+        "Stop and keep the best model so far",
+        key=state.W_TRAIN_STOP,
+        icon=":material/stop_circle:",
+        disabled=job.stop.is_set(),
+    ):
+        job.stop.set()
+        st.caption("Stopping after this epoch; the best weights so far are kept.")
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """Hidden layer sizes from text such as "64,32" or "64 32".
+
+    Raises
+    ------
+    medinn_core.errors.ConfigError
+        If a part is not a whole number.
+    """
+    from medinn_core.errors import ConfigError
+
+    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"Layers must be whole numbers of units separated by commas, e.g. '64,32'; got {text!r}."
+        ) from None

@@ -1,0 +1,73 @@
+"""Small pieces every page uses: polite stops for missing prerequisites, the shared threshold."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from medinn_app import state
+from medinn_app.state import ActiveModel, Dataset
+
+DATA_PAGE = "pages/data.py"
+TRAIN_PAGE = "pages/train.py"
+MODELS_PAGE = "pages/models.py"
+HOME_PAGE = "pages/home.py"
+
+
+def require_dataset() -> Dataset:
+    """The current dataset, or end the page with a note on how to get one."""
+    data = state.dataset()
+    if data is None:
+        st.info("Upload or pick a dataset first, on the Data page.")
+        st.page_link(DATA_PAGE, label="Go to Data", icon=":material/table:")
+        st.stop()
+    return data
+
+
+def require_target():
+    """The schema with a target chosen, or end the page."""
+    schema = state.schema()
+    if schema is None or schema.target is None:
+        st.info("Choose the target (the outcome to predict) on the Data page first.")
+        st.page_link(DATA_PAGE, label="Go to Data", icon=":material/table:")
+        st.stop()
+    return schema
+
+
+def require_model() -> ActiveModel:
+    """The active model, or end the page with a note on how to get one."""
+    active = state.active_model()
+    if active is None:
+        st.info(
+            "Train a model or load one first: train on the Train page, load a saved one on the "
+            "Models page, or load the sample data and model on Home."
+        )
+        cols = st.columns(3)
+        cols[0].page_link(TRAIN_PAGE, label="Go to Train", icon=":material/model_training:")
+        cols[1].page_link(MODELS_PAGE, label="Go to Models", icon=":material/inventory_2:")
+        cols[2].page_link(HOME_PAGE, label="Go to Home", icon=":material/home:")
+        st.stop()
+    return active
+
+
+def threshold_slider(key: str) -> float:
+    """The decision threshold, shared between pages (the widget's own state is per page).
+
+    Streamlit forgets a widget's value when its page is left, so the value lives under
+    ``state.THRESHOLD`` and is copied into the widget before it is drawn.
+    """
+
+    def keep() -> None:
+        st.session_state[state.THRESHOLD] = st.session_state[key]
+
+    st.session_state[key] = state.threshold()
+    return st.slider(
+        "Decision threshold (risk at which a patient is flagged)",
+        min_value=0.01,
+        max_value=0.99,
+        step=0.01,
+        format="%.2f",
+        key=key,
+        on_change=keep,
+        help="Starts at the model's own threshold (Youden's J on the validation split). "
+        "Predict and Evaluate share it.",
+    )

@@ -1,0 +1,178 @@
+"""Evaluate: how well the current model does on labelled patients it was not trained on.
+
+One section per task; each shows what ``medinn_core.evaluate`` computes, drawn by
+``medinn_core.plots``. Extend a section by adding tabs.
+"""
+
+import streamlit as st
+
+from medinn_app import evaluation, runtime, state, ui
+from medinn_core import plots
+from medinn_core.errors import MedinnError
+from medinn_core.evaluate import (
+    evaluate_binary,
+    evaluate_multiclass,
+    evaluate_regression,
+    threshold_metrics,
+)
+from medinn_core.schema import Task
+
+runtime.ensure_navigation()
+
+BOOTSTRAP_CHOICES = (0, 200, 1000)
+
+st.title("Evaluate")
+active = ui.require_model()
+model = active.model
+schema = model.schema
+task = Task(schema.task)
+
+choices = evaluation.sources(active, state.dataset())
+if not choices:
+    st.info(
+        f"Evaluation needs patients with a known outcome ('{schema.target}') that the model "
+        "was not trained on. Load the table the model was trained on (its test split is used) "
+        "or another labelled file on the Data page."
+    )
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+    st.stop()
+by_key = {c.key: c for c in choices}
+left, right = st.columns([3, 1])
+picked = by_key[
+    left.selectbox(
+        "Patients", list(by_key), format_func=lambda k: by_key[k].label, key=state.W_EVAL_SOURCE
+    )
+]
+n_boot = right.selectbox(
+    "Bootstrap resamples",
+    BOOTSTRAP_CHOICES,
+    index=1,
+    key=state.W_EVAL_BOOT,
+    help="For the 95 % intervals and curve bands; 0 skips them.",
+)
+
+cache_key = (active.token, picked.key, n_boot)
+cached = st.session_state.get(state.EVALUATION)
+if cached is None or cached[0] != cache_key:
+    try:
+        with st.spinner("Evaluating…"):
+            y, output = evaluation.outputs(active, picked.rows())
+            if task == Task.BINARY:
+                result = evaluate_binary(y, output, threshold=state.threshold(), n_boot=n_boot)
+            elif task == Task.MULTICLASS:
+                result = evaluate_multiclass(y, output, model.classes_, n_boot=n_boot)
+            else:
+                result = evaluate_regression(y, output, n_boot=n_boot)
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+    cached = (cache_key, y, output, result)
+    st.session_state[state.EVALUATION] = cached
+_, y, output, result = cached
+for note in result.notes:
+    st.info(note)
+
+
+def show(column, label: str, value, digits: int = 3) -> None:
+    """A metric with its 95 % interval underneath (an Interval, a float, or None)."""
+    if value is None:
+        column.metric(label, "n/a")
+        return
+    point = getattr(value, "value", value)
+    column.metric(label, f"{point:.{digits}f}")
+    low, high = getattr(value, "ci_low", None), getattr(value, "ci_high", None)
+    if low is not None and high is not None:
+        column.caption(f"95 % CI {low:.{digits}f}–{high:.{digits}f}")
+
+
+if task == Task.BINARY:
+    cal = result.calibration
+    cols = st.columns(5)
+    cols[0].metric("Patients", f"{result.n:,}", help=f"{result.events:,} events")
+    cols[1].metric("Prevalence", f"{result.prevalence:.1%}")
+    show(cols[2], "AUROC", result.auroc)
+    show(cols[3], "Brier score", cal.brier)
+    show(cols[4], "Calibration slope", cal.slope, 2)
+    if cal.interpretation:
+        st.warning(cal.interpretation)
+
+    st.subheader("At the decision threshold")
+    threshold = ui.threshold_slider(state.W_EVAL_THRESHOLD)
+    at = threshold_metrics(y, output, threshold)
+    cols = st.columns(4)
+    show(cols[0], "Sensitivity", at.sensitivity, 2)
+    show(cols[1], "Specificity", at.specificity, 2)
+    show(cols[2], "PPV", at.ppv, 2)
+    show(cols[3], "NPV", at.npv, 2)
+    tabs = st.tabs(
+        [
+            "Confusion matrix",
+            "ROC",
+            "Precision–recall",
+            "Calibration",
+            "Decision curve",
+            "Risk by outcome",
+        ]
+    )
+    with tabs[0]:
+        st.plotly_chart(
+            plots.confusion_matrix_figure(
+                at.confusion_matrix(), title=f"Confusion matrix at {threshold:.0%}"
+            ),
+            key="evaluate.confusion",
+        )
+    with tabs[1]:
+        st.plotly_chart(plots.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc")
+    with tabs[2]:
+        st.plotly_chart(
+            plots.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
+            key="evaluate.pr",
+        )
+    with tabs[3]:
+        st.plotly_chart(
+            plots.calibration_figure(cal, result.risk_distribution), key="evaluate.calibration"
+        )
+    with tabs[4]:
+        st.plotly_chart(
+            plots.decision_curve_figure(result.decision_curve), key="evaluate.decision_curve"
+        )
+    with tabs[5]:
+        st.plotly_chart(
+            plots.risk_histogram_figure(result.risk_distribution), key="evaluate.risk_distribution"
+        )
+
+elif task == Task.MULTICLASS:
+    cols = st.columns(4)
+    cols[0].metric("Patients", f"{result.n:,}")
+    show(cols[1], "Accuracy", result.accuracy)
+    show(cols[2], "Balanced accuracy", result.balanced_accuracy)
+    show(cols[3], "Macro AUROC", result.macro_auroc)
+    tabs = st.tabs(["Confusion matrix", "ROC", "Calibration", "Per class"])
+    with tabs[0]:
+        st.plotly_chart(plots.confusion_matrix_figure(result.confusion), key="evaluate.confusion")
+    with tabs[1]:
+        st.plotly_chart(
+            plots.multiclass_roc_figure(result.roc_curves, result.per_class), key="evaluate.roc"
+        )
+    with tabs[2]:
+        st.plotly_chart(
+            plots.multiclass_calibration_figure(result.calibration), key="evaluate.calibration"
+        )
+    with tabs[3]:
+        st.dataframe(result.per_class, hide_index=True)
+
+else:
+    unit = schema.column(schema.target).unit
+    cols = st.columns(4)
+    cols[0].metric("Patients", f"{result.n:,}")
+    show(cols[1], f"MAE {unit}".strip(), result.mae)
+    show(cols[2], f"RMSE {unit}".strip(), result.rmse)
+    show(cols[3], "R²", result.r2)
+    tabs = st.tabs(["Predicted against observed", "Residuals"])
+    with tabs[0]:
+        st.plotly_chart(
+            plots.predicted_observed_figure(result.points, unit=unit),
+            key="evaluate.predicted_observed",
+        )
+    with tabs[1]:
+        st.plotly_chart(plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals")

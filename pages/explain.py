@@ -1,0 +1,341 @@
+"""Explain: why the model predicts what it does, for all patients and for one.
+
+The contributions come from ``medinn_core.explain`` (computed once per model, patients, space
+and class, and kept in this session); the figures from ``medinn_core.explain_plots``. This
+page never imports shap or keras itself.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from medinn_app import explaining, runtime, state, tables, ui
+from medinn_core import explain_plots as ep
+from medinn_core.errors import MedinnError
+from medinn_core.explain import METHOD_LABELS
+from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
+from medinn_core.schema import Kind, Task, as_label
+
+runtime.ensure_navigation()
+
+SPACES = {"probability": "Risk (%)", "logit": "Log-odds"}
+
+st.title("Explain")
+active = ui.require_model()
+model = active.model
+schema = model.schema
+task = Task(schema.task)
+pre = model.preprocessor_
+explaining.apply_request()
+
+# -- which patients, and in which terms ---------------------------------------------------------
+current = state.dataset()
+predicted: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
+labels = explaining.sources(current, predicted)
+source = st.radio(
+    "Patients to explain",
+    list(labels),
+    format_func=labels.get,
+    horizontal=True,
+    key=explaining.W_SOURCE,
+)
+try:
+    data = explaining.patients(source, current, predicted)
+except MedinnError as exc:
+    st.error(str(exc))
+    st.stop()
+frame = data.frame
+
+space, class_name = "probability", None
+if task == Task.BINARY:
+    space = st.radio(
+        "Scale",
+        list(SPACES),
+        format_func=SPACES.get,
+        horizontal=True,
+        key=explaining.W_SPACE,
+        help="Risk: contributions in percentage points of risk. Log-odds: contributions add "
+        "up on the scale the network computes on, where effects are closer to additive.",
+    )
+elif task == Task.MULTICLASS:
+    classes = list(model.classes_)
+    class_name = st.selectbox(
+        "Class to explain", classes, index=len(classes) - 1, key=explaining.W_CLASS
+    )
+
+try:
+    with st.spinner(f"Explaining {len(frame):,} patients…"):
+        expl, seconds = explaining.explanation(active, data, space, class_name)
+except MedinnError as exc:
+    st.error(str(exc))
+    st.stop()
+
+units = explaining.units(model)
+imputed = explaining.imputed(model)
+unit = explaining.output_unit(model)
+names = tables.patient_labels(frame, schema.id_column).reset_index(drop=True)
+st.caption(
+    f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients explained "
+    f"in {seconds:.1f} s. Each patient's prediction is the average prediction "
+    f"({ep.output_text(expl, expl.base_value, unit)}) plus the contributions of their values."
+)
+if expl.note:
+    st.warning(expl.note, icon=":material/info:")
+
+overview, one, what_if, cohorts = st.tabs(["Global", "One patient", "What-if", "Cohort comparison"])
+
+# -- global -------------------------------------------------------------------------------------
+with overview:
+    st.plotly_chart(ep.importance_figure(expl, output_unit=unit), key="explain.importance")
+    st.plotly_chart(ep.beeswarm_figure(expl, units=units, output_unit=unit), key="explain.beeswarm")
+    st.caption(
+        "Each dot is a patient. Right of the line, the value raised the prediction; left, it "
+        "lowered it. Colour: the patient's value of that feature, from low (blue) to high "
+        "(vermillion); categories in alphabetical order; grey when missing."
+    )
+    ranked = list(expl.importance().index)
+    left, right = st.columns(2)
+    feature = left.selectbox("Feature", ranked, key=explaining.W_FEATURE)
+    colour = right.selectbox(
+        "Colour by",
+        [None, *ranked],
+        format_func=lambda f: "nothing" if f is None else f,
+        key=explaining.W_COLOUR,
+    )
+    st.plotly_chart(
+        ep.dependence_figure(expl, feature, colour, units=units, output_unit=unit),
+        key="explain.dependence",
+    )
+
+# -- one patient --------------------------------------------------------------------------------
+order = np.argsort(-expl.output, kind="stable").tolist()  # the highest prediction first
+with one:
+    position = st.selectbox(
+        "Patient",
+        order,
+        format_func=lambda p: f"{names.iloc[p]} · {ep.output_text(expl, expl.output[p], unit)}",
+        key=explaining.W_PATIENT,
+        help="Sorted from the highest prediction down.",
+    )
+    patient = names.iloc[position]
+    row = frame.iloc[[position]]
+    reasons = explaining.unusual_values(model, row)
+    if reasons:
+        st.warning(
+            f"Patient {patient} is unlike the patients the model learned from: "
+            f"{'; '.join(reasons)}. This prediction and its explanation are less certain.",
+            icon=":material/warning:",
+        )
+    st.markdown(
+        "**" + ep.plain_sentence(expl, position, units, imputed=imputed, output_unit=unit) + "**"
+    )
+    st.plotly_chart(
+        ep.waterfall_figure(
+            expl,
+            position,
+            units,
+            imputed,
+            output_unit=unit,
+            title=f"Patient {patient}: from the average to this patient",
+        ),
+        key="explain.waterfall",
+    )
+    st.caption(
+        "Read from the top: the average prediction, then each value's push up (vermillion) or "
+        "down (blue), to this patient's prediction at the bottom."
+    )
+
+
+# -- what-if ------------------------------------------------------------------------------------
+def edit_field(col, raw):
+    """An input prefilled with the patient's value (None stands for missing)."""
+    key = f"{explaining.W_WHATIF_FIELD}.{position}.{col.name}"
+    label = f"{col.name} ({col.unit})" if col.unit else col.name
+    if col.kind == Kind.NUMERIC:
+        number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
+        return st.number_input(
+            label,
+            value=None if pd.isna(number) else float(number),
+            format="%g",
+            key=key,
+            placeholder="missing",
+        )
+    options = [
+        c for c in pre.training_categories(col.name) if c not in (MISSING_LEVEL, OTHER_LEVEL)
+    ]
+    shown = None if pd.isna(raw) else as_label(raw)
+    if shown is not None and shown not in options:
+        options.append(shown)
+    return st.selectbox(
+        label,
+        options,
+        index=options.index(shown) if shown is not None else None,
+        key=key,
+        placeholder="missing",
+    )
+
+
+def same(col, new, old) -> bool:
+    """Whether an edited value is still the recorded one (missing equals missing)."""
+    if col.kind == Kind.NUMERIC:
+        old = pd.to_numeric(pd.Series([old]), errors="coerce").iloc[0]
+        if new is None or pd.isna(old):
+            return new is None and pd.isna(old)
+        return math.isclose(float(new), float(old))
+    if new is None or pd.isna(old):
+        return new is None and pd.isna(old)
+    return new == as_label(old)
+
+
+with what_if:
+    st.caption(
+        f"Change some of patient {patient}'s values and see how the prediction and its "
+        "explanation change."
+    )
+    strongest = list(expl.contributions.iloc[position].abs().sort_values(ascending=False).index)
+    picked = st.multiselect(
+        "Values to change",
+        strongest,
+        default=strongest[:3],
+        key=f"{explaining.W_WHATIF_PICK}.{position}",
+        help="Listed from the value that moves this patient's prediction most.",
+    )
+    recorded = row.iloc[0]
+    edits = {}
+    with st.form(key=explaining.W_WHATIF_FORM):
+        fields = st.columns(3)
+        for k, name in enumerate(picked):
+            with fields[k % 3]:
+                edits[name] = edit_field(schema.column(name), recorded[name])
+        st.form_submit_button(
+            "Show the new prediction", key=explaining.W_WHATIF_SUBMIT, type="primary"
+        )
+    changed = {
+        name: v for name, v in edits.items() if not same(schema.column(name), v, recorded[name])
+    }
+    new = None
+    if not changed:
+        st.info("Change a value above and press 'Show the new prediction' to compare.")
+    else:
+        values = recorded.to_dict()
+        values.update({name: np.nan if v is None else v for name, v in changed.items()})
+        edited = pd.DataFrame([values], index=row.index)
+        try:
+            new = explaining.explain_rows(active, edited, space, class_name)
+        except MedinnError as exc:
+            st.error(str(exc))
+    if new is not None:
+        before, after = float(expl.output[position]), float(new.output[0])
+        kind, value = ep.output_parts(new, after, unit)
+        st.metric(
+            f"{kind} with the changes",
+            value,
+            delta=ep.change_text(new, after - before, unit),
+            delta_color="inverse" if task != Task.REGRESSION else "off",
+        )
+        reasons = explaining.unusual_values(model, edited)
+        if reasons:
+            st.warning(
+                f"With these values, the patient is unlike the training data: "
+                f"{'; '.join(reasons)}. The new prediction is less certain.",
+                icon=":material/warning:",
+            )
+        old_fig = ep.waterfall_figure(
+            expl, position, units, imputed, output_unit=unit, title="As recorded"
+        )
+        new_fig = ep.waterfall_figure(
+            new, 0, units, imputed, output_unit=unit, title="With your changes"
+        )
+        ep.same_scale(old_fig, new_fig)
+        was, now = st.columns(2)
+        was.plotly_chart(old_fig, key="explain.whatif_before")
+        now.plotly_chart(new_fig, key="explain.whatif_after")
+        was.caption(ep.plain_sentence(expl, position, units, imputed=imputed, output_unit=unit))
+        now.caption(ep.plain_sentence(new, 0, units, imputed=imputed, output_unit=unit))
+
+# -- cohorts ------------------------------------------------------------------------------------
+with cohorts:
+    categorical = [
+        c.name
+        for c in schema.features
+        if c.kind != Kind.NUMERIC and frame[c.name].dropna().nunique() >= 2
+    ]
+    modes = {"prediction": "Predicted high against low", "column": "Two groups of a column"}
+    mode = st.radio(
+        "Compare",
+        list(modes) if categorical else ["prediction"],
+        format_func=modes.get,
+        horizontal=True,
+        key=explaining.W_COHORT_MODE,
+    )
+    if mode == "prediction":
+        if task == Task.BINARY:
+            cut = state.threshold()
+            bar = math.log(cut / (1 - cut)) if space == "logit" else cut
+            first = expl.output >= bar
+            groups = (f"High risk (≥ {cut:.0%})", f"Low risk (< {cut:.0%})")
+            st.caption(
+                f"Split at the decision threshold, {cut:.0%}, which Predict and Evaluate share."
+            )
+        else:
+            middle = float(np.median(expl.output))
+            first = expl.output >= middle
+            groups = ("Above the median", "Below the median")
+            st.caption(f"Split at the median prediction, {ep.output_text(expl, middle, unit)}.")
+        second = ~first
+    else:
+        left, a_col, b_col = st.columns(3)
+        column = left.selectbox("Column", categorical, key=explaining.W_COHORT_COLUMN)
+        text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
+        levels = sorted(text.dropna().unique())
+        a = a_col.selectbox("Group A", levels, index=0, key=f"{explaining.W_COHORT_A}.{column}")
+        b = b_col.selectbox("Group B", levels, index=1, key=f"{explaining.W_COHORT_B}.{column}")
+        first, second = (text == a).to_numpy(), (text == b).to_numpy()
+        groups = (f"{column} = {a}", f"{column} = {b}")
+    if mode == "column" and groups[0] == groups[1]:
+        st.info("Choose two different groups.")
+    elif not first.any() or not second.any():
+        st.info(
+            f"Nobody is in '{groups[0] if not first.any() else groups[1]}': nothing to compare."
+        )
+    else:
+        try:
+            fig = ep.compare_cohorts_figure(expl, first, second, groups, output_unit=unit)
+        except MedinnError as exc:
+            st.error(str(exc))
+        else:
+            st.plotly_chart(fig, key="explain.cohorts")
+            st.caption(
+                "Bars: the mean contribution of each feature in each group, the features that "
+                "differ most first. A group's mean prediction is the average plus its bars."
+            )
+
+# -- inputs -------------------------------------------------------------------------------------
+with st.expander(f"The {len(schema.features)} inputs of '{active.name}'"):
+    rows = []
+    for col in schema.features:
+        if col.kind == Kind.NUMERIC:
+            bounds = pre.training_range(col.name)
+            seen = "" if bounds is None else f"{bounds[0]:.4g} to {bounds[1]:.4g}"
+            fill = pre.imputed_value(col.name)
+            missing = "" if fill is None else f"replaced by the median, {fill:.4g}"
+        else:
+            seen = ", ".join(pre.training_categories(col.name))
+            missing = "its own category"
+        rows.append(
+            {
+                "input": col.name,
+                "kind": col.kind.value,
+                "unit": col.unit,
+                "seen in training": seen,
+                "when missing": missing,
+                "description": col.description,
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption(
+        f"Encoded into {len(pre.feature_names_)} network inputs. Values outside the training "
+        "range (0.5th to 99.5th percentile) make a patient unusual."
+    )

@@ -1,0 +1,158 @@
+"""Models: the registry as a table; load, rename, delete, download, import; the model card."""
+
+import json
+
+import streamlit as st
+
+from medinn_app import loaders, runtime, sidebar, state, tables
+from medinn_core.errors import MedinnError
+
+runtime.ensure_navigation()
+
+st.title("Models")
+state.show_flash()
+registry = loaders.registry()
+entries = registry.list()
+st.caption(f"Saved models in `{registry.root}`.")
+
+with st.expander("Import a model bundle (.zip)", icon=":material/upload:"):
+    upload = st.file_uploader(
+        "Bundle exported from medinn", type=["zip"], key=state.W_MODELS_IMPORT_FILE
+    )
+    if st.button("Import", key=state.W_MODELS_IMPORT, disabled=upload is None):
+        try:
+            stored = registry.import_zip(upload.getvalue())
+        except MedinnError as exc:
+            st.error(str(exc))
+        else:
+            state.flash(f"Imported '{stored}'; its files were checked against their checksums.")
+            st.rerun()
+
+if not entries:
+    st.info(
+        "No saved models yet. Train one on the Train page and save it, import a bundle above, "
+        "or load the sample data and model on Home."
+    )
+    st.stop()
+
+st.dataframe(tables.registry_frame(entries), hide_index=True)
+names = [e["name"] for e in entries]
+active = state.active_model()
+current = (
+    active.path.name if active is not None and active.saved and active.path.name in names else None
+)
+picked = st.selectbox(
+    "Model", names, index=names.index(current) if current else 0, key=state.W_MODELS_PICK
+)
+meta = next(e for e in entries if e["name"] == picked)
+
+# -- actions ------------------------------------------------------------------------------------
+load_col, download_col = st.columns(2)
+if current == picked:
+    load_col.caption(":material/check: This is the current model.")
+elif load_col.button(
+    "Load as the current model", key=state.W_MODELS_LOAD, type="primary", icon=":material/check:"
+):
+    try:
+        with st.spinner(f"Loading '{picked}'…"):
+            state.set_active_model(loaders.load_registered(picked))
+    except MedinnError as exc:
+        st.error(str(exc))
+    else:
+        state.flash(f"'{picked}' is now the current model.")
+        st.rerun()
+try:
+    zipped = registry.export_zip(picked)
+except MedinnError as exc:
+    download_col.error(str(exc))
+else:
+    download_col.download_button(
+        "Download as .zip",
+        zipped,
+        file_name=f"{picked}.zip",
+        mime="application/zip",
+        key=state.W_MODELS_DOWNLOAD,
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+with st.expander("Rename or delete", icon=":material/edit:"):
+    new_name = st.text_input("New name", picked, key=state.W_MODELS_NEW_NAME)
+    if st.button("Rename", key=state.W_MODELS_RENAME):
+        try:
+            stored = registry.rename(picked, new_name)
+        except MedinnError as exc:
+            st.error(str(exc))
+        else:
+            if current == picked:
+                state.set_active_model(loaders.load_registered(stored))
+            state.flash(f"Renamed '{picked}' to '{stored}'.")
+            st.rerun()
+    st.divider()
+    confirm = st.checkbox(f"Yes, delete '{picked}' for good", key=state.W_MODELS_CONFIRM)
+    if st.button(
+        "Delete", key=state.W_MODELS_DELETE, disabled=not confirm, icon=":material/delete:"
+    ):
+        try:
+            registry.delete(picked)
+        except MedinnError as exc:
+            st.error(str(exc))
+        else:
+            if current == picked:
+                st.session_state.pop(state.ACTIVE_MODEL, None)
+            state.flash(f"Deleted '{picked}'.")
+            st.rerun()
+
+# -- model card ---------------------------------------------------------------------------------
+st.subheader(f"Model card: {picked}")
+if "problem" in meta:
+    st.error(meta["problem"])
+    st.stop()
+label, value = state.main_metric(meta)
+a, b, c = st.columns(3)
+a.metric("Task", str(meta.get("task", "?")))
+b.metric("Target", str(meta.get("target", "?")))
+c.metric(f"Test {label}", sidebar.format_metric(value))
+st.caption(f"Trained {sidebar.trained_when(meta.get('created'))}.")
+if meta.get("note"):
+    st.markdown(f"**Note:** {meta['note']}")
+positive = f", event = '{meta['positive_class']}'" if meta.get("positive_class") else ""
+threshold = meta.get("threshold")
+st.markdown(
+    f"**Inputs** ({len(meta.get('features', []))} columns, {meta.get('n_inputs', '?')} after "
+    f"encoding): {', '.join(meta.get('features', []))}  \n"
+    f"**Classes**: {', '.join(map(str, meta.get('classes', []))) or 'none (regression)'}{positive}"
+    + (
+        f"  \n**Threshold**: {threshold:.3f} ({meta.get('threshold_rule')})"
+        if meta.get("threshold_rule")
+        else ""
+    )
+)
+st.markdown("**Test-split metrics, with the baselines**")
+st.dataframe(
+    tables.metrics_table(meta.get("metrics", {}), meta.get("baselines", {})).style.format(
+        "{:.3f}", na_rep="n/a"
+    ),
+)
+split = meta.get("split", {})
+st.caption(
+    f"Split: {split.get('train', '?')} train, {split.get('validation', '?')} validation, "
+    f"{split.get('test', '?')} test patients"
+    + (" (grouped by patient)" if meta.get("grouped_split") else "")
+    + f"; best epoch {meta.get('best_epoch', '?')} of {meta.get('epochs_run', '?')}"
+    + (", stopped by the user" if meta.get("stopped_by_user") else "")
+    + f"; {meta.get('training_seconds', '?')} s."
+)
+with st.expander("Training settings"):
+    st.dataframe(tables.settings_frame(meta.get("config", {})), hide_index=True)
+if meta.get("warnings"):
+    st.markdown("**Data warnings at training time**")
+    for warning in meta["warnings"]:
+        st.warning(warning)
+st.markdown("**Libraries**")
+st.caption(" · ".join(f"{k} {v}" for k, v in (meta.get("libraries") or {}).items()))
+st.caption(f"Data fingerprint: `{meta.get('data_fingerprint', '?')}`")
+with st.expander("Everything in metadata.json"):
+    st.code(
+        json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=2), language="json"
+    )

@@ -1,0 +1,236 @@
+"""Predict: score patients, check their columns, a risk table, and one patient to try changes."""
+
+import pandas as pd
+import streamlit as st
+
+from medinn_app import explaining, figures, loaders, runtime, state, tables, ui
+from medinn_core.errors import MedinnError
+from medinn_core.predict import check_columns, escape_formulas, score_frame
+from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
+from medinn_core.schema import Kind, Task, as_label
+
+runtime.ensure_navigation()
+
+NEW_PATIENTS = "new_patients.csv"
+# Light fills with dark text: readable, and the words carry the meaning without colour.
+BAND_STYLE = {
+    "low": "background-color: #D1E7DD; color: #0F5132",
+    "intermediate": "background-color: #FFF3CD; color: #664D03",
+    "high": "background-color: #F8D7DA; color: #842029; font-weight: 600",
+}
+
+st.title("Predict")
+active = ui.require_model()
+model = active.model
+schema = model.schema
+task = Task(schema.task)
+
+# -- which patients -----------------------------------------------------------------------------
+current = state.dataset()
+sources = (["current"] if current is not None else []) + ["sample", "upload"]
+labels = {
+    "current": f"Current dataset ({current.name})" if current is not None else "",
+    "sample": f"Sample: {NEW_PATIENTS}",
+    "upload": "Upload a file",
+}
+source = st.radio(
+    "Patients to score",
+    sources,
+    format_func=labels.get,
+    horizontal=True,
+    key=state.W_PREDICT_SOURCE,
+)
+held: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
+if source == "current":
+    data = current
+elif source == "sample":
+    if held is None or held.source != "sample":
+        held = loaders.read_sample(NEW_PATIENTS)
+        st.session_state[state.PREDICT_DATA] = held
+    data = held
+else:
+    upload = st.file_uploader(
+        "CSV, Excel (.xlsx) or Parquet file of patients",
+        type=loaders.UPLOAD_TYPES,
+        key=state.W_PREDICT_UPLOAD,
+    )
+    if upload is None:
+        st.info("Upload a file with the model's columns (the outcome column is not needed).")
+        st.stop()
+    fresh = st.session_state.get(state.PREDICT_UPLOAD_ID) != upload.file_id
+    if held is None or held.source != "upload" or fresh:
+        try:
+            held = loaders.read_upload(upload.getvalue(), upload.name)
+        except MedinnError as exc:
+            st.error(f"{upload.name}: {exc}")
+            st.stop()
+        st.session_state[state.PREDICT_DATA] = held
+        st.session_state[state.PREDICT_UPLOAD_ID] = upload.file_id
+    data = held
+frame = data.frame
+
+# -- column check -------------------------------------------------------------------------------
+check = check_columns(frame, model)
+if check.missing:
+    st.error(
+        f"These patients lack {len(check.missing)} column(s) the model needs: "
+        f"{', '.join(check.missing)}. Add them (empty cells are allowed) or load the model "
+        "trained on these columns."
+    )
+    st.stop()
+if check.extra:
+    st.caption(f"Columns the model does not use (ignored): {', '.join(check.extra)}.")
+unusual = tables.unusual_summary(check)
+if unusual:
+    st.warning(
+        "Some patients are unlike the training data, so their risk is less certain; they are "
+        f"marked unusual in the table. {unusual}",
+        icon=":material/warning:",
+    )
+
+# -- scores -------------------------------------------------------------------------------------
+cache_key = (active.token, data.token)
+cached = st.session_state.get(state.PREDICTIONS)
+if cached is None or cached[0] != cache_key:
+    try:
+        with st.spinner(f"Scoring {len(frame):,} patients…"):
+            scores = score_frame(model, frame)
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.session_state[state.PREDICTIONS] = (cache_key, scores)
+else:
+    scores = cached[1]
+st.session_state[state.PREDICTIONS_MADE] = True
+
+st.subheader(f"{len(frame):,} patients")
+if task == Task.BINARY:
+    threshold = ui.threshold_slider(state.W_PREDICT_THRESHOLD)
+    table = tables.risk_table(frame, scores, check, threshold, model.classes_, schema.id_column)
+    bands = table["band"].value_counts()
+    a, b, c, d = st.columns(4)
+    a.metric("Patients", f"{len(table):,}")
+    b.metric(f"High risk (≥ {threshold:.0%})", f"{bands.get('high', 0):,}")
+    c.metric(
+        f"Intermediate ({threshold / 2:.0%}–{threshold:.0%})", f"{bands.get('intermediate', 0):,}"
+    )
+    d.metric("Unusual patients", f"{int(table['unusual'].sum()):,}")
+    st.caption(
+        f"Risk of {schema.target} = {schema.positive_class}. Band: high at or above the "
+        "threshold, intermediate from half of it, low below. Unusual: a value outside the "
+        "training range or a category never seen in training; the risk is less certain there. "
+        "Click a column header to sort."
+    )
+    st.dataframe(
+        table.style.map(lambda band: BAND_STYLE.get(band, ""), subset=["band"]),
+        hide_index=True,
+        column_config={
+            "risk (%)": st.column_config.ProgressColumn(
+                "risk (%)", min_value=0, max_value=100, format="%.1f%%"
+            ),
+            "unusual": st.column_config.CheckboxColumn("unusual"),
+        },
+    )
+    st.plotly_chart(
+        figures.risk_histogram(scores["risk"].to_numpy(), threshold), key="predict.histogram"
+    )
+    download = table.assign(**{"risk (%)": table["risk (%)"].round(2)})
+else:
+    table = tables.other_table(frame, scores, check, schema.id_column)
+    st.dataframe(table, hide_index=True)
+    download = table
+st.download_button(
+    "Download the predictions (CSV)",
+    escape_formulas(download).to_csv(index=False).encode("utf-8"),
+    file_name=f"predictions-{active.name}.csv",
+    mime="text/csv",
+    key=state.W_PREDICT_DOWNLOAD,
+    on_click="ignore",
+    icon=":material/download:",
+)
+
+# -- one patient --------------------------------------------------------------------------------
+st.subheader("One patient: try a change")
+st.caption("Prefilled from the chosen patient; change a value and the prediction follows.")
+names = tables.patient_labels(frame, schema.id_column)
+order = list(table.index)  # highest risk first for binary models
+row_id = st.selectbox(
+    "Patient", order, format_func=lambda i: str(names[i]), key=state.W_PREDICT_PATIENT
+)
+if st.button("Explain this patient", key=explaining.W_PREDICT_EXPLAIN, icon=":material/insights:"):
+    explaining.request_patient(source, frame.index.get_loc(row_id))
+    st.switch_page("pages/explain.py")
+row = frame.loc[row_id]
+pre = model.preprocessor_
+values = {}
+columns = st.columns(4)
+for i, col in enumerate(schema.features):
+    key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
+    label = f"{col.name} ({col.unit})" if col.unit else col.name
+    raw = row.get(col.name)
+    with columns[i % 4]:
+        if col.kind == Kind.NUMERIC:
+            number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
+            values[col.name] = st.number_input(
+                label,
+                value=None if pd.isna(number) else float(number),
+                format="%g",
+                key=key,
+                placeholder="missing",
+            )
+        else:
+            options = [
+                c
+                for c in pre.training_categories(col.name)
+                if c not in (MISSING_LEVEL, OTHER_LEVEL)
+            ]
+            shown = None if pd.isna(raw) else as_label(raw)
+            if shown is not None and shown not in options:
+                options.append(shown)
+            values[col.name] = st.selectbox(
+                label,
+                options,
+                index=options.index(shown) if shown is not None else None,
+                key=key,
+                placeholder="missing",
+            )
+patient = pd.DataFrame([values])
+try:
+    one = score_frame(model, patient)
+except MedinnError as exc:
+    st.error(str(exc))
+    st.stop()
+before = scores.loc[row_id]
+if task == Task.BINARY:
+    risk, was = float(one["risk"].iloc[0]), float(before["risk"])
+    band = tables.risk_band(pd.Series([risk]), threshold).iloc[0]
+    st.metric(
+        f"Risk with these values ({band})",
+        f"{risk:.1%}",
+        delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
+        if abs(risk - was) > 5e-4
+        else None,
+        delta_color="inverse",
+    )
+elif task == Task.REGRESSION:
+    value, was = float(one["prediction"].iloc[0]), float(before["prediction"])
+    unit = schema.column(schema.target).unit
+    st.metric(
+        f"Predicted {schema.target}",
+        f"{value:.4g} {unit}".strip(),
+        delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
+    )
+else:
+    probs = one[[c for c in one.columns if c.startswith("p_")]].iloc[0]
+    st.metric(f"Predicted {schema.target}", str(one["prediction"].iloc[0]))
+    st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
+outside = [
+    col.name
+    for col in schema.features
+    if col.kind == Kind.NUMERIC
+    and values[col.name] is not None
+    and (bounds := pre.training_range(col.name)) is not None
+    and not bounds[0] <= values[col.name] <= bounds[1]
+]
+if outside:
+    st.warning(f"Outside the training range: {', '.join(outside)}. The prediction is less certain.")

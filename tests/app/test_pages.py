@@ -1,0 +1,533 @@
+"""The dashboard's pages, driven by Streamlit's AppTest (no browser).
+
+One module-scoped journey trains a small model once (3 epochs); the other tests reuse it.
+Every test points MEDINN_HOME at a temporary folder, so ~/.medinn is never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from medinn_app import state
+
+from ..conftest import ROOT
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+PAGES = ["data", "train", "models", "predict", "explain", "evaluate"]
+JOURNEY_MODEL = "cardio-test"
+
+
+class _NavigationOnly(PagesManager):
+    """AppTest resets Streamlit's "old multipage app" flag before every run, and a folder named
+    ``pages/`` turns it on again, so each run would execute the page file without ``app.py``
+    (and ``runtime.ensure_navigation``'s rerun would drop the click being tested). In the real
+    server ``st.navigation`` switches it off for good after the first run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def navigation_only():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app_test_module, "PagesManager", _NavigationOnly)
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def medinn_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("medinn_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDINN_HOME", str(home))
+        yield home
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page with ``column`` (st.dataframe exposes no key in AppTest)."""
+    for frame in at.dataframe:
+        value = frame.value
+        if column in value.columns or column == value.index.name:
+            return value
+    raise AssertionError(f"no table with a column {column!r}")
+
+
+def wait_for_training(at: AppTest, seconds: float = 600) -> None:
+    job = at.session_state[state.TRAIN_JOB]
+    deadline = time.monotonic() + seconds
+    while not job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def load_sample(at: AppTest, name: str = "cardiology.csv") -> AppTest:
+    goto(at, "data")
+    at.selectbox(key=state.W_DATA_SAMPLE).select(name)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# -- every page without a dataset or a model ------------------------------------------------------
+def test_home_opens_with_an_empty_checklist_and_the_disclaimer():
+    at = new_app()
+    assert not at.exception
+    assert at.title[0].value == "medinn"
+    assert any("support, not replace, clinical judgment" in w for w in texts(at.warning))
+    assert at.button(key=state.W_HOME_SAMPLE).label == "Load sample data and model"
+    sidebar = " ".join(texts(at.sidebar.markdown) + texts(at.sidebar.caption))
+    assert "None loaded yet" in sidebar and "None trained or loaded yet" in sidebar
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_says_what_to_do_first(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDINN_HOME", str(tmp_path))  # an empty registry
+    at = goto(new_app(), page)
+    assert at.info, f"{page} shows no st.info"
+    message = at.info[0].value
+    assert any(word in message for word in ("first", "No saved models")), message
+
+
+def test_home_and_data_do_not_import_tensorflow():
+    code = f"""
+import json, sys, time
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
+class NavigationOnly(PagesManager):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+app_test.PagesManager = NavigationOnly
+start = time.perf_counter()
+at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()
+home = time.perf_counter() - start
+at.switch_page("pages/data.py").run()
+at.selectbox(key="{state.W_DATA_SAMPLE}").select("cardiology.csv").run()
+heavy = [m for m in ("tensorflow", "keras", "shap") if m in sys.modules]
+print(json.dumps({{"heavy": heavy, "home": home, "errors": [e.value for e in at.exception],
+                  "rows": len(at.data_editor[0].value)}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["errors"] == []
+    assert result["heavy"] == []
+    assert result["rows"] == 17  # the Data page drew the schema of cardiology.csv
+
+
+# -- Data ---------------------------------------------------------------------------------------
+def test_data_shows_schema_validation_and_profile():
+    at = load_sample(new_app())
+    schema = at.data_editor[0].value
+    assert len(schema) == 17
+    by_name = schema.set_index("column")
+    assert by_name.loc["mace_1y", "reason"] == "target"
+    assert by_name.loc["patient_id", "kind"] == "identifier"
+    assert not by_name.loc["patient_id", "include"]
+    assert by_name.loc["systolic_bp", "unit"] == "mmHg"
+    assert by_name["include"].sum() == 15
+    assert any("Ready to train: 4,000 of 4,000 rows" in s for s in texts(at.success))
+    assert not at.error
+    assert at.selectbox(key=state.W_DATA_TARGET).value == "mace_1y"
+    assert at.selectbox(key=state.W_DATA_TASK).value == "binary"
+    assert len(at.get("plotly_chart")) == 3  # outcome balance, missing values, one column
+    assert "4,000 rows · 17 columns" in " ".join(texts(at.sidebar.markdown))
+
+
+def test_data_schema_edit_excludes_a_column():
+    at = load_sample(new_app())
+    editor = at.data_editor[0].key
+    row = int(at.data_editor[0].value.reset_index().query("column == 'blood_group'").index[0])
+    at.session_state[editor] = {
+        "edited_rows": {row: {"include": False}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not at.exception
+    schema = at.data_editor[0].value.set_index("column")
+    assert not schema.loc["blood_group", "include"]
+    assert schema.loc["blood_group", "reason"] == "excluded by the user"
+    assert "blood_group" not in at.session_state[state.SCHEMA].feature_names
+
+
+def test_data_target_without_outcomes_blocks_training():
+    at = load_sample(new_app())
+    at.selectbox(key=state.W_DATA_TARGET).select("prior_mi").run()
+    assert at.session_state[state.SCHEMA].target == "prior_mi"
+    at.selectbox(key=state.W_DATA_TARGET).select("site").run()  # four values: multiclass
+    assert at.selectbox(key=state.W_DATA_TASK).value == "multiclass"
+    at.selectbox(key=state.W_DATA_TASK).select("binary").run()  # refused: 4 values
+    assert any("exactly 2" in e for e in texts(at.error))
+    assert not at.exception
+
+
+def test_bad_upload_shows_an_error_not_a_traceback():
+    at = goto(new_app(), "data")
+    at.radio(key=state.W_DATA_SOURCE).set_value("Upload a file").run()
+    at.file_uploader(key=state.W_DATA_UPLOAD).set_value(
+        ("export.xlsx", b"PK\x03\x04 this is no workbook", "application/octet-stream")
+    )
+    at.run()
+    assert not at.exception
+    assert any("export.xlsx" in e and "Excel" in e for e in texts(at.error))
+    assert state.DATASET not in at.session_state
+
+
+def test_good_upload_replaces_the_dataset():
+    at = goto(new_app(), "data")
+    at.radio(key=state.W_DATA_SOURCE).set_value("Upload a file").run()
+    frame = pd.DataFrame({"id": range(1, 41), "age": range(40, 80), "event": [0, 1] * 20})
+    at.file_uploader(key=state.W_DATA_UPLOAD).set_value(
+        ("mine.csv", frame.to_csv(index=False).encode(), "text/csv")
+    )
+    at.run()
+    assert not at.exception
+    assert at.subheader[0].value == "mine.csv"
+    assert len(at.data_editor[0].value) == 3
+
+
+# -- the journey: train, save, list, predict, evaluate ------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    """An app that loaded cardiology.csv, trained 3 epochs and saved the model."""
+    at = load_sample(new_app())
+    goto(at, "train")
+    at.number_input(key=state.W_TRAIN_EPOCHS).set_value(3)
+    at.form_submit_button(key=state.W_TRAIN_SUBMIT).click()
+    at.run()
+    assert not at.exception
+    job = at.session_state[state.TRAIN_JOB]
+    progress_seen = not job.done and at.button(key=state.W_TRAIN_STOP) is not None
+    wait_for_training(at)
+    assert job.error is None, job.error
+    at.text_input(key=state.W_SAVE_NAME).set_value(JOURNEY_MODEL)
+    at.form_submit_button(key=state.W_SAVE_SUBMIT).click()
+    at.run()
+    assert not at.exception
+    return at, progress_seen
+
+
+def test_training_shows_metrics_beside_baselines(trained):
+    at, progress_seen = trained
+    assert progress_seen
+    table = table_with(at, "Neural network")
+    assert list(table.columns) == ["Neural network", "Logistic regression", "Gradient boosting"]
+    assert list(table.index) == ["AUROC", "Average precision", "Brier score"]
+    assert 0.6 < table.loc["AUROC", "Neural network"] <= 1
+    assert 0.6 < table.loc["AUROC", "Logistic regression"] <= 1
+    result = at.session_state[state.TRAIN_RESULT]
+    assert len(result.history["loss"]) == 3
+    assert any(f"Saved in the registry as '{JOURNEY_MODEL}'" in s for s in texts(at.success))
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert JOURNEY_MODEL in sidebar and "Test AUROC" in sidebar
+
+
+def test_models_lists_and_describes_the_saved_model(trained):
+    at = goto(trained[0], "models")
+    table = table_with(at, "fingerprint")
+    assert list(table["name"]) == [JOURNEY_MODEL]
+    assert table.loc[0, "task"] == "binary" and table.loc[0, "target"] == "mace_1y"
+    assert "AUROC" in table.loc[0, "test metrics"]
+    assert at.selectbox(key=state.W_MODELS_PICK).value == JOURNEY_MODEL
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Target"] == "mace_1y"
+    settings = table_with(at, "setting").set_index("setting")["value"]
+    assert settings["epochs"] == "3"
+    assert at.download_button(key=state.W_MODELS_DOWNLOAD).label == "Download as .zip"
+
+
+def test_predict_scores_every_patient_sorted_by_risk(trained):
+    at = goto(trained[0], "predict")
+    table = table_with(at, "risk (%)")
+    assert len(table) == 4000
+    risk = table["risk (%)"]
+    assert risk.between(0, 100).all()
+    assert risk.is_monotonic_decreasing
+    assert set(table["band"]) <= {"low", "intermediate", "high"}
+    assert table["patient"].str.startswith("P").all()
+    threshold = at.slider(key=state.W_PREDICT_THRESHOLD).value
+    high = table["risk (%)"] >= threshold * 100
+    assert (table.loc[high, "prediction"] == "1").all()
+    assert (table.loc[~high, "prediction"] == "0").all()
+    assert {m.label: m.value for m in at.metric}["Patients"] == "4,000"
+
+    at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    assert not at.exception
+    assert len(table_with(at, "risk (%)")) == 200
+
+
+def test_predict_threshold_is_shared_with_evaluate(trained):
+    at = goto(trained[0], "predict")
+    at.slider(key=state.W_PREDICT_THRESHOLD).set_value(0.3).run()
+    table = table_with(at, "risk (%)")
+    assert (table.loc[table["risk (%)"] >= 30, "band"] == "high").all()
+    goto(at, "evaluate")
+    assert at.slider(key=state.W_EVAL_THRESHOLD).value == pytest.approx(0.3)
+
+
+def test_predict_one_patient_follows_changed_values(trained):
+    at = goto(trained[0], "predict")
+    at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    first = at.selectbox(key=state.W_PREDICT_PATIENT).value
+    age = at.number_input(key=f"{state.W_PREDICT_FIELD}.{first}.age")
+    before = next(m for m in at.metric if m.label.startswith("Risk with these values"))
+    assert not before.delta  # unchanged values give the table's risk
+    age.set_value(age.value + 30).run()
+    after = next(m for m in at.metric if m.label.startswith("Risk with these values"))
+    assert after.value != before.value
+    assert after.delta is not None and "points from" in after.delta
+
+
+def test_predict_names_missing_columns(trained):
+    at = goto(trained[0], "predict")
+    at.radio(key=state.W_PREDICT_SOURCE).set_value("upload").run()
+    frame = pd.read_csv(ROOT / "sample_data" / "new_patients.csv").drop(columns=["age", "hdl"])
+    at.file_uploader(key=state.W_PREDICT_UPLOAD).set_value(
+        ("no_age.csv", frame.to_csv(index=False).encode(), "text/csv")
+    )
+    at.run()
+    assert not at.exception
+    assert any("age" in e and "hdl" in e for e in texts(at.error))
+
+
+def test_evaluate_uses_the_test_split(trained):
+    at = goto(trained[0], "evaluate")
+    result = at.session_state[state.TRAIN_RESULT]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patients"] == f"{len(result.split.test):,}"
+    auroc = float(metrics["AUROC"])
+    assert auroc == pytest.approx(result.metrics["auroc"], abs=1e-3)
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_explain_lists_the_model_inputs(trained):
+    at = goto(trained[0], "explain")
+    assert len(table_with(at, "seen in training")) == 15
+
+
+# -- Explain ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_model(tmp_path_factory):
+    """An app that loaded the sample data and model from Home (a small sample model: 2 epochs)."""
+    from medinn_app import loaders
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDINN_HOME", str(tmp_path_factory.mktemp("sample_home")))
+        mp.setattr(loaders, "SAMPLE_SETTINGS", {"hidden_units": (8,), "epochs": 2, "seed": 0})
+        at = new_app()
+        at.button(key=state.W_HOME_SAMPLE).click().run()
+        wait_for_training(at)
+    assert at.session_state[state.ACTIVE_MODEL].name == loaders.SAMPLE_MODEL
+    return at
+
+
+def charts(at: AppTest) -> dict[str, go.Figure]:
+    """The page's plotly figures by their key."""
+    return {
+        chart.proto.id.rsplit("-", 1)[-1]: pio.from_json(chart.proto.spec, skip_invalid=True)
+        for chart in at.get("plotly_chart")
+    }
+
+
+def numbers(values) -> np.ndarray:
+    """An array of a figure read back from JSON (plotly writes NumPy arrays as base64)."""
+    if isinstance(values, dict) and "bdata" in values:
+        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return array.reshape(values["shape"]) if "shape" in values else array
+    return np.asarray(values, dtype=float)
+
+
+def the_explanation(at: AppTest):
+    from medinn_app import explaining
+
+    kept = at.session_state[explaining.EXPLANATIONS]
+    return next(reversed(kept.values()))[0]
+
+
+def test_explain_shows_why_for_the_sample_model(sample_model):
+    from medinn_app import explaining
+    from medinn_core import explain_plots as ep
+
+    at = goto(sample_model, "explain")
+    expl = the_explanation(at)
+    assert len(expl.contributions) == 4000
+    assert any("Method: DeepLIFT (medinn, exact)" in c for c in texts(at.caption))
+    figures = charts(at)
+    assert list(figures["explain.importance"].data[0].y) == list(expl.importance().index[:15])
+    assert {"explain.beeswarm", "explain.dependence", "explain.cohorts"} <= set(figures)
+
+    top = int(np.argmax(expl.output))
+    assert at.selectbox(key=explaining.W_PATIENT).value == top  # the highest risk first
+    waterfall = figures["explain.waterfall"]
+    patient = expl.contributions.index[top]
+    assert patient in waterfall.layout.title.text
+    bars = waterfall.data[0]
+    assert bars.type == "waterfall"
+    x = numbers(bars.x)
+    assert x[-1] == pytest.approx(expl.output[top] * 100)
+    assert x[0] + x[1:-1].sum() == pytest.approx(x[-1])
+    assert any(label.startswith("age = ") and label.endswith(" y") for label in bars.y)
+    sentence = ep.plain_sentence(
+        expl, top, explaining.units(expl_model(at)), imputed=explaining.imputed(expl_model(at))
+    )
+    assert sentence.startswith(f"Risk {ep._percent(expl.output[top])} %")
+    assert f"**{sentence}**" in texts(at.markdown)
+
+
+def expl_model(at: AppTest):
+    return at.session_state[state.ACTIVE_MODEL].model
+
+
+def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
+    from medinn_app import explaining
+
+    at = goto(sample_model, "explain")
+    position = at.selectbox(key=explaining.W_PATIENT).value
+    assert any("Change a value above" in i for i in texts(at.info))
+    at.multiselect(key=f"{explaining.W_WHATIF_PICK}.{position}").set_value(["age"]).run()
+    age = at.number_input(key=f"{explaining.W_WHATIF_FIELD}.{position}.age")
+    age.set_value(age.value + 40)  # beyond the oldest patient in training: unusual
+    at.button(key=explaining.W_WHATIF_SUBMIT).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    metric = next(m for m in at.metric if m.label == "Risk with the changes")
+    assert metric.delta.endswith("percentage points")
+    figures = charts(at)
+    before, after = figures["explain.whatif_before"], figures["explain.whatif_after"]
+    assert before.layout.xaxis.range == after.layout.xaxis.range
+    was, now = numbers(before.data[0].x)[-1], numbers(after.data[0].x)[-1]
+    assert was == pytest.approx(the_explanation(at).output[position] * 100)
+    assert now != pytest.approx(was)
+    assert any("age = " in label for label in after.data[0].y)
+    assert any("outside the training range" in w for w in texts(at.warning))
+
+
+def test_explain_switches_to_log_odds_and_compares_a_columns_groups(sample_model):
+    from medinn_app import explaining
+
+    at = goto(sample_model, "explain")
+    at.radio(key=explaining.W_SPACE).set_value("logit").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert the_explanation(at).space == "logit"
+    assert charts(at)["explain.waterfall"].layout.xaxis.title.text == "Log-odds"
+    at.radio(key=explaining.W_COHORT_MODE).set_value("column").run()
+    at.selectbox(key=explaining.W_COHORT_COLUMN).select("smoking").run()
+    assert not at.exception, [e.value for e in at.exception]
+    names = [trace.name for trace in charts(at)["explain.cohorts"].data]
+    assert names[0].startswith("smoking = current") and names[1].startswith("smoking = former")
+
+
+def test_predict_links_a_patient_to_its_explanation(sample_model):
+    from medinn_app import explaining
+
+    at = goto(sample_model, "predict")
+    at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    picker = at.selectbox(key=state.W_PREDICT_PATIENT)
+    second = picker.options[1]
+    picker.select_index(1).run()
+    at.button(key=explaining.W_PREDICT_EXPLAIN).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Explain"
+    assert at.radio(key=explaining.W_SOURCE).value == "sample"
+    position = at.selectbox(key=explaining.W_PATIENT).value
+    assert second in charts(at)["explain.waterfall"].layout.title.text
+    assert len(the_explanation(at).contributions) == 200 and position >= 0
+
+
+def test_explain_without_a_model_says_what_to_do_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDINN_HOME", str(tmp_path))
+    at = goto(new_app(), "explain")
+    assert "Train a model or load one first" in at.info[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_home_ticks_the_steps_done(trained):
+    at = goto(trained[0], "predict")
+    goto(at, "home")
+    labels = [link.label for link in at.get("page_link")]
+    assert sum("done" in label for label in labels) == 4, labels
+
+
+def test_home_loads_the_sample_and_trains_the_sample_model_once(tmp_path, monkeypatch):
+    from medinn_app import loaders
+
+    monkeypatch.setenv("MEDINN_HOME", str(tmp_path))
+    monkeypatch.setattr(loaders, "SAMPLE_SETTINGS", {"hidden_units": (8,), "epochs": 2, "seed": 0})
+    at = new_app()
+    at.button(key=state.W_HOME_SAMPLE).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Training the sample model" in " ".join(texts(at.markdown))
+    wait_for_training(at)
+    assert any(f"'{loaders.SAMPLE_MODEL}' is loaded" in s for s in texts(at.success))
+    active = at.session_state[state.ACTIVE_MODEL]
+    assert active.name == loaders.SAMPLE_MODEL and active.saved
+    assert at.session_state[state.DATASET].name == "cardiology.csv"
+    assert (tmp_path / "models" / loaders.SAMPLE_MODEL / "manifest.json").is_file()
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "cardiology.csv" in sidebar and loaders.SAMPLE_MODEL in sidebar
+    labels = [link.label for link in at.get("page_link")]
+    assert sum("done" in label for label in labels) == 3, labels
+
+    # A second session loads the saved sample model instead of training again.
+    created = active.metadata["created"]
+    again = new_app()
+    again.button(key=state.W_HOME_SAMPLE).click().run()
+    assert any("Sample data and model loaded" in s for s in texts(again.success))
+    assert again.session_state[state.ACTIVE_MODEL].metadata["created"] == created
+
+
+def test_stop_keeps_the_best_model_so_far():
+    at = load_sample(new_app(), "breast_cancer.csv")
+    goto(at, "train")
+    at.number_input(key=state.W_TRAIN_EPOCHS).set_value(500)
+    at.number_input(key=state.W_TRAIN_PATIENCE).set_value(500)
+    at.form_submit_button(key=state.W_TRAIN_SUBMIT).click().run()
+    job = at.session_state[state.TRAIN_JOB]
+    deadline = time.monotonic() + 300
+    while len(job.epochs) < 2:
+        assert time.monotonic() < deadline and not job.done
+        time.sleep(0.2)
+    at.run()
+    assert "of 500" in at.get("progress")[0].proto.text
+    at.button(key=state.W_TRAIN_STOP).click().run()
+    assert job.stop.is_set()
+    wait_for_training(at)
+    result = at.session_state[state.TRAIN_RESULT]
+    assert result.model.stopped_by_user_
+    assert 2 <= len(result.history["loss"]) < 500
+    assert any("stopped by you" in s for s in texts(at.success))
+    assert "Neural network" in table_with(at, "Neural network").columns
