@@ -34,9 +34,9 @@ W_CLASS = "explain.class"
 W_FEATURE = "explain.dependence_feature"
 W_COLOUR = "explain.dependence_colour"
 W_PATIENT = "explain.patient"
-W_WHATIF_PICK = "explain.whatif_pick"  # suffixed with the patient's position
+W_WHATIF_PICK = "explain.whatif_pick"  # suffixed with the table's token and patient position
 W_WHATIF_FORM = "explain.whatif_form"
-W_WHATIF_FIELD = "explain.whatif_field"  # suffixed with the patient's position and column
+W_WHATIF_FIELD = "explain.whatif_field"  # suffixed with table token, position and column
 W_WHATIF_SUBMIT = "explain.whatif_submit"
 W_COHORT_MODE = "explain.cohort_mode"
 W_COHORT_COLUMN = "explain.cohort_column"
@@ -58,6 +58,18 @@ def apply_request() -> None:
     request = st.session_state.pop(EXPLAIN_REQUEST, None)
     if request is not None:
         st.session_state[W_SOURCE], st.session_state[W_PATIENT] = request
+
+
+def forget_patient() -> None:
+    """Other patients were chosen: start again from the highest prediction."""
+    st.session_state.pop(W_PATIENT, None)
+
+
+def check_patient(n_patients: int) -> None:
+    """Drop a chosen patient position that these patients do not have."""
+    chosen = st.session_state.get(W_PATIENT)
+    if chosen is not None and not 0 <= chosen < n_patients:
+        forget_patient()
 
 
 # -- patients -----------------------------------------------------------------------------------
@@ -169,6 +181,20 @@ def output_unit(model) -> str:
     if Task(schema.task) != Task.REGRESSION:
         return ""
     return schema.column(schema.target).unit
+
+
+def output_name(model, class_name: str | None) -> str:
+    """What the explained output is called where "Risk" would be vague: the chosen class's
+    probability (multiclass), the target (regression); '' for a binary model's risk."""
+    from medinn_core.schema import Task
+
+    schema = model.schema
+    task = Task(schema.task)
+    if task == Task.MULTICLASS:
+        return f"Probability of {class_name}"
+    if task == Task.REGRESSION:
+        return f"Predicted {schema.target}"
+    return ""
 
 
 def unusual_values(model, row: pd.DataFrame) -> list[str]:

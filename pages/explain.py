@@ -21,6 +21,7 @@ from medinn_core.schema import Kind, Task, as_label
 runtime.ensure_navigation()
 
 SPACES = {"probability": "Risk (%)", "logit": "Log-odds"}
+BEESWARM_DOTS = 6000  # drawn, not computed: every patient counts in every number
 
 st.title("Explain")
 active = ui.require_model()
@@ -40,6 +41,7 @@ source = st.radio(
     format_func=labels.get,
     horizontal=True,
     key=explaining.W_SOURCE,
+    on_change=explaining.forget_patient,
 )
 try:
     data = explaining.patients(source, current, predicted)
@@ -69,17 +71,20 @@ try:
     with st.spinner(f"Explaining {len(frame):,} patients…"):
         expl, seconds = explaining.explanation(active, data, space, class_name)
 except MedinnError as exc:
-    st.error(str(exc))
+    st.error(f"{data.name}: {exc}")
     st.stop()
 
 units = explaining.units(model)
 imputed = explaining.imputed(model)
 unit = explaining.output_unit(model)
+outcome = explaining.output_name(model, class_name)
+terms = {"output_unit": unit, "output_name": outcome}  # what the figures call the output
 names = tables.patient_labels(frame, schema.id_column).reset_index(drop=True)
 st.caption(
     f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients explained "
     f"in {seconds:.1f} s. Each patient's prediction is the average prediction "
-    f"({ep.output_text(expl, expl.base_value, unit)}) plus the contributions of their values."
+    f"({ep.output_text(expl, expl.base_value, unit, outcome)}) plus the contributions of "
+    "their values."
 )
 if expl.note:
     st.warning(expl.note, icon=":material/info:")
@@ -88,8 +93,11 @@ overview, one, what_if, cohorts = st.tabs(["Global", "One patient", "What-if", "
 
 # -- global -------------------------------------------------------------------------------------
 with overview:
-    st.plotly_chart(ep.importance_figure(expl, output_unit=unit), key="explain.importance")
-    st.plotly_chart(ep.beeswarm_figure(expl, units=units, output_unit=unit), key="explain.beeswarm")
+    st.plotly_chart(ep.importance_figure(expl, **terms), key="explain.importance")
+    st.plotly_chart(
+        ep.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=units, **terms),
+        key="explain.beeswarm",
+    )
     st.caption(
         "Each dot is a patient. Right of the line, the value raised the prediction; left, it "
         "lowered it. Colour: the patient's value of that feature, from low (blue) to high "
@@ -105,17 +113,20 @@ with overview:
         key=explaining.W_COLOUR,
     )
     st.plotly_chart(
-        ep.dependence_figure(expl, feature, colour, units=units, output_unit=unit),
+        ep.dependence_figure(expl, feature, colour, units=units, **terms),
         key="explain.dependence",
     )
 
 # -- one patient --------------------------------------------------------------------------------
 order = np.argsort(-expl.output, kind="stable").tolist()  # the highest prediction first
+explaining.check_patient(len(order))
 with one:
     position = st.selectbox(
         "Patient",
         order,
-        format_func=lambda p: f"{names.iloc[p]} · {ep.output_text(expl, expl.output[p], unit)}",
+        format_func=lambda p: (
+            f"{names.iloc[p]} · {ep.output_text(expl, expl.output[p], unit, outcome)}"
+        ),
         key=explaining.W_PATIENT,
         help="Sorted from the highest prediction down.",
     )
@@ -128,16 +139,14 @@ with one:
             f"{'; '.join(reasons)}. This prediction and its explanation are less certain.",
             icon=":material/warning:",
         )
-    st.markdown(
-        "**" + ep.plain_sentence(expl, position, units, imputed=imputed, output_unit=unit) + "**"
-    )
+    st.markdown("**" + ep.plain_sentence(expl, position, units, imputed=imputed, **terms) + "**")
     st.plotly_chart(
         ep.waterfall_figure(
             expl,
             position,
             units,
             imputed,
-            output_unit=unit,
+            **terms,
             title=f"Patient {patient}: from the average to this patient",
         ),
         key="explain.waterfall",
@@ -151,7 +160,7 @@ with one:
 # -- what-if ------------------------------------------------------------------------------------
 def edit_field(col, raw):
     """An input prefilled with the patient's value (None stands for missing)."""
-    key = f"{explaining.W_WHATIF_FIELD}.{position}.{col.name}"
+    key = f"{explaining.W_WHATIF_FIELD}.{data.token}.{position}.{col.name}"
     label = f"{col.name} ({col.unit})" if col.unit else col.name
     if col.kind == Kind.NUMERIC:
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
@@ -199,7 +208,7 @@ with what_if:
         "Values to change",
         strongest,
         default=strongest[:3],
-        key=f"{explaining.W_WHATIF_PICK}.{position}",
+        key=f"{explaining.W_WHATIF_PICK}.{data.token}.{position}",
         help="Listed from the value that moves this patient's prediction most.",
     )
     recorded = row.iloc[0]
@@ -228,12 +237,12 @@ with what_if:
             st.error(str(exc))
     if new is not None:
         before, after = float(expl.output[position]), float(new.output[0])
-        kind, value = ep.output_parts(new, after, unit)
+        kind, value = ep.output_parts(new, after, unit, outcome)
         st.metric(
             f"{kind} with the changes",
             value,
-            delta=ep.change_text(new, after - before, unit),
-            delta_color="inverse" if task != Task.REGRESSION else "off",
+            delta=ep.change_text(new, after - before, unit, outcome),
+            delta_color="inverse" if task == Task.BINARY else "off",  # higher risk: worse
         )
         reasons = explaining.unusual_values(model, edited)
         if reasons:
@@ -243,17 +252,29 @@ with what_if:
                 icon=":material/warning:",
             )
         old_fig = ep.waterfall_figure(
-            expl, position, units, imputed, output_unit=unit, title="As recorded"
+            expl,
+            position,
+            units,
+            imputed,
+            include=list(changed),
+            **terms,
+            title="As recorded",
         )
         new_fig = ep.waterfall_figure(
-            new, 0, units, imputed, output_unit=unit, title="With your changes"
+            new,
+            0,
+            units,
+            imputed,
+            include=list(changed),
+            **terms,
+            title="With your changes",
         )
         ep.same_scale(old_fig, new_fig)
         was, now = st.columns(2)
         was.plotly_chart(old_fig, key="explain.whatif_before")
         now.plotly_chart(new_fig, key="explain.whatif_after")
-        was.caption(ep.plain_sentence(expl, position, units, imputed=imputed, output_unit=unit))
-        now.caption(ep.plain_sentence(new, 0, units, imputed=imputed, output_unit=unit))
+        was.caption(ep.plain_sentence(expl, position, units, imputed=imputed, **terms))
+        now.caption(ep.plain_sentence(new, 0, units, imputed=imputed, **terms))
 
 # -- cohorts ------------------------------------------------------------------------------------
 with cohorts:
@@ -283,7 +304,9 @@ with cohorts:
             middle = float(np.median(expl.output))
             first = expl.output >= middle
             groups = ("Above the median", "Below the median")
-            st.caption(f"Split at the median prediction, {ep.output_text(expl, middle, unit)}.")
+            st.caption(
+                f"Split at the median prediction, {ep.output_text(expl, middle, unit, outcome)}."
+            )
         second = ~first
     else:
         left, a_col, b_col = st.columns(3)
@@ -302,7 +325,7 @@ with cohorts:
         )
     else:
         try:
-            fig = ep.compare_cohorts_figure(expl, first, second, groups, output_unit=unit)
+            fig = ep.compare_cohorts_figure(expl, first, second, groups, **terms)
         except MedinnError as exc:
             st.error(str(exc))
         else:

@@ -401,16 +401,16 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
     x = numbers(bars.x)
     assert x[-1] == pytest.approx(expl.output[top] * 100)
     assert x[0] + x[1:-1].sum() == pytest.approx(x[-1])
-    assert any(label.startswith("age = ") and label.endswith(" y") for label in bars.y)
-    sentence = ep.plain_sentence(
-        expl, top, explaining.units(expl_model(at)), imputed=explaining.imputed(expl_model(at))
-    )
+    model = at.session_state[state.ACTIVE_MODEL].model
+    units, imputed = explaining.units(model), explaining.imputed(model)
+    strongest = expl.contributions.iloc[top].abs().sort_values(ascending=False).index[:10]
+    raw = expl.raw_values.iloc[top]
+    expected = [ep.describe_value(f, raw[f], units, imputed) for f in strongest]
+    assert list(bars.y[1:11]) == expected  # with units: "age = 74 y"
+    assert any(units[f] and expected[k].endswith(units[f]) for k, f in enumerate(strongest))
+    sentence = ep.plain_sentence(expl, top, units, imputed=imputed)
     assert sentence.startswith(f"Risk {ep._percent(expl.output[top])} %")
     assert f"**{sentence}**" in texts(at.markdown)
-
-
-def expl_model(at: AppTest):
-    return at.session_state[state.ACTIVE_MODEL].model
 
 
 def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
@@ -419,8 +419,9 @@ def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
     at = goto(sample_model, "explain")
     position = at.selectbox(key=explaining.W_PATIENT).value
     assert any("Change a value above" in i for i in texts(at.info))
-    at.multiselect(key=f"{explaining.W_WHATIF_PICK}.{position}").set_value(["age"]).run()
-    age = at.number_input(key=f"{explaining.W_WHATIF_FIELD}.{position}.age")
+    token = at.session_state[state.DATASET].token
+    at.multiselect(key=f"{explaining.W_WHATIF_PICK}.{token}.{position}").set_value(["age"]).run()
+    age = at.number_input(key=f"{explaining.W_WHATIF_FIELD}.{token}.{position}.age")
     age.set_value(age.value + 40)  # beyond the oldest patient in training: unusual
     at.button(key=explaining.W_WHATIF_SUBMIT).click().run()
     assert not at.exception, [e.value for e in at.exception]

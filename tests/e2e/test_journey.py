@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -63,10 +64,14 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     expect(page.get_by_text("AUROC", exact=False).first).to_be_visible()
     shoot("04-evaluate")
 
-    # Explain: one patient's explanation.
+    # Explain: the global view, then one patient's waterfall and plain sentence.
     _nav(page, "Explain")
     expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible(timeout=LONG)
-    shoot("05-explain")
+    shoot("05-explain-global")
+    page.get_by_role("tab", name="One patient").click()
+    expect(page.get_by_text("Raised most by", exact=False).first).to_be_visible(timeout=LONG)
+    expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible()
+    shoot("05-explain-patient")
 
     # Predict: download the predictions and check the file.
     _nav(page, "Predict")
@@ -74,7 +79,7 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     shoot("06-predict")
     with page.expect_download(timeout=LONG) as info:
         page.get_by_role("button", name="Download the predictions (CSV)").click()
-    text = open(info.value.path(), encoding="utf-8").read()
+    text = Path(info.value.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 4000
     header = rows[0].keys()
