@@ -72,6 +72,12 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     expect(page.get_by_text("Raised most by", exact=False).first).to_be_visible(timeout=LONG)
     expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible()
     shoot("05-explain-patient")
+    page.get_by_role("tab", name="What-if").click()
+    expect(page.get_by_role("button", name="Show the new prediction")).to_be_visible(timeout=LONG)
+    shoot("05-explain-what-if")
+    page.get_by_role("tab", name="Cohort comparison").click()
+    expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible(timeout=LONG)
+    shoot("05-explain-cohorts")
 
     # Predict: download the predictions and check the file.
     _nav(page, "Predict")
