@@ -160,3 +160,22 @@ def test_bundle_holds_no_patient_rows(saved_binary, cardiology_df):
     assert not [i for i in ids if i in text]
     background = json.loads((saved_binary / "background.json").read_text())
     assert len(background) <= 100
+
+
+def test_a_bundle_whose_network_runs_code_is_refused(saved_binary, tmp_path):
+    """A crafted bundle with a valid manifest but a Lambda layer: Keras safe_mode refuses it."""
+    import shutil
+
+    import keras
+
+    from medinn_core.registry import write_manifest
+
+    copy = tmp_path / "crafted"
+    shutil.copytree(saved_binary, copy)
+    n_inputs = len(load_bundle(saved_binary).model.preprocessor_.feature_names_)
+    inputs = keras.Input((n_inputs,))
+    outputs = keras.layers.Lambda(lambda x: x[:, :1] * 0 + 0.5)(inputs)
+    keras.Model(inputs, outputs).save(copy / "model.keras")
+    write_manifest(copy)  # the attacker also rewrites the checksums
+    with pytest.raises(BundleError, match="cannot be loaded.*(Lambda|safe_mode)"):
+        load_bundle(copy)
