@@ -98,3 +98,82 @@ def outputs(active: ActiveModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.nd
         return model.encode_target(rows), model.predict_proba(rows)[:, 1]
     model.encode_target(rows)  # raises on unknown classes
     return labels(rows[schema.target]).to_numpy(dtype=object), model.predict_proba(rows)
+
+
+# -- subgroups and the model report -------------------------------------------------------------
+# Widget keys of the Evaluate page's subgroup tab and report expander.
+W_EVAL_SUBGROUP = "evaluate.subgroup_column"
+W_EVAL_INTENDED_USE = "evaluate.report_intended_use"
+W_EVAL_LIMITATIONS = "evaluate.report_limitations"
+W_EVAL_REPORT = "evaluate.report_download"
+#: Numeric columns with at most this many distinct values are grouped as they are.
+MAX_LEVELS_AS_IS = 6
+
+
+def labelled(active: ActiveModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` with an outcome, in the order :func:`outputs` scores them."""
+    target = active.model.schema.target
+    return frame[frame[target].notna()] if target in frame.columns else frame
+
+
+def subgroup_columns(active: ActiveModel, frame: pd.DataFrame) -> list[str]:
+    """Columns to split patients by: the model's inputs first, then other kept columns."""
+    schema = active.model.schema
+    skip = {schema.target, schema.id_column}
+    names = [c for c in schema.feature_names if c in frame.columns]
+    names += [
+        c.name
+        for c in schema.columns
+        if c.name in frame.columns
+        and c.name not in skip
+        and c.name not in names
+        and c.kind in ("categorical", "binary", "numeric")
+    ]
+    return names
+
+
+def subgroup_values(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The group of each patient: categories as they are, numbers cut at their quartiles
+    (rounded) with :func:`~medinn_core.evaluate.age_bands`; few-valued numbers as they are."""
+    from medinn_core.evaluate import age_bands
+
+    values = frame[column]
+    numbers = pd.to_numeric(values, errors="coerce")
+    numeric = bool(numbers.notna().sum()) and numbers.notna().sum() == values.notna().sum()
+    if not numeric or numbers.nunique() <= MAX_LEVELS_AS_IS:
+        return values.reset_index(drop=True)
+    quartiles = numbers.quantile([0.25, 0.5, 0.75]).to_numpy()
+    spread = float(numbers.max() - numbers.min())
+    digits = max(0, 2 - int(np.floor(np.log10(spread)))) if spread > 0 else 0
+    edges = np.unique(np.round(quartiles, digits))
+    edges = edges[(edges > numbers.min()) & (edges <= numbers.max())]
+    if edges.size == 0:
+        return values.reset_index(drop=True)
+    return age_bands(numbers.rename(column), edges).reset_index(drop=True)
+
+
+def report_html(
+    active: ActiveModel,
+    result,
+    *,
+    data_name: str,
+    rows: pd.DataFrame,
+    intended_use: str,
+    limitations: str,
+    subgroups: dict[str, pd.DataFrame] | None = None,
+) -> str:
+    """The HTML model report for the page's current evaluation (no paired baseline: the app
+    keeps no baseline coefficients, so the report shows the training-time baseline metrics)."""
+    from medinn_core.evaluate import ModelEvaluation
+    from medinn_core.report import build_report
+
+    evaluation = ModelEvaluation(active.name, str(active.model.schema.task), result)
+    return build_report(
+        active,
+        evaluation,
+        data_name=data_name,
+        intended_use=intended_use,
+        limitations=limitations,
+        subgroups=subgroups,
+        data=rows,
+    )

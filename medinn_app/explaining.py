@@ -18,31 +18,34 @@ import pandas as pd
 import streamlit as st
 
 from medinn_app import loaders
-from medinn_app.state import ActiveModel, Dataset
+from medinn_app.state import (  # noqa: F401 - the Explain page's keys live in state.py
+    EXPLAIN_REQUEST,
+    EXPLAIN_SAMPLE,
+    EXPLANATIONS,
+    FINGERPRINTS,
+    W_EXPLAIN_CLASS,
+    W_EXPLAIN_COHORT_A,
+    W_EXPLAIN_COHORT_B,
+    W_EXPLAIN_COHORT_COLUMN,
+    W_EXPLAIN_COHORT_MODE,
+    W_EXPLAIN_COLOUR,
+    W_EXPLAIN_FEATURE,
+    W_EXPLAIN_PATIENT,
+    W_EXPLAIN_SOURCE,
+    W_EXPLAIN_SPACE,
+    W_EXPLAIN_WHATIF_FIELD,
+    W_EXPLAIN_WHATIF_FORM,
+    W_EXPLAIN_WHATIF_PICK,
+    W_EXPLAIN_WHATIF_SUBMIT,
+    W_PREDICT_EXPLAIN,
+    ActiveModel,
+    Dataset,
+)
 
 # -- session-state keys -------------------------------------------------------------------------
-EXPLANATIONS = "medinn.explanations"  # {(model, fingerprint, space, class): (Explanation, s)}
-EXPLAIN_SAMPLE = "medinn.explain_sample"  # Dataset: new_patients.csv, read for this page
-EXPLAIN_REQUEST = "medinn.explain_request"  # (source, position) asked for by Predict
-FINGERPRINTS = "medinn.fingerprints"  # {Dataset token: data fingerprint}
 KEEP = 4  # explanations kept per session (switching space or class back costs nothing)
 
 # -- widget keys --------------------------------------------------------------------------------
-W_SOURCE = "explain.source"
-W_SPACE = "explain.space"
-W_CLASS = "explain.class"
-W_FEATURE = "explain.dependence_feature"
-W_COLOUR = "explain.dependence_colour"
-W_PATIENT = "explain.patient"
-W_WHATIF_PICK = "explain.whatif_pick"  # suffixed with the table's token and patient position
-W_WHATIF_FORM = "explain.whatif_form"
-W_WHATIF_FIELD = "explain.whatif_field"  # suffixed with table token, position and column
-W_WHATIF_SUBMIT = "explain.whatif_submit"
-W_COHORT_MODE = "explain.cohort_mode"
-W_COHORT_COLUMN = "explain.cohort_column"
-W_COHORT_A = "explain.cohort_a"  # suffixed with the column
-W_COHORT_B = "explain.cohort_b"  # suffixed with the column
-W_PREDICT_EXPLAIN = "predict.explain"  # Predict's "Explain this patient" button
 
 NEW_PATIENTS = "new_patients.csv"
 
@@ -57,17 +60,17 @@ def apply_request() -> None:
     """Preset the Explain page's widgets from Predict's request, once, before they are drawn."""
     request = st.session_state.pop(EXPLAIN_REQUEST, None)
     if request is not None:
-        st.session_state[W_SOURCE], st.session_state[W_PATIENT] = request
+        st.session_state[W_EXPLAIN_SOURCE], st.session_state[W_EXPLAIN_PATIENT] = request
 
 
 def forget_patient() -> None:
     """Other patients were chosen: start again from the highest prediction."""
-    st.session_state.pop(W_PATIENT, None)
+    st.session_state.pop(W_EXPLAIN_PATIENT, None)
 
 
 def check_patient(n_patients: int) -> None:
     """Drop a chosen patient position that these patients do not have."""
-    chosen = st.session_state.get(W_PATIENT)
+    chosen = st.session_state.get(W_EXPLAIN_PATIENT)
     if chosen is not None and not 0 <= chosen < n_patients:
         forget_patient()
 

@@ -181,3 +181,27 @@ def show_flash() -> None:
     message = st.session_state.pop(FLASH, None)
     if message:
         st.success(message)
+
+
+# -- Explain page (medinn_app/explaining.py) --
+EXPLANATIONS = "medinn.explanations"  # {(model, fingerprint, space, class): (Explanation, s)}
+EXPLAIN_SAMPLE = "medinn.explain_sample"  # Dataset: new_patients.csv, read for this page
+EXPLAIN_REQUEST = "medinn.explain_request"  # (source, position) asked for by Predict
+FINGERPRINTS = "medinn.fingerprints"  # {Dataset token: data fingerprint}
+W_EXPLAIN_SOURCE = "explain.source"
+W_EXPLAIN_SPACE = "explain.space"
+W_EXPLAIN_CLASS = "explain.class"
+W_EXPLAIN_FEATURE = "explain.dependence_feature"
+W_EXPLAIN_COLOUR = "explain.dependence_colour"
+W_EXPLAIN_PATIENT = "explain.patient"
+W_EXPLAIN_WHATIF_PICK = (
+    "explain.whatif_pick"  # suffixed with the table's token and patient position
+)
+W_EXPLAIN_WHATIF_FORM = "explain.whatif_form"
+W_EXPLAIN_WHATIF_FIELD = "explain.whatif_field"  # suffixed with table token, position and column
+W_EXPLAIN_WHATIF_SUBMIT = "explain.whatif_submit"
+W_EXPLAIN_COHORT_MODE = "explain.cohort_mode"
+W_EXPLAIN_COHORT_COLUMN = "explain.cohort_column"
+W_EXPLAIN_COHORT_A = "explain.cohort_a"  # suffixed with the column
+W_EXPLAIN_COHORT_B = "explain.cohort_b"  # suffixed with the column
+W_PREDICT_EXPLAIN = "predict.explain"  # Predict's "Explain this patient" button

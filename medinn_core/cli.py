@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         "--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
 
+    rep = sub.add_parser("report", help="a self-contained HTML model report (works offline)")
+    rep.add_argument("model")
+    rep.add_argument("data", help="labelled CSV to evaluate on")
+    rep.add_argument("--out", required=True, help="HTML file to write")
+    rep.add_argument("--intended-use", default="", help="who the model is for and how")
+    rep.add_argument("--limitations", default="", help="known limitations")
+    rep.add_argument("--subgroup", nargs="+", default=[], metavar="COL", help="columns to split by")
+    rep.add_argument("--bootstrap", type=int, default=1000)
+
     ex = sub.add_parser("explain", help="per-patient SHAP contributions of each input column")
     ex.add_argument("model")
     ex.add_argument("data", help="CSV of patients (columns in any order)")
@@ -177,6 +186,39 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from medinn_core.evaluate import evaluate_bundle, subgroup_table
+    from medinn_core.registry import load_bundle
+    from medinn_core.report import build_report
+
+    bundle = load_bundle(args.model)
+    df = _read(args.data)
+    result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
+    groups = {}
+    if args.subgroup and bundle.schema.task == "binary":
+        labelled = df[df[bundle.schema.target].notna()]
+        y = bundle.model.encode_target(labelled)
+        p = bundle.model.predict_proba(labelled)[:, 1]
+        for col in args.subgroup:
+            if col not in df.columns:
+                raise DataError(f"Subgroup column {col!r} is not in '{args.data}'.")
+            groups[col] = subgroup_table(
+                y, p, labelled[col].astype("str"), bundle.model.threshold_, n_boot=args.bootstrap
+            )
+    html = build_report(
+        bundle,
+        result,
+        data_name=Path(args.data).name,
+        intended_use=args.intended_use,
+        limitations=args.limitations,
+        subgroups=groups or None,
+        data=df,
+    )
+    Path(args.out).write_text(html, encoding="utf-8")
+    _status(f"Wrote the model report for {result.evaluation.n} patients to {args.out}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from medinn_core.registry import verify_bundle
 
@@ -191,6 +233,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "info": cmd_info,
     "explain": cmd_explain,
+    "report": cmd_report,
 }
 
 

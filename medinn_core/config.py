@@ -36,7 +36,7 @@ class TrainConfig:
     hidden_units: tuple[int, ...] = (64, 32)
     activation: str = "relu"
     dropout: float = 0.2
-    l2: float = 1e-4
+    l2: float = 1e-3
     learning_rate: float = 1e-3
     batch_size: int = 0
     epochs: int = 100

@@ -4,6 +4,9 @@ One section per task; each shows what ``medinn_core.evaluate`` computes, drawn b
 ``medinn_core.plots``. Extend a section by adding tabs.
 """
 
+import dataclasses
+import functools
+
 import streamlit as st
 
 from medinn_app import evaluation, runtime, state, ui
@@ -13,6 +16,7 @@ from medinn_core.evaluate import (
     evaluate_binary,
     evaluate_multiclass,
     evaluate_regression,
+    subgroup_table,
     threshold_metrics,
 )
 from medinn_core.schema import Task
@@ -69,6 +73,8 @@ if cached is None or cached[0] != cache_key:
     cached = (cache_key, y, output, result)
     st.session_state[state.EVALUATION] = cached
 _, y, output, result = cached
+rows = evaluation.labelled(active, picked.rows())  # in the order of y and output
+subgroups = None
 for note in result.notes:
     st.info(note)
 
@@ -112,6 +118,7 @@ if task == Task.BINARY:
             "Calibration",
             "Decision curve",
             "Risk by outcome",
+            "Subgroups",
         ]
     )
     with tabs[0]:
@@ -140,6 +147,37 @@ if task == Task.BINARY:
         st.plotly_chart(
             plots.risk_histogram_figure(result.risk_distribution), key="evaluate.risk_distribution"
         )
+    with tabs[6]:
+        columns = evaluation.subgroup_columns(active, rows)
+        column = st.selectbox(
+            "Split the patients by",
+            columns,
+            index=None,
+            placeholder="Choose a column (sex, an age band, a site…)",
+            key=evaluation.W_EVAL_SUBGROUP,
+            help="Categories as they are; numbers cut at their quartiles.",
+        )
+        subgroups = {}
+        if column is not None:
+            groups = evaluation.subgroup_values(rows, column)
+            table = subgroup_table(y, output, groups, threshold, n_boot=n_boot)
+            subgroups[column] = table
+            st.dataframe(
+                table.style.apply(
+                    lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r),
+                    axis=1,
+                ),
+                hide_index=True,
+            )
+            st.caption(
+                "too_small: fewer than 30 events or non-events in the group, too few to judge."
+            )
+            st.plotly_chart(
+                plots.subgroup_forest_figure(
+                    table, result.auroc, title=f"AUROC by {groups.name or column}"
+                ),
+                key="evaluate.subgroup_forest",
+            )
 
 elif task == Task.MULTICLASS:
     cols = st.columns(4)
@@ -176,3 +214,34 @@ else:
         )
     with tabs[1]:
         st.plotly_chart(plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals")
+
+with st.expander("Model report"):
+    st.caption(
+        "One HTML file that opens offline: data, predictors, missing-data handling, training "
+        "settings, performance with intervals, calibration, decision curve, subgroups and "
+        "baselines."
+    )
+    intended_use = st.text_area(
+        "Intended use (who, where, for which decision)", key=evaluation.W_EVAL_INTENDED_USE
+    )
+    limitations = st.text_area("Limitations", key=evaluation.W_EVAL_LIMITATIONS)
+    shown = result
+    if task == Task.BINARY:
+        shown = dataclasses.replace(result, threshold=at)  # the threshold on screen
+    st.download_button(
+        "Download the model report (HTML)",
+        data=functools.partial(
+            evaluation.report_html,
+            active,
+            shown,
+            data_name=picked.label,
+            rows=rows,
+            intended_use=intended_use,
+            limitations=limitations,
+            subgroups=subgroups,
+        ),
+        file_name=f"{active.name}-report.html",
+        mime="text/html",
+        on_click="ignore",
+        key=evaluation.W_EVAL_REPORT,
+    )

@@ -40,7 +40,7 @@ source = st.radio(
     list(labels),
     format_func=labels.get,
     horizontal=True,
-    key=explaining.W_SOURCE,
+    key=state.W_EXPLAIN_SOURCE,
     on_change=explaining.forget_patient,
 )
 try:
@@ -57,14 +57,14 @@ if task == Task.BINARY:
         list(SPACES),
         format_func=SPACES.get,
         horizontal=True,
-        key=explaining.W_SPACE,
+        key=state.W_EXPLAIN_SPACE,
         help="Risk: contributions in percentage points of risk. Log-odds: contributions add "
         "up on the scale the network computes on, where effects are closer to additive.",
     )
 elif task == Task.MULTICLASS:
     classes = list(model.classes_)
     class_name = st.selectbox(
-        "Class to explain", classes, index=len(classes) - 1, key=explaining.W_CLASS
+        "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
     )
 
 try:
@@ -105,12 +105,12 @@ with overview:
     )
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
-    feature = left.selectbox("Feature", ranked, key=explaining.W_FEATURE)
+    feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE)
     colour = right.selectbox(
         "Colour by",
         [None, *ranked],
         format_func=lambda f: "nothing" if f is None else f,
-        key=explaining.W_COLOUR,
+        key=state.W_EXPLAIN_COLOUR,
     )
     st.plotly_chart(
         ep.dependence_figure(expl, feature, colour, units=units, **terms),
@@ -127,7 +127,7 @@ with one:
         format_func=lambda p: (
             f"{names.iloc[p]} · {ep.output_text(expl, expl.output[p], unit, outcome)}"
         ),
-        key=explaining.W_PATIENT,
+        key=state.W_EXPLAIN_PATIENT,
         help="Sorted from the highest prediction down.",
     )
     patient = names.iloc[position]
@@ -160,7 +160,7 @@ with one:
 # -- what-if ------------------------------------------------------------------------------------
 def edit_field(col, raw):
     """An input prefilled with the patient's value (None stands for missing)."""
-    key = f"{explaining.W_WHATIF_FIELD}.{data.token}.{position}.{col.name}"
+    key = f"{state.W_EXPLAIN_WHATIF_FIELD}.{data.token}.{position}.{col.name}"
     label = f"{col.name} ({col.unit})" if col.unit else col.name
     if col.kind == Kind.NUMERIC:
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
@@ -208,18 +208,18 @@ with what_if:
         "Values to change",
         strongest,
         default=strongest[:3],
-        key=f"{explaining.W_WHATIF_PICK}.{data.token}.{position}",
+        key=f"{state.W_EXPLAIN_WHATIF_PICK}.{data.token}.{position}",
         help="Listed from the value that moves this patient's prediction most.",
     )
     recorded = row.iloc[0]
     edits = {}
-    with st.form(key=explaining.W_WHATIF_FORM):
+    with st.form(key=state.W_EXPLAIN_WHATIF_FORM):
         fields = st.columns(3)
         for k, name in enumerate(picked):
             with fields[k % 3]:
                 edits[name] = edit_field(schema.column(name), recorded[name])
         st.form_submit_button(
-            "Show the new prediction", key=explaining.W_WHATIF_SUBMIT, type="primary"
+            "Show the new prediction", key=state.W_EXPLAIN_WHATIF_SUBMIT, type="primary"
         )
     changed = {
         name: v for name, v in edits.items() if not same(schema.column(name), v, recorded[name])
@@ -289,7 +289,7 @@ with cohorts:
         list(modes) if categorical else ["prediction"],
         format_func=modes.get,
         horizontal=True,
-        key=explaining.W_COHORT_MODE,
+        key=state.W_EXPLAIN_COHORT_MODE,
     )
     if mode == "prediction":
         if task == Task.BINARY:
@@ -310,11 +310,11 @@ with cohorts:
         second = ~first
     else:
         left, a_col, b_col = st.columns(3)
-        column = left.selectbox("Column", categorical, key=explaining.W_COHORT_COLUMN)
+        column = left.selectbox("Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN)
         text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
         levels = sorted(text.dropna().unique())
-        a = a_col.selectbox("Group A", levels, index=0, key=f"{explaining.W_COHORT_A}.{column}")
-        b = b_col.selectbox("Group B", levels, index=1, key=f"{explaining.W_COHORT_B}.{column}")
+        a = a_col.selectbox("Group A", levels, index=0, key=f"{state.W_EXPLAIN_COHORT_A}.{column}")
+        b = b_col.selectbox("Group B", levels, index=1, key=f"{state.W_EXPLAIN_COHORT_B}.{column}")
         first, second = (text == a).to_numpy(), (text == b).to_numpy()
         groups = (f"{column} = {a}", f"{column} = {b}")
     if mode == "column" and groups[0] == groups[1]:

@@ -157,7 +157,7 @@ order = list(table.index)  # highest risk first for binary models
 row_id = st.selectbox(
     "Patient", order, format_func=lambda i: str(names[i]), key=state.W_PREDICT_PATIENT
 )
-if st.button("Explain this patient", key=explaining.W_PREDICT_EXPLAIN, icon=":material/insights:"):
+if st.button("Explain this patient", key=state.W_PREDICT_EXPLAIN, icon=":material/insights:"):
     explaining.request_patient(source, frame.index.get_loc(row_id))
     st.switch_page("pages/explain.py")
 row = frame.loc[row_id]

@@ -373,9 +373,8 @@ def numbers(values) -> np.ndarray:
 
 
 def the_explanation(at: AppTest):
-    from medinn_app import explaining
 
-    kept = at.session_state[explaining.EXPLANATIONS]
+    kept = at.session_state[state.EXPLANATIONS]
     return next(reversed(kept.values()))[0]
 
 
@@ -392,7 +391,7 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
     assert {"explain.beeswarm", "explain.dependence", "explain.cohorts"} <= set(figures)
 
     top = int(np.argmax(expl.output))
-    assert at.selectbox(key=explaining.W_PATIENT).value == top  # the highest risk first
+    assert at.selectbox(key=state.W_EXPLAIN_PATIENT).value == top  # the highest risk first
     waterfall = figures["explain.waterfall"]
     patient = expl.contributions.index[top]
     assert patient in waterfall.layout.title.text
@@ -414,16 +413,15 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
 
 
 def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
-    from medinn_app import explaining
 
     at = goto(sample_model, "explain")
-    position = at.selectbox(key=explaining.W_PATIENT).value
+    position = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
     assert any("Change a value above" in i for i in texts(at.info))
     token = at.session_state[state.DATASET].token
-    at.multiselect(key=f"{explaining.W_WHATIF_PICK}.{token}.{position}").set_value(["age"]).run()
-    age = at.number_input(key=f"{explaining.W_WHATIF_FIELD}.{token}.{position}.age")
+    at.multiselect(key=f"{state.W_EXPLAIN_WHATIF_PICK}.{token}.{position}").set_value(["age"]).run()
+    age = at.number_input(key=f"{state.W_EXPLAIN_WHATIF_FIELD}.{token}.{position}.age")
     age.set_value(age.value + 40)  # beyond the oldest patient in training: unusual
-    at.button(key=explaining.W_WHATIF_SUBMIT).click().run()
+    at.button(key=state.W_EXPLAIN_WHATIF_SUBMIT).click().run()
     assert not at.exception, [e.value for e in at.exception]
     metric = next(m for m in at.metric if m.label == "Risk with the changes")
     assert metric.delta.endswith("percentage points")
@@ -438,33 +436,31 @@ def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
 
 
 def test_explain_switches_to_log_odds_and_compares_a_columns_groups(sample_model):
-    from medinn_app import explaining
 
     at = goto(sample_model, "explain")
-    at.radio(key=explaining.W_SPACE).set_value("logit").run()
+    at.radio(key=state.W_EXPLAIN_SPACE).set_value("logit").run()
     assert not at.exception, [e.value for e in at.exception]
     assert the_explanation(at).space == "logit"
     assert charts(at)["explain.waterfall"].layout.xaxis.title.text == "Log-odds"
-    at.radio(key=explaining.W_COHORT_MODE).set_value("column").run()
-    at.selectbox(key=explaining.W_COHORT_COLUMN).select("smoking").run()
+    at.radio(key=state.W_EXPLAIN_COHORT_MODE).set_value("column").run()
+    at.selectbox(key=state.W_EXPLAIN_COHORT_COLUMN).select("smoking").run()
     assert not at.exception, [e.value for e in at.exception]
     names = [trace.name for trace in charts(at)["explain.cohorts"].data]
     assert names[0].startswith("smoking = current") and names[1].startswith("smoking = former")
 
 
 def test_predict_links_a_patient_to_its_explanation(sample_model):
-    from medinn_app import explaining
 
     at = goto(sample_model, "predict")
     at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
     picker = at.selectbox(key=state.W_PREDICT_PATIENT)
     second = picker.options[1]
     picker.select_index(1).run()
-    at.button(key=explaining.W_PREDICT_EXPLAIN).click().run()
+    at.button(key=state.W_PREDICT_EXPLAIN).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Explain"
-    assert at.radio(key=explaining.W_SOURCE).value == "sample"
-    position = at.selectbox(key=explaining.W_PATIENT).value
+    assert at.radio(key=state.W_EXPLAIN_SOURCE).value == "sample"
+    position = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
     assert second in charts(at)["explain.waterfall"].layout.title.text
     assert len(the_explanation(at).contributions) == 200 and position >= 0
 
@@ -532,3 +528,41 @@ def test_stop_keeps_the_best_model_so_far():
     assert 2 <= len(result.history["loss"]) < 500
     assert any("stopped by you" in s for s in texts(at.success))
     assert "Neural network" in table_with(at, "Neural network").columns
+
+
+# -- Evaluate: subgroups and the model report ---------------------------------------------------
+def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
+    from medinn_app import evaluation
+
+    at = goto(sample_model, "evaluate")
+    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
+    at.selectbox(key=evaluation.W_EVAL_SUBGROUP).select("sex").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = table_with(at, "too_small")
+    rows = evaluation.labelled(at.session_state[state.ACTIVE_MODEL], split_rows_of(at))
+    assert list(table["group"]) == sorted(rows["sex"].dropna().unique())
+    assert table["n"].sum() == len(rows)
+    assert "evaluate.subgroup_forest" in charts(at)
+    buttons = [b for b in at.get("download_button") if evaluation.W_EVAL_REPORT in b.proto.id]
+    assert len(buttons) == 1
+    assert buttons[0].proto.label == "Download the model report (HTML)"
+    assert at.text_area(key=evaluation.W_EVAL_INTENDED_USE) is not None
+    # What the button would serve (AppTest cannot click downloads).
+    active, result = at.session_state[state.ACTIVE_MODEL], at.session_state[state.EVALUATION][3]
+    report = evaluation.report_html(
+        active,
+        result,
+        data_name="test split",
+        rows=rows,
+        intended_use="Triage in clinic",
+        limitations="",
+        subgroups={"sex": table},
+    )
+    assert "<h3>sex</h3>" in report and "Triage in clinic" in report
+
+
+def split_rows_of(at: AppTest) -> pd.DataFrame:
+    from medinn_app import evaluation
+
+    active = at.session_state[state.ACTIVE_MODEL]
+    return evaluation.test_split(active, at.session_state[state.DATASET])

@@ -98,6 +98,29 @@ def test_evaluate_multiclass_and_regression_bundles(multiclass_result, regressio
     assert d["task"] == "regression" and {"mae", "rmse", "r2"} <= set(d)
 
 
+def test_report_is_one_offline_html_file(trained, tmp_path):
+    out, holdout = trained
+    report = tmp_path / "report.html"
+    args = [
+        "report",
+        str(out),
+        str(holdout),
+        "--out",
+        str(report),
+        "--bootstrap",
+        "30",
+        "--subgroup",
+        "sex",
+        "--intended-use",
+        "Adults in <clinic>",
+    ]
+    assert main(args) == 0
+    html = report.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert "Adults in &lt;clinic&gt;" in html and "Calibration" in html
+    assert 'src="http' not in html and "<script src=" not in html  # nothing fetched online
+
+
 def test_explain_adds_up_to_the_predicted_risk(trained, tmp_path):
     out, holdout = trained
     explained, predicted = tmp_path / "x.csv", tmp_path / "p.csv"

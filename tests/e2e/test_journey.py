@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT
+from .conftest import ROOT, SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 CARDIOLOGY = ROOT / "sample_data" / "cardiology.csv"
@@ -92,3 +92,43 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     assert any("risk" in h for h in header)
     risks = [float(r[next(h for h in header if "risk" in h)]) for r in rows]
     assert all(0 <= r <= 100 for r in risks)
+
+
+def test_model_report_opens_offline(page, tmp_path):
+    """The HTML report, written by the CLI, renders its figures with the network blocked."""
+    from medinn_core.cli import main
+    from medinn_core.synthetic import make_cardiology_cohort
+
+    train_csv, holdout_csv = tmp_path / "train.csv", tmp_path / "holdout.csv"
+    make_cardiology_cohort(600, seed=31).to_csv(train_csv, index=False)
+    make_cardiology_cohort(300, seed=32).to_csv(holdout_csv, index=False)
+    model, report = tmp_path / "model", tmp_path / "report.html"
+    assert (
+        main(["train", str(train_csv), "--target", "mace_1y", "--epochs", "3", "--out", str(model)])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "report",
+                str(model),
+                str(holdout_csv),
+                "--out",
+                str(report),
+                "--bootstrap",
+                "50",
+                "--subgroup",
+                "sex",
+            ]
+        )
+        == 0
+    )
+    blocked = []
+    page.route("http*://**", lambda route: (blocked.append(route.request.url), route.abort()))
+    page.goto(report.as_uri())
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Decision curve", exact=False).first).to_be_visible()
+    assert page.locator(".js-plotly-plot").count() >= 4
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "07-report.png"))
+    assert blocked == []  # the report asked for nothing online
