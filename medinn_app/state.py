@@ -205,3 +205,9 @@ W_EXPLAIN_COHORT_COLUMN = "explain.cohort_column"
 W_EXPLAIN_COHORT_A = "explain.cohort_a"  # suffixed with the column
 W_EXPLAIN_COHORT_B = "explain.cohort_b"  # suffixed with the column
 W_PREDICT_EXPLAIN = "predict.explain"  # Predict's "Explain this patient" button
+
+# -- Evaluate page: threshold presets and a clinic's prevalence --
+W_EVAL_TARGET_SENS = "evaluate.target_sensitivity"
+W_EVAL_PRESET = "evaluate.preset"
+W_EVAL_APPLY_PRESET = "evaluate.apply_preset"
+W_EVAL_PREVALENCE = "evaluate.prevalence"

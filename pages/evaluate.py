@@ -16,8 +16,10 @@ from medinn_core.evaluate import (
     evaluate_binary,
     evaluate_multiclass,
     evaluate_regression,
+    sample_size,
     subgroup_table,
     threshold_metrics,
+    threshold_presets,
 )
 from medinn_core.schema import Task
 
@@ -110,6 +112,71 @@ if task == Task.BINARY:
     show(cols[1], "Specificity", at.specificity, 2)
     show(cols[2], "PPV", at.ppv, 2)
     show(cols[3], "NPV", at.npv, 2)
+    cols = st.columns(4)
+    show(cols[0], "F1", at.f1, 2)
+    show(cols[1], "Positive likelihood ratio", at.lr_positive, 2)
+    show(cols[2], "Negative likelihood ratio", at.lr_negative, 2)
+    show(cols[3], "Number needed to evaluate", at.number_needed_to_evaluate, 1)
+    with st.expander("Threshold presets, a clinic's prevalence, and sample size"):
+        left, right = st.columns(2)
+        target = left.number_input(
+            "Target sensitivity (%)",
+            50,
+            99,
+            90,
+            key=state.W_EVAL_TARGET_SENS,
+            help="The preset 'target sensitivity' is the highest threshold that reaches it.",
+        )
+        presets = threshold_presets(
+            y, output, target_sensitivity=target / 100, user_threshold=threshold
+        )
+        st.dataframe(
+            presets.drop(columns="key").style.format(
+                {c: "{:.3f}" for c in presets.columns if c not in ("key", "label")}, na_rep="n/a"
+            ),
+            hide_index=True,
+            key="evaluate.presets_table",
+        )
+        usable = presets.dropna(subset=["threshold"])
+        pick = left.selectbox(
+            "Use a preset as the decision threshold",
+            list(usable["key"]),
+            format_func=dict(zip(usable["key"], usable["label"], strict=True)).get,
+            key=state.W_EVAL_PRESET,
+        )
+
+        def apply_preset() -> None:
+            value = float(usable.set_index("key").loc[pick, "threshold"])
+            st.session_state[state.THRESHOLD] = round(min(max(value, 0.01), 0.99), 2)
+
+        left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
+        prevalence = right.number_input(
+            "Prevalence in your clinic (%)",
+            0.1,
+            99.9,
+            round(100 * result.prevalence, 1),
+            0.1,
+            key=state.W_EVAL_PREVALENCE,
+            help="PPV and NPV depend on how common the outcome is where the model is used.",
+        )
+        local = threshold_metrics(y, output, threshold, prevalence=prevalence / 100)
+        a, b = right.columns(2)
+        a.metric(
+            "PPV at this prevalence",
+            f"{local.ppv_at_prevalence:.2f}" if local.ppv_at_prevalence is not None else "n/a",
+        )
+        b.metric(
+            "NPV at this prevalence",
+            f"{local.npv_at_prevalence:.2f}" if local.npv_at_prevalence is not None else "n/a",
+        )
+        size = sample_size(y, len(model.preprocessor_.feature_names_))
+        st.caption(
+            f"Sample size: {size.n:,} patients, {size.events:,} events, "
+            f"{size.n_parameters} model inputs after encoding, "
+            f"{size.events_per_parameter:.1f} events per input."
+        )
+        if size.warning:
+            st.warning(size.warning)
     tabs = st.tabs(
         [
             "Confusion matrix",

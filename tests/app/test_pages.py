@@ -335,6 +335,29 @@ def test_evaluate_uses_the_test_split(trained):
     assert len(at.get("plotly_chart")) == 6
 
 
+def test_evaluate_presets_prevalence_and_sample_size(trained):
+    at = goto(trained[0], "evaluate")
+    labels = [m.label for m in at.metric]
+    for label in ("F1", "Positive likelihood ratio", "Number needed to evaluate"):
+        assert label in labels
+    presets = table_with(at, "youden_j")
+    assert len(presets) == 4  # 0.5, Youden's J, the target sensitivity, and the slider's own
+    assert presets["label"].str.startswith("Youden").any()
+    at.selectbox(key=state.W_EVAL_PRESET).select("youden").run()
+    at.button(key=state.W_EVAL_APPLY_PRESET).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    youden = presets.loc[presets["label"].str.startswith("Youden"), "threshold"].iloc[0]
+    assert at.slider(key=state.W_EVAL_THRESHOLD).value == pytest.approx(round(youden, 2))
+
+    def ppv_at_prevalence():
+        return float(next(m.value for m in at.metric if m.label == "PPV at this prevalence"))
+
+    common = ppv_at_prevalence()
+    at.number_input(key=state.W_EVAL_PREVALENCE).set_value(1.0).run()
+    assert ppv_at_prevalence() < common  # a rarer outcome lowers the PPV (Bayes)
+    assert any("events per input" in c.value for c in at.caption)
+
+
 def test_explain_lists_the_model_inputs(trained):
     at = goto(trained[0], "explain")
     assert len(table_with(at, "seen in training")) == 15
