@@ -128,6 +128,7 @@ def load_model(path: str | Path) -> ActiveModel:
         background=bundle.background,
         path=bundle.path,
         bundle_hash=bundle_hash,
+        baseline=bundle.baseline,
     )
 
 

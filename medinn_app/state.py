@@ -107,6 +107,7 @@ class ActiveModel:
     path: Path | None = None
     bundle_hash: str = ""
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    baseline: Any = None  # the logistic regression's coefficients, for paired comparisons
 
     @property
     def saved(self) -> bool:

@@ -146,6 +146,9 @@ def collect() -> None:
             model=job.result.model,
             metadata=build_metadata(job.result, UNSAVED_NAME),
             background=job.result.background,
+            baseline=next(
+                (v["params"] for v in job.result.baselines.values() if "params" in v), None
+            ),
         )
     )
 

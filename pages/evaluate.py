@@ -13,6 +13,7 @@ from medinn_app import evaluation, runtime, state, ui
 from medinn_core import plots
 from medinn_core.errors import MedinnError
 from medinn_core.evaluate import (
+    compare_models,
     evaluate_binary,
     evaluate_multiclass,
     evaluate_regression,
@@ -22,6 +23,7 @@ from medinn_core.evaluate import (
     threshold_presets,
 )
 from medinn_core.schema import Task
+from medinn_core.train import baseline_output
 
 runtime.ensure_navigation()
 
@@ -186,6 +188,7 @@ if task == Task.BINARY:
             "Decision curve",
             "Risk by outcome",
             "Subgroups",
+            "Baseline",
         ]
     )
     with tabs[0]:
@@ -214,6 +217,34 @@ if task == Task.BINARY:
         st.plotly_chart(
             plots.risk_histogram_figure(result.risk_distribution), key="evaluate.risk_distribution"
         )
+    with tabs[7]:
+        if active.baseline is None:
+            st.info("This model carries no logistic-regression baseline to compare with.")
+        else:
+            base = baseline_output(active.baseline, task, model.transform(rows))
+            comparison = compare_models(
+                y,
+                output,
+                base,
+                names=("Neural network", "Logistic regression"),
+                n_boot=max(n_boot, 50),
+            )
+            st.dataframe(
+                comparison.to_frame().set_index("name").style.format("{:.3f}", na_rep="n/a"),
+                key="evaluate.baseline_table",
+            )
+            diff = comparison.auroc_difference
+            if diff is not None and diff.ci_low is not None:
+                st.markdown(
+                    f"AUROC difference (network − logistic regression): **{diff.value:+.3f}** "
+                    f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired bootstrap on "
+                    "the same patients)."
+                )
+            st.caption(
+                "The baseline was fitted on the same training split with the same preprocessing. "
+                "If the interval includes 0, the network has not shown that it earns its "
+                "complexity on these patients."
+            )
     with tabs[6]:
         columns = evaluation.subgroup_columns(active, rows)
         column = st.selectbox(

@@ -358,6 +358,14 @@ def test_evaluate_presets_prevalence_and_sample_size(trained):
     assert any("events per input" in c.value for c in at.caption)
 
 
+def test_evaluate_compares_with_the_logistic_baseline(trained):
+    at = goto(trained[0], "evaluate")
+    table = table_with(at, "brier")
+    assert list(table.index) == ["Neural network", "Logistic regression"]
+    assert table["auroc"].between(0, 1).all()
+    assert any("AUROC difference" in m.value for m in at.markdown)
+
+
 def test_explain_lists_the_model_inputs(trained):
     at = goto(trained[0], "explain")
     assert len(table_with(at, "seen in training")) == 15
