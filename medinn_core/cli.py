@@ -83,6 +83,13 @@ def _read(path: str):
     return read_table(path)
 
 
+def _load(args: argparse.Namespace):
+    """The bundle named on the command line and the data file, both checked."""
+    from medinn_core.registry import load_bundle
+
+    return load_bundle(args.model), _read(args.data)
+
+
 def _status(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -137,10 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from medinn_core.predict import escape_formulas, require_columns, score_frame
-    from medinn_core.registry import load_bundle
 
-    bundle = load_bundle(args.model)
-    df = _read(args.data)
+    bundle, df = _load(args)
     check = require_columns(df, bundle.model, f"'{args.data}'")
     for message in check.messages():
         _status(f"note: {message}")
@@ -151,11 +156,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from medinn_core.registry import load_bundle
-
-    bundle = load_bundle(args.model)
-    df = _read(args.data)
     from medinn_core.evaluate import evaluate_bundle
+
+    bundle, df = _load(args)
 
     result = evaluate_bundle(
         bundle, df, threshold=args.threshold, n_boot=args.bootstrap, source=f"'{args.data}'"
@@ -168,10 +171,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from medinn_core.explain import explain_model
     from medinn_core.predict import escape_formulas
-    from medinn_core.registry import load_bundle
 
-    bundle = load_bundle(args.model)
-    df = _read(args.data)
+    bundle, df = _load(args)
     explanation = explain_model(
         bundle.model, bundle.background, df, space=args.space, class_name=args.class_name
     )
@@ -188,11 +189,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from medinn_core.evaluate import evaluate_bundle, subgroup_table
-    from medinn_core.registry import load_bundle
     from medinn_core.report import build_report
 
-    bundle = load_bundle(args.model)
-    df = _read(args.data)
+    bundle, df = _load(args)
     result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
     groups = {}
     if args.subgroup and bundle.schema.task == "binary":

@@ -149,17 +149,6 @@ def headline_metrics(
     }
 
 
-def youden_threshold(y_true: np.ndarray, p: np.ndarray) -> float:
-    """The threshold maximising sensitivity + specificity − 1 (0.5 if undefined)."""
-    from sklearn.metrics import roc_curve
-
-    if len(np.unique(y_true)) < 2:
-        return 0.5
-    fpr, tpr, thr = roc_curve(y_true, p)
-    best = int(np.argmax(tpr - fpr))
-    return float(np.clip(thr[best], 1e-6, 1 - 1e-6))
-
-
 def _model_output(model: MedinnModel, df: pd.DataFrame) -> np.ndarray:
     if model.schema.task == Task.REGRESSION:
         return model.predict(df)
@@ -271,7 +260,10 @@ def train_model(
     with tensorflow_exclusive():
         model.fit(train, val, on_epoch=on_epoch)
     if schema.task == Task.BINARY:
-        model.threshold_ = youden_threshold(model.encode_target(val), _model_output(model, val))
+        from medinn_core.thresholds import youden_threshold
+
+        best = youden_threshold(model.encode_target(val), _model_output(model, val))
+        model.threshold_ = 0.5 if best is None else best
     y_test = model.encode_target(test)
     metrics = headline_metrics(schema.task, y_test, _model_output(model, test))
     base = fit_baselines(model, train, test) if baselines else {}
