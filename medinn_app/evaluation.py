@@ -7,11 +7,13 @@ the same table (same fingerprint), schema and settings give the same test patien
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 
-from medinn_app import loaders
+from medinn_app import loaders, state
 from medinn_app.state import ActiveModel, Dataset
 from medinn_core.schema import Task, labels
 
@@ -30,8 +32,8 @@ class Source:
         return self.frame if self.frame is not None else loaders.read_sample(self.sample).frame
 
 
-def test_split(active: ActiveModel, data: Dataset) -> pd.DataFrame | None:
-    """The model's test patients when ``data`` is the table it was trained on, else None."""
+def _training_split(active: ActiveModel, data: Dataset):
+    """(labelled rows, Split) when ``data`` is the table the model was trained on, else None."""
     from medinn_core.train import split_rows
 
     schema = active.model.schema
@@ -40,8 +42,40 @@ def test_split(active: ActiveModel, data: Dataset) -> pd.DataFrame | None:
     if loaders.fingerprint(data.frame) != active.metadata.get("data_fingerprint"):
         return None
     usable = data.frame[data.frame[schema.target].notna()]
-    split = split_rows(usable, schema, active.model.config)
+    return usable, split_rows(usable, schema, active.model.config)
+
+
+def test_split(active: ActiveModel, data: Dataset) -> pd.DataFrame | None:
+    """The model's test patients when ``data`` is the table it was trained on, else None."""
+    found = _training_split(active, data)
+    if found is None:
+        return None
+    usable, split = found
     return usable.loc[split.test]
+
+
+def gradient_boosting(active: ActiveModel, data: Dataset | None) -> Any | None:
+    """HistGradientBoosting refitted on the model's training split (the seeded fit behind the
+    training-time baseline) when the table the model was trained on is loaded, else None.
+
+    Bundles never hold a pickled estimator, so it is refitted here (seconds) and kept in this
+    session's memory until the model or the table changes.
+    """
+    from medinn_core.train import fit_gradient_boosting
+
+    if data is None:
+        return None
+    key = (active.token, data.token)
+    cached = st.session_state.get(state.GRADIENT_BOOSTING)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = _training_split(active, data)
+    estimator = None
+    if found is not None:
+        usable, split = found
+        estimator = fit_gradient_boosting(active.model, usable.loc[split.train])
+    st.session_state[state.GRADIENT_BOOSTING] = (key, estimator)
+    return estimator
 
 
 def sources(active: ActiveModel, data: Dataset | None) -> list[Source]:
@@ -101,11 +135,6 @@ def outputs(active: ActiveModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.nd
 
 
 # -- subgroups and the model report -------------------------------------------------------------
-# Widget keys of the Evaluate page's subgroup tab and report expander.
-W_EVAL_SUBGROUP = "evaluate.subgroup_column"
-W_EVAL_INTENDED_USE = "evaluate.report_intended_use"
-W_EVAL_LIMITATIONS = "evaluate.report_limitations"
-W_EVAL_REPORT = "evaluate.report_download"
 #: Numeric columns with at most this many distinct values are grouped as they are.
 MAX_LEVELS_AS_IS = 6
 
@@ -160,14 +189,15 @@ def report_html(
     rows: pd.DataFrame,
     intended_use: str,
     limitations: str,
+    comparison=None,
     subgroups: dict[str, pd.DataFrame] | None = None,
 ) -> str:
-    """The HTML model report for the page's current evaluation (no paired baseline: the app
-    keeps no baseline coefficients, so the report shows the training-time baseline metrics)."""
+    """The HTML model report for an evaluation shown on a page, with the paired comparison
+    against the logistic-regression baseline when there is one."""
     from medinn_core.evaluate import ModelEvaluation
     from medinn_core.report import build_report
 
-    evaluation = ModelEvaluation(active.name, str(active.model.schema.task), result)
+    evaluation = ModelEvaluation(active.name, str(active.model.schema.task), result, comparison)
     return build_report(
         active,
         evaluation,
@@ -176,4 +206,35 @@ def report_html(
         limitations=limitations,
         subgroups=subgroups,
         data=rows,
+    )
+
+
+def bundle_report_html(
+    active: ActiveModel,
+    source: Source,
+    *,
+    intended_use: str,
+    limitations: str,
+    n_boot: int = 1000,
+) -> str:
+    """The HTML model report of ``active`` evaluated on ``source`` at the model's own threshold
+    (the Models page's report; the Evaluate page reports what it shows).
+
+    Raises
+    ------
+    medinn_core.errors.MedinnError
+        If the rows lack a column the model needs, or the outcome.
+    """
+    from medinn_core.evaluate import evaluate_bundle
+    from medinn_core.report import build_report
+
+    rows = source.rows()
+    evaluation = evaluate_bundle(active, rows, n_boot=n_boot, source=source.label)
+    return build_report(
+        active,
+        evaluation,
+        data_name=source.label,
+        intended_use=intended_use,
+        limitations=limitations,
+        data=labelled(active, rows),
     )

@@ -212,3 +212,20 @@ W_EVAL_TARGET_SENS = "evaluate.target_sensitivity"
 W_EVAL_PRESET = "evaluate.preset"
 W_EVAL_APPLY_PRESET = "evaluate.apply_preset"
 W_EVAL_PREVALENCE = "evaluate.prevalence"
+
+# -- Evaluate page: decision curve, subgroups, baselines and the model report --
+W_EVAL_DC_RANGE = "evaluate.decision_curve_range"
+W_EVAL_SUBGROUP = "evaluate.subgroup_column"
+W_EVAL_INTENDED_USE = "evaluate.report_intended_use"
+W_EVAL_LIMITATIONS = "evaluate.report_limitations"
+W_EVAL_REPORT_BUILD = "evaluate.report_build"
+W_EVAL_REPORT = "evaluate.report_download"
+GRADIENT_BOOSTING = "medinn.gradient_boosting"  # (cache key, estimator fitted on train split)
+REPORT = "medinn.report"  # (cache key, HTML bytes) of the last model report built
+
+# -- Models page: the model report --
+W_MODELS_REPORT_SOURCE = "models.report_source"
+W_MODELS_INTENDED_USE = "models.report_intended_use"
+W_MODELS_LIMITATIONS = "models.report_limitations"
+W_MODELS_REPORT_BUILD = "models.report_build"
+W_MODELS_REPORT = "models.report_download"

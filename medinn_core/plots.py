@@ -564,6 +564,53 @@ def residuals_figure(
     return _style(fig, title)
 
 
+def regression_subgroup_figure(
+    by_group: pd.DataFrame,
+    overall_mae: float | None = None,
+    *,
+    unit: str = "",
+    title: str = "Error by subgroup",
+) -> go.Figure:
+    """Mean absolute error per subgroup (bars) and mean bias (diamonds, predicted − observed).
+
+    ``by_group`` is ``RegressionEvaluation.by_group``; ``overall_mae`` draws the whole-sample
+    MAE as a reference line.
+    """
+    labels = [f"{g} (n = {n:,})" for g, n in zip(by_group["group"], by_group["n"], strict=True)]
+    fig = go.Figure(
+        go.Bar(
+            x=by_group["mae"],
+            y=labels,
+            orientation="h",
+            name="Mean absolute error",
+            marker={"color": PALETTE["model"]},
+            hovertemplate="%{y}<br>MAE %{x:.3g}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=by_group["bias"],
+            y=labels,
+            mode="markers",
+            name="Bias (predicted − observed)",
+            marker={"color": PALETTE["baseline"], "size": 10, "symbol": "diamond"},
+            hovertemplate="%{y}<br>Bias %{x:+.3g}<extra></extra>",
+        )
+    )
+    if overall_mae is not None:
+        fig.add_vline(
+            x=overall_mae,
+            line={"color": PALETTE["reference"], "dash": "dash", "width": 1},
+            annotation_text=f"All patients {overall_mae:.3g}",
+        )
+    fig.add_vline(x=0, line={"color": PALETTE["reference"], "width": 1})
+    fig.update_xaxes(title_text=_with_unit("Error", unit))
+    fig.update_yaxes(
+        title_text="", categoryorder="array", categoryarray=labels, autorange="reversed"
+    )
+    return _style(fig, title, height=max(300, 120 + 40 * len(by_group)))
+
+
 # -- training figures --------------------------------------------------------------------------
 _METRIC_NAMES = MappingProxyType(
     {

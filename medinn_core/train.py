@@ -156,6 +156,35 @@ def _model_output(model: MedinnModel, df: pd.DataFrame) -> np.ndarray:
     return proba[:, 1] if model.schema.task == Task.BINARY else proba
 
 
+def _gradient_boosting(task: Task, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if task == Task.REGRESSION:
+        return HistGradientBoostingRegressor(random_state=seed)
+    return HistGradientBoostingClassifier(random_state=seed)
+
+
+def estimator_output(estimator: Any, task: Task | str, x: np.ndarray) -> np.ndarray:
+    """A fitted scikit-learn baseline's output in the network's layout: P(positive) for binary,
+    class probabilities for multiclass, values for regression."""
+    task = Task(task)
+    if task == Task.REGRESSION:
+        return estimator.predict(x)
+    proba = estimator.predict_proba(x)
+    return proba[:, 1] if task == Task.BINARY else proba
+
+
+def fit_gradient_boosting(model: MedinnModel, train: pd.DataFrame) -> Any:
+    """HistGradientBoosting fitted on ``train`` through the network's own preprocessing and
+    seeded like it: the same fit as the ``gradient_boosting`` baseline of :func:`fit_baselines`.
+
+    It lives in memory only (a bundle never holds a pickled estimator): refit it from the
+    training split when a comparison on other patients needs it.
+    """
+    estimator = _gradient_boosting(Task(model.schema.task), model.config.seed)
+    return estimator.fit(model.transform(train), model.encode_target(train))
+
+
 def fit_baselines(
     model: MedinnModel, train: pd.DataFrame, test: pd.DataFrame, *, gradient_boosting: bool = True
 ) -> dict[str, dict[str, Any]]:
@@ -163,31 +192,23 @@ def fit_baselines(
 
     They use the network's own fitted preprocessing, so the comparison is like for like.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, RidgeCV
 
     task = Task(model.schema.task)
     x_train, x_test = model.transform(train), model.transform(test)
     y_train, y_test = model.encode_target(train), model.encode_target(test)
-    seed = model.config.seed
     if task == Task.REGRESSION:
         candidates = {"linear_regression": RidgeCV(alphas=np.logspace(-3, 3, 13))}
-        if gradient_boosting:
-            candidates["gradient_boosting"] = HistGradientBoostingRegressor(random_state=seed)
     else:
         candidates = {"logistic_regression": LogisticRegression(max_iter=2000, C=1.0)}
-        if gradient_boosting:
-            candidates["gradient_boosting"] = HistGradientBoostingClassifier(random_state=seed)
+    if gradient_boosting:
+        candidates["gradient_boosting"] = _gradient_boosting(task, model.config.seed)
     results: dict[str, dict[str, Any]] = {}
     for name, estimator in candidates.items():
         start = time.perf_counter()
         estimator.fit(x_train, y_train)
         seconds = time.perf_counter() - start
-        if task == Task.REGRESSION:
-            out = estimator.predict(x_test)
-        else:
-            proba = estimator.predict_proba(x_test)
-            out = proba[:, 1] if task == Task.BINARY else proba
+        out = estimator_output(estimator, task, x_test)
         results[name] = {**headline_metrics(task, y_test, out), "fit_seconds": seconds}
         if name in ("logistic_regression", "linear_regression"):
             results[name]["params"] = {

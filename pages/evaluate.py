@@ -5,25 +5,28 @@ One section per task; each shows what ``medinn_core.evaluate`` computes, drawn b
 """
 
 import dataclasses
-import functools
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from medinn_app import evaluation, runtime, state, ui
+from medinn_app import evaluation, reporting, runtime, state, ui
 from medinn_core import plots
 from medinn_core.errors import MedinnError
 from medinn_core.evaluate import (
     compare_models,
+    decision_curve,
     evaluate_binary,
     evaluate_multiclass,
     evaluate_regression,
+    regression_by_group,
     sample_size,
     subgroup_table,
     threshold_metrics,
     threshold_presets,
 )
 from medinn_core.schema import Task
-from medinn_core.train import baseline_output
+from medinn_core.train import baseline_output, estimator_output
 
 runtime.ensure_navigation()
 
@@ -74,11 +77,13 @@ if cached is None or cached[0] != cache_key:
     except MedinnError as exc:
         st.error(str(exc))
         st.stop()
-    cached = (cache_key, y, output, result)
+    cached = (cache_key, y, output, result, {})
     st.session_state[state.EVALUATION] = cached
-_, y, output, result = cached
+_, y, output, result, memo = cached  # memo: what else was computed for this evaluation
 rows = evaluation.labelled(active, picked.rows())  # in the order of y and output
+shown = result  # what the report shows: the evaluation with the settings on screen
 subgroups = None
+comparison = None
 for note in result.notes:
     st.info(note)
 
@@ -93,6 +98,36 @@ def show(column, label: str, value, digits: int = 3) -> None:
     low, high = getattr(value, "ci_low", None), getattr(value, "ci_high", None)
     if low is not None and high is not None:
         column.caption(f"95 % CI {low:.{digits}f}–{high:.{digits}f}")
+
+
+def subgroup_column() -> str | None:
+    return st.selectbox(
+        "Split the patients by",
+        evaluation.subgroup_columns(active, rows),
+        index=None,
+        placeholder="Choose a column (sex, an age band, a site…)",
+        key=state.W_EVAL_SUBGROUP,
+        help="Categories as they are; numbers cut at their quartiles.",
+    )
+
+
+def baseline_comparisons() -> list:
+    """The network against its logistic regression and, when the training table is loaded,
+    HistGradientBoosting refitted on the same training split; paired on these patients."""
+    if "comparisons" not in memo:
+        x = model.transform(rows)
+        others = []
+        if active.baseline is not None:
+            others.append(("Logistic regression", baseline_output(active.baseline, task, x)))
+        with st.spinner("Fitting gradient boosting on the training split…"):
+            boosting = evaluation.gradient_boosting(active, state.dataset())
+        if boosting is not None:
+            others.append(("Gradient boosting", estimator_output(boosting, task, x)))
+        memo["comparisons"] = [
+            compare_models(y, output, out, names=("Neural network", name), n_boot=max(n_boot, 50))
+            for name, out in others
+        ]
+    return memo["comparisons"]
 
 
 if task == Task.BINARY:
@@ -129,9 +164,12 @@ if task == Task.BINARY:
             key=state.W_EVAL_TARGET_SENS,
             help="The preset 'target sensitivity' is the highest threshold that reaches it.",
         )
-        presets = threshold_presets(
-            y, output, target_sensitivity=target / 100, user_threshold=threshold
-        )
+        presets_key = ("presets", target, threshold)
+        if presets_key not in memo:
+            memo[presets_key] = threshold_presets(
+                y, output, target_sensitivity=target / 100, user_threshold=threshold
+            )
+        presets = memo[presets_key]
         st.dataframe(
             presets.drop(columns="key").style.format(
                 {c: "{:.3f}" for c in presets.columns if c not in ("key", "label")}, na_rep="n/a"
@@ -210,51 +248,57 @@ if task == Task.BINARY:
             plots.calibration_figure(cal, result.risk_distribution), key="evaluate.calibration"
         )
     with tabs[4]:
-        st.plotly_chart(
-            plots.decision_curve_figure(result.decision_curve), key="evaluate.decision_curve"
+        low, high = st.slider(
+            "Threshold probabilities (%)",
+            1,
+            99,
+            (1, 50),
+            key=state.W_EVAL_DC_RANGE,
+            help="The risks at which a clinician would act: the net benefit is shown over them.",
+        )
+        curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
+        st.plotly_chart(plots.decision_curve_figure(curve), key="evaluate.decision_curve")
+        st.caption(
+            "Net benefit: true positives minus false positives weighted by the odds of the "
+            "threshold, per patient. The model is useful where its curve lies above both "
+            "treat-all and treat-none."
         )
     with tabs[5]:
         st.plotly_chart(
             plots.risk_histogram_figure(result.risk_distribution), key="evaluate.risk_distribution"
         )
     with tabs[7]:
-        if active.baseline is None:
+        comparisons = baseline_comparisons()
+        if not comparisons:
             st.info("This model carries no logistic-regression baseline to compare with.")
         else:
-            base = baseline_output(active.baseline, task, model.transform(rows))
-            comparison = compare_models(
-                y,
-                output,
-                base,
-                names=("Neural network", "Logistic regression"),
-                n_boot=max(n_boot, 50),
-            )
-            st.dataframe(
-                comparison.to_frame().set_index("name").style.format("{:.3f}", na_rep="n/a"),
-                key="evaluate.baseline_table",
-            )
-            diff = comparison.auroc_difference
-            if diff is not None and diff.ci_low is not None:
-                st.markdown(
-                    f"AUROC difference (network − logistic regression): **{diff.value:+.3f}** "
-                    f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired bootstrap on "
-                    "the same patients)."
-                )
+            comparison = comparisons[0] if active.baseline is not None else None
+            table = pd.concat(
+                [c.to_frame().set_index("name") for c in comparisons]
+            ).drop_duplicates()
+            st.dataframe(table.style.format("{:.3f}", na_rep="n/a"), key="evaluate.baseline_table")
+            for compared in comparisons:
+                diff = compared.auroc_difference
+                other = compared.models[1].name.lower()
+                if diff is not None and diff.ci_low is not None:
+                    st.markdown(
+                        f"AUROC difference (network − {other}): **{diff.value:+.3f}** "
+                        f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired "
+                        "bootstrap on the same patients)."
+                    )
             st.caption(
-                "The baseline was fitted on the same training split with the same preprocessing. "
-                "If the interval includes 0, the network has not shown that it earns its "
-                "complexity on these patients."
+                "The baselines were fitted on the same training split with the same "
+                "preprocessing. If an interval includes 0, the network has not shown that it "
+                "earns its complexity on these patients."
             )
+            if not any(c.models[1].name == "Gradient boosting" for c in comparisons):
+                st.caption(
+                    "Gradient boosting is compared when the table the model was trained on is "
+                    "loaded (it is refitted on the same training split; bundles hold no "
+                    "fitted trees)."
+                )
     with tabs[6]:
-        columns = evaluation.subgroup_columns(active, rows)
-        column = st.selectbox(
-            "Split the patients by",
-            columns,
-            index=None,
-            placeholder="Choose a column (sex, an age band, a site…)",
-            key=evaluation.W_EVAL_SUBGROUP,
-            help="Categories as they are; numbers cut at their quartiles.",
-        )
+        column = subgroup_column()
         subgroups = {}
         if column is not None:
             groups = evaluation.subgroup_values(rows, column)
@@ -304,7 +348,7 @@ else:
     show(cols[1], f"MAE {unit}".strip(), result.mae)
     show(cols[2], f"RMSE {unit}".strip(), result.rmse)
     show(cols[3], "R²", result.r2)
-    tabs = st.tabs(["Predicted against observed", "Residuals"])
+    tabs = st.tabs(["Predicted against observed", "Residuals", "Subgroups"])
     with tabs[0]:
         st.plotly_chart(
             plots.predicted_observed_figure(result.points, unit=unit),
@@ -312,34 +356,62 @@ else:
         )
     with tabs[1]:
         st.plotly_chart(plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals")
+    with tabs[2]:
+        column = subgroup_column()
+        if column is not None:
+            groups = evaluation.subgroup_values(rows, column)
+            by_group = regression_by_group(y, output, groups)
+            shown = dataclasses.replace(result, by_group=by_group)
+            st.dataframe(
+                by_group.rename(columns={"group": groups.name or column}).style.format(
+                    {"mae": "{:.3g}", "rmse": "{:.3g}", "bias": "{:+.3g}"}
+                ),
+                hide_index=True,
+                key="evaluate.regression_subgroups",
+            )
+            st.plotly_chart(
+                plots.regression_subgroup_figure(
+                    by_group, result.mae.value, unit=unit, title=f"Error by {groups.name or column}"
+                ),
+                key="evaluate.regression_subgroup_figure",
+            )
+            st.caption(
+                "Bias is the mean of predicted − observed: above 0, the model predicts too high."
+            )
 
 with st.expander("Model report"):
     st.caption(
         "One HTML file that opens offline: data, predictors, missing-data handling, training "
         "settings, performance with intervals, calibration, decision curve, subgroups and "
-        "baselines."
+        "baselines, at the threshold and with the choices shown on this page."
     )
     intended_use = st.text_area(
-        "Intended use (who, where, for which decision)", key=evaluation.W_EVAL_INTENDED_USE
+        "Intended use (who, where, for which decision)", key=state.W_EVAL_INTENDED_USE
     )
-    limitations = st.text_area("Limitations", key=evaluation.W_EVAL_LIMITATIONS)
-    shown = result
+    limitations = st.text_area("Limitations", key=state.W_EVAL_LIMITATIONS)
     if task == Task.BINARY:
-        shown = dataclasses.replace(result, threshold=at)  # the threshold on screen
-    st.download_button(
-        "Download the model report (HTML)",
-        data=functools.partial(
-            evaluation.report_html,
+        shown = dataclasses.replace(result, threshold=at, decision_curve=curve)
+    reporting.report_download(
+        lambda: evaluation.report_html(
             active,
             shown,
             data_name=picked.label,
             rows=rows,
             intended_use=intended_use,
             limitations=limitations,
+            comparison=comparison,
             subgroups=subgroups,
         ),
+        cache_key=(
+            "evaluate",
+            cache_key,
+            threshold if task == Task.BINARY else None,
+            (low, high) if task == Task.BINARY else None,
+            st.session_state.get(state.W_EVAL_SUBGROUP),
+            intended_use,
+            limitations,
+        ),
         file_name=f"{active.name}-report.html",
-        mime="text/html",
-        on_click="ignore",
-        key=evaluation.W_EVAL_REPORT,
+        build_key=state.W_EVAL_REPORT_BUILD,
+        download_key=state.W_EVAL_REPORT,
     )

@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from medinn_app import loaders, runtime, sidebar, state, tables
+from medinn_app import evaluation, loaders, reporting, runtime, sidebar, state, tables
 from medinn_core.errors import MedinnError
 
 runtime.ensure_navigation()
@@ -75,6 +75,48 @@ else:
         on_click="ignore",
         icon=":material/download:",
     )
+
+with st.expander("Model report (HTML)", icon=":material/description:"):
+    if current != picked:
+        st.caption(
+            "Load this model as the current model to build its report; the report evaluates "
+            "it on labelled patients it was not trained on."
+        )
+    else:
+        choices = evaluation.sources(active, state.dataset())
+        if not choices:
+            st.info(
+                f"The report needs patients with a known outcome ('{meta.get('target')}') that "
+                "the model was not trained on: load its training table (its test split is "
+                "used) or another labelled file on the Data page."
+            )
+        else:
+            by_key = {c.key: c for c in choices}
+            source = by_key[
+                st.selectbox(
+                    "Patients",
+                    list(by_key),
+                    format_func=lambda k: by_key[k].label,
+                    key=state.W_MODELS_REPORT_SOURCE,
+                )
+            ]
+            intended_use = st.text_area(
+                "Intended use (who, where, for which decision)", key=state.W_MODELS_INTENDED_USE
+            )
+            limitations = st.text_area("Limitations", key=state.W_MODELS_LIMITATIONS)
+            st.caption(
+                "At the model's own threshold, with 1,000 bootstrap resamples; the Evaluate "
+                "page builds a report with the threshold, subgroups and curves you choose there."
+            )
+            reporting.report_download(
+                lambda: evaluation.bundle_report_html(
+                    active, source, intended_use=intended_use, limitations=limitations
+                ),
+                cache_key=("models", active.token, source.key, intended_use, limitations),
+                file_name=f"{picked}-report.html",
+                build_key=state.W_MODELS_REPORT_BUILD,
+                download_key=state.W_MODELS_REPORT,
+            )
 
 with st.expander("Rename or delete", icon=":material/edit:"):
     new_name = st.text_input("New name", picked, key=state.W_MODELS_NEW_NAME)

@@ -190,6 +190,31 @@ def test_regression_figures():
     assert residuals.layout.shapes[0].y0 == 0
 
 
+def test_regression_subgroup_figure_shows_error_and_bias_per_group():
+    rng = np.random.default_rng(5)
+    y = rng.normal(100, 15, size=400)
+    site = rng.choice(["north", "south"], size=y.size)
+    # the south site is predicted 10 units too high: its bias and MAE must show it
+    pred = y + rng.normal(0, 3, size=y.size) + np.where(site == "south", 10.0, 0.0)
+    ev = evaluate_regression(y, pred, groups=site, n_boot=0)
+    fig = plots.regression_subgroup_figure(ev.by_group, ev.mae.value, unit="mg")
+    bars = trace(fig, "Mean absolute error")
+    bias = dict(
+        zip(
+            trace(fig, "Bias (predicted − observed)").y,
+            trace(fig, "Bias (predicted − observed)").x,
+            strict=True,
+        )
+    )
+    south = next(label for label in bars.y if label.startswith("south"))
+    north = next(label for label in bars.y if label.startswith("north"))
+    assert bias[south] == pytest.approx(10, abs=1) and bias[north] == pytest.approx(0, abs=1)
+    mae = dict(zip(bars.y, bars.x, strict=True))
+    assert mae[south] > 3 * mae[north]
+    assert f"n = {(site == 'south').sum():,}" in south
+    assert fig.layout.xaxis.title.text == "Error (mg)"
+
+
 def test_history_figure_has_loss_and_other_metrics():
     history = {
         "loss": [0.7, 0.6, 0.55],

@@ -63,6 +63,14 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible(timeout=LONG)
     expect(page.get_by_text("AUROC", exact=False).first).to_be_visible()
     shoot("04-evaluate")
+    page.get_by_test_id("stExpander").filter(has_text="Model report").click()
+    page.get_by_role("button", name="Build the report").click()
+    download = page.get_by_role("button", name="Download the model report (HTML)")
+    expect(download).to_be_visible(timeout=LONG)
+    with page.expect_download(timeout=LONG) as report:
+        download.click()
+    html = Path(report.value.path()).read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html") and "Calibration" in html
 
     # Explain: the global view, then one patient's waterfall and plain sentence.
     _nav(page, "Explain")
