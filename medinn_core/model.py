@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 HEADS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+#: Training steps per call into TensorFlow (Keras ``steps_per_execution``).
+STEPS_PER_EXECUTION = 32
 
 
 def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig) -> keras.Model:
@@ -69,11 +71,22 @@ def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig)
     return keras.Model(inputs=[inputs], outputs=outputs, name=f"medinn_{task}")
 
 
+def _auroc(network, x: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if y.min() == y.max():
+        return float("nan")
+    risk = np.asarray(network([x], training=False)).ravel()
+    return float(roc_auc_score(y, risk))
+
+
 class _Progress:
     """Keras callback factory: best-weight tracking, patience, user stop, and epoch reports."""
 
     @staticmethod
-    def make(monitor: str, mode: str, patience: int, on_epoch):
+    def make(monitor: str, mode: str, patience: int, on_epoch, validation_auroc=None):
+        """``validation_auroc``: (encoded validation inputs, 0/1 outcomes) of a binary model;
+        their exact AUROC is added to the epoch's logs as ``val_auroc``."""
         import keras
 
         class Progress(keras.callbacks.Callback):
@@ -86,6 +99,9 @@ class _Progress:
                 self.stopped_by_user = False
 
             def on_epoch_end(self, epoch, logs=None):
+                if validation_auroc is not None and logs is not None:
+                    # Added to Keras' own dict: ReduceLROnPlateau and History read it after us.
+                    logs["val_auroc"] = _auroc(self.model, *validation_auroc)
                 logs = {k: float(v) for k, v in (logs or {}).items()}
                 value = logs.get(monitor)
                 if value is not None and np.isfinite(value):
@@ -169,15 +185,21 @@ class MedinnModel:
             Task.MULTICLASS: "sparse_categorical_crossentropy",
             Task.REGRESSION: "mse",
         }[task]
-        metrics = [keras.metrics.AUC(name="auroc")] if task == Task.BINARY else []
+        # No per-batch metrics, and many steps per call into TensorFlow: a small network's
+        # step is dominated by Python overhead (about 3x faster on 2 cores, same weights).
+        # The validation AUROC is computed exactly once per epoch by the progress callback.
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=loss,
-            metrics=metrics,
+            steps_per_execution=STEPS_PER_EXECUTION,
         )
         monitor = cfg.monitor if (cfg.monitor == "val_loss" or task == Task.BINARY) else "val_loss"
         progress = _Progress.make(
-            monitor, "max" if monitor == "val_auroc" else "min", cfg.patience, on_epoch
+            monitor,
+            "max" if monitor == "val_auroc" else "min",
+            cfg.patience,
+            on_epoch,
+            validation_auroc=(x_val, y_val) if task == Task.BINARY else None,
         )
         batch = self.batch_size(len(x_train))
         network.fit(
@@ -278,20 +300,34 @@ class MedinnModel:
         self._check_fitted()
         return self.preprocessor_.transform(df)
 
-    def raw_output(self, x: np.ndarray, batch: int = 65_536) -> np.ndarray:
-        """The network's outputs for encoded rows, as a 2-D float64 array, in batches."""
+    def raw_output(
+        self, x: np.ndarray, batch: int = 65_536, *, fixed_shape: bool = False
+    ) -> np.ndarray:
+        """The network's outputs for encoded rows, as a 2-D float64 array, in batches.
+
+        With ``fixed_shape``, every call to the network gets exactly ``batch`` rows (the last
+        one padded with zeros): the CPU kernels round differently for different shapes, and a
+        fixed shape makes each row's output the same to the bit whichever rows it is scored
+        with, as when a file is scored in chunks. A small input then costs a full batch.
+        """
         self._check_fitted()
         if len(x) == 0:
             n_out = self.model_.output_shape[-1]
             return np.zeros((0, n_out))
-        parts = [
-            np.asarray(self.model_([x[i : i + batch]], training=False), dtype=np.float64)
-            for i in range(0, len(x), batch)
-        ]
+        parts = []
+        for i in range(0, len(x), batch):
+            part = x[i : i + batch]
+            n = len(part)
+            if fixed_shape and n < batch:
+                part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
+            out = self.model_([part], training=False)
+            parts.append(np.asarray(out, dtype=np.float64)[:n])
         return np.concatenate(parts)
 
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, df: pd.DataFrame, *, fixed_shape: bool = False) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_`` (rows sum to 1).
+
+        ``fixed_shape`` as in :meth:`raw_output`.
 
         Raises
         ------
@@ -305,18 +341,23 @@ class MedinnModel:
             raise ModelError(
                 "A regression model predicts values, not probabilities: use predict()."
             )
-        out = self.raw_output(self.transform(df))
+        out = self.raw_output(self.transform(df), fixed_shape=fixed_shape)
         if self.schema.task == Task.BINARY:
             p = np.clip(out[:, 0], 0.0, 1.0)
             return np.column_stack([1.0 - p, p])
         return out / out.sum(axis=1, keepdims=True)
 
-    def predict(self, df: pd.DataFrame, threshold: float | None = None) -> np.ndarray:
-        """Labels (at ``threshold`` for binary, default the model's) or values for regression."""
+    def predict(
+        self, df: pd.DataFrame, threshold: float | None = None, *, fixed_shape: bool = False
+    ) -> np.ndarray:
+        """Labels (at ``threshold`` for binary, default the model's) or values for regression.
+
+        ``fixed_shape`` as in :meth:`raw_output`.
+        """
         self._check_fitted()
         if self.schema.task == Task.REGRESSION:
-            return self.raw_output(self.transform(df))[:, 0]
-        proba = self.predict_proba(df)
+            return self.raw_output(self.transform(df), fixed_shape=fixed_shape)[:, 0]
+        proba = self.predict_proba(df, fixed_shape=fixed_shape)
         classes = np.asarray(self.classes_, dtype=object)
         if self.schema.task == Task.BINARY:
             cut = self.threshold_ if threshold is None else threshold

@@ -42,6 +42,24 @@ def test_split_never_puts_a_patient_in_two_splits():
     assert sum(split.sizes().values()) == len(df)
 
 
+def test_validation_auroc_is_exact_and_can_drive_early_stopping(cardiology_df):
+    """The epoch's val_auroc is scikit-learn's AUROC of the validation patients, and with
+    monitor='val_auroc' the weights kept are those of the epoch with the best one."""
+    from sklearn.metrics import roc_auc_score
+
+    schema = infer_schema(cardiology_df, "mace_1y")
+    config = replace(FAST, monitor="val_auroc", epochs=5, patience=5)
+    result = train_model(cardiology_df, schema, config, baselines=False)
+    history = result.history
+    assert len(history["val_auroc"]) == len(history["loss"]) == 5
+    model = result.model
+    validation = cardiology_df.loc[result.split.validation]
+    kept = roc_auc_score(model.encode_target(validation), model.predict_proba(validation)[:, 1])
+    best = int(np.argmax(history["val_auroc"]))
+    assert model.best_epoch_ == best + 1
+    assert kept == pytest.approx(history["val_auroc"][best], abs=1e-6)
+
+
 def test_binary_end_to_end(binary_result, cardiology_df):
     model = binary_result.model
     proba = model.predict_proba(cardiology_df)
