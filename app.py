@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from medinn_app import runtime, sidebar, training
+from medinn_app import auth, runtime, sidebar, training
 
 runtime.keep_keras_state()
+runtime.keep_uploads_in_memory()
 
 st.set_page_config(page_title="medinn", page_icon=":material/monitor_heart:", layout="wide")
+auth.require_login()  # before anything else is drawn: a login form, or the app
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from medinn_app import loaders
+from medinn_app import audit, loaders
 from medinn_app.state import (  # noqa: F401 - the Explain page's keys live in state.py
     EXPLAIN_REQUEST,
     EXPLAIN_SAMPLE,
@@ -132,6 +132,7 @@ def explanation(
     if key not in kept:
         start = time.perf_counter()
         result = explain_rows(active, data.frame, space, class_name)
+        audit.record("explain", active=active, n_patients=len(data.frame))
         for old in [k for k in kept if k[0] != key[0]]:  # another model's: never asked again
             kept.pop(old)
         while len(kept) >= KEEP:

@@ -1,4 +1,4 @@
-"""Workarounds for two behaviours of Streamlit 1.67 that break this app.
+"""Workarounds for three behaviours of Streamlit 1.67 that break this app.
 
 1. A folder named ``pages/`` beside the entry point makes Streamlit run an old-style
    multipage app until ``st.navigation`` has run once in the process: the first run after a
@@ -7,11 +7,17 @@
    switches to ``st.navigation`` and reruns.
 2. After every script run Streamlit calls ``keras.backend.clear_session()``, which replaces
    Keras' global state for all threads and runs a full garbage collection (about 0.5 s with
-   TensorFlow loaded). A model training in a background thread (this session's or another's)
-   would lose its tracing state mid-fit and be starved of the GIL by the one-second progress
-   polls. :func:`keep_keras_state`, called by ``app.py``, leaves Keras alone; medinn builds
-   its networks with explicit names and seeds, so nothing accumulates across runs.
+   TensorFlow loaded). Models train in worker processes (:mod:`medinn_app.workers`), but
+   other sessions' threads use loaded models and explain them meanwhile, and the one-second
+   progress polls would each pay that collection. :func:`keep_keras_state`, called by
+   ``app.py``, leaves Keras alone; medinn builds its networks with explicit names and seeds,
+   so nothing accumulates across runs.
    ``runner.postScriptGC = false`` in ``.streamlit/config.toml`` drops the other collection.
+3. Streamlit keeps uploaded files in memory (``MemoryUploadedFileManager``), but its server
+   parses each upload with Starlette's multipart parser, which spools a file larger than
+   1 MB to an anonymous temporary file on disk while the request is read. Patient files must
+   not touch the disk: :func:`keep_uploads_in_memory`, called by ``app.py``, raises that
+   threshold above ``server.maxUploadSize``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ def _clean_matplotlib_only() -> None:
     # Streamlit's own cleanup, without keras.backend.clear_session().
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+def keep_uploads_in_memory() -> None:
+    """Parse uploads up to ``server.maxUploadSize`` in memory, never spooled (see 3 above)."""
+    from starlette.formparsers import MultiPartParser
+    from streamlit import config
+
+    limit = int(config.get_option("server.maxUploadSize")) * 1024 * 1024
+    if MultiPartParser.spool_max_size <= limit:
+        MultiPartParser.spool_max_size = limit + 1
 
 
 def keep_keras_state() -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import streamlit as st
+
+if TYPE_CHECKING:  # pandas is imported by the pages that read tables: Home draws without it
+    import pandas as pd
 
 # -- application state ------------------------------------------------------------------------
 DATASET = "medinn.dataset"  # Dataset: the table the user works on
@@ -20,14 +22,15 @@ DATA_UPLOAD_ID = "medinn.data_upload_id"  # file id of the upload already read (
 SCHEMA = "medinn.schema"  # Schema of DATASET, as edited on the Data page
 SCHEMA_VERSION = "medinn.schema_version"  # bumps when SCHEMA changes, to refresh the editor
 SCHEMA_MESSAGE = "medinn.schema_message"  # an error from the last schema edit, shown once
-TRAIN_JOB = "medinn.train_job"  # TrainingJob running or finished in a background thread
+TRAIN_JOB = "medinn.train_job"  # TrainingJob: queued, training in a worker, or finished
 TRAIN_RESULT = "medinn.train_result"  # TrainingResult of the last finished run
 TRAIN_SAVED = "medinn.train_saved"  # registry name under which TRAIN_RESULT was saved
 ACTIVE_MODEL = "medinn.active_model"  # ActiveModel: the model every page uses
 THRESHOLD = "medinn.threshold"  # decision threshold shared by Predict and Evaluate
 PREDICT_DATA = "medinn.predict_data"  # Dataset read on the Predict page (sample or upload)
 PREDICT_UPLOAD_ID = "medinn.predict_upload_id"  # file id of the upload in PREDICT_DATA
-PREDICTIONS = "medinn.predictions"  # (cache key, scored frame) of the last scoring
+PREDICTIONS = "medinn.predictions"  # (cache key, scores, ColumnCheck, table before the
+#   threshold, {row: patient label}) of the last scoring, for Predict's reruns
 EVALUATION = "medinn.evaluation"  # (cache key, outcomes, outputs, evaluation) of the last run
 PREDICTIONS_MADE = "medinn.predictions_made"  # True once risks were shown for some patients
 FLASH = "medinn.flash"  # a success message to show after a rerun
@@ -229,3 +232,13 @@ W_MODELS_INTENDED_USE = "models.report_intended_use"
 W_MODELS_LIMITATIONS = "models.report_limitations"
 W_MODELS_REPORT_BUILD = "models.report_build"
 W_MODELS_REPORT = "models.report_download"
+
+# -- access control and the audit log (medinn_app/auth.py, medinn_app/audit.py) --
+AUTH_OK = "medinn.auth_ok"  # True once this session gave the right password
+AUTH_LIMITER = "medinn.auth_limiter"  # AttemptLimiter of this session's failed passwords
+AUDIT_SESSION = "medinn.audit_session"  # random token that groups this session's audit lines
+W_AUTH_FORM = "auth.form"
+W_AUTH_PASSWORD = "auth.password"
+W_AUTH_SUBMIT = "auth.submit"
+W_AUTH_LOGIN = "auth.login"  # suffixed with the identity provider's name
+W_AUTH_LOGOUT = "auth.logout"

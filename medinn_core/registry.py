@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,13 @@ from medinn_core.errors import BundleError, ModelError, list_examples
 from medinn_core.model import MedinnModel
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema
+from medinn_core.signing import (
+    SIGNATURE_FILE,
+    SigningPolicy,
+    check_signature,
+    policy_from_env,
+    sign_manifest,
+)
 
 BUNDLE_FORMAT = "medinn-bundle"
 BUNDLE_VERSION = 1
@@ -44,6 +52,7 @@ MANIFEST = "manifest.json"
 MAX_BUNDLE_BYTES = 200 * 1024 * 1024
 _NAME = re.compile(r"[^A-Za-z0-9 _.\-]+")
 _LIBRARIES = ("medinn", "tensorflow", "keras", "scikit-learn", "pandas", "numpy", "shap")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -279,10 +288,19 @@ def default_root() -> Path:
 
 
 class Registry:
-    """A folder of named bundles: list, save, load, rename, delete, export, import."""
+    """A folder of named bundles: list, save, load, rename, delete, export, import.
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    ``policy`` signs exported zips and checks imported ones (see :mod:`medinn_core.signing`);
+    None reads ``MEDINN_SECRET`` and ``MEDINN_ALLOW_UNSIGNED`` when a zip is exported or imported.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, policy: SigningPolicy | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self._policy = policy
+
+    @property
+    def policy(self) -> SigningPolicy:
+        return self._policy if self._policy is not None else policy_from_env()
 
     def path(self, name: str) -> Path:
         path = (self.root / safe_name(name)).resolve()
@@ -341,18 +359,33 @@ class Registry:
             raise BundleError(f"No model called {name!r} to delete.")
         shutil.rmtree(path)
 
-    def export_zip(self, name: str) -> bytes:
-        """The bundle as the bytes of one ``.zip`` (verified first)."""
+    def export_zip(self, name: str, policy: SigningPolicy | None = None) -> bytes:
+        """The bundle as the bytes of one ``.zip`` (verified first; signed if there is a secret).
+
+        ``policy`` overrides the registry's own for this export.
+        """
         path = self.path(name)
         verify_bundle(path)
-        return export_bundle_zip(path)
+        return export_bundle_zip(path, (policy or self.policy).secret)
 
-    def import_zip(self, data: bytes, name: str | None = None) -> str:
-        """Verify, load-test and add a bundle zip; returns the name it was stored under."""
+    def import_zip(
+        self, data: bytes, name: str | None = None, policy: SigningPolicy | None = None
+    ) -> str:
+        """Check the signature, verify, load-test and add a bundle zip; returns its name.
+
+        ``policy`` overrides the registry's own for this import.
+
+        Raises
+        ------
+        BundleError
+            If the zip is unsafe or damaged, or its signature is refused by the policy.
+        """
+        policy = policy or self.policy
         staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self._ensure_root()))
         try:
             folder = staging / "bundle"
             extract_bundle_zip(data, folder)
+            check_bundle_signature(folder, policy)  # before Keras reads anything
             bundle = load_bundle(folder)
             final = safe_name(name or bundle.metadata.get("name") or "imported-model")
             if self.path(final).exists():
@@ -369,12 +402,32 @@ class Registry:
         return self.root
 
 
-def export_bundle_zip(folder: Path) -> bytes:
+def export_bundle_zip(folder: Path, secret: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in (*BUNDLE_FILES, MANIFEST):
             zf.write(folder / name, arcname=name)
+        if secret is not None:
+            zf.writestr(SIGNATURE_FILE, sign_manifest((folder / MANIFEST).read_bytes(), secret))
     return buffer.getvalue()
+
+
+def check_bundle_signature(folder: Path, policy: SigningPolicy) -> str:
+    """Check (and remove) the ``signature.json`` of an extracted zip; see ``signing``.
+
+    Raises
+    ------
+    BundleError
+        If the policy refuses the signature, or there is no manifest to check it against.
+    """
+    path = folder / SIGNATURE_FILE
+    signature = path.read_bytes() if path.is_file() else None
+    path.unlink(missing_ok=True)
+    if not (folder / MANIFEST).is_file():
+        raise BundleError(f"The bundle zip is not a medinn model bundle: it has no {MANIFEST}.")
+    outcome = check_signature((folder / MANIFEST).read_bytes(), signature, policy)
+    log.info("Bundle signature: %s", outcome)
+    return outcome
 
 
 def extract_bundle_zip(data: bytes, folder: Path, max_bytes: int = MAX_BUNDLE_BYTES) -> None:
@@ -394,7 +447,7 @@ def extract_bundle_zip(data: bytes, folder: Path, max_bytes: int = MAX_BUNDLE_BY
         ) from None
     with zf:
         infos = zf.infolist()
-        allowed = set(BUNDLE_FILES) | {MANIFEST}
+        allowed = set(BUNDLE_FILES) | {MANIFEST, SIGNATURE_FILE}
         bad = [i.filename for i in infos if i.filename not in allowed]
         if bad:
             raise BundleError(

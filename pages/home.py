@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from medinn_app import loaders, runtime, state, training
+from medinn_app import audit, loaders, runtime, state, training
 from medinn_app.sidebar import DISCLAIMER
 from medinn_core.errors import MedinnError
 
@@ -65,6 +65,7 @@ if st.button(
                 state.set_active_model(loaders.load_registered(loaders.SAMPLE_MODEL))
             state.flash("Sample data and model loaded: open Predict to see the patients' risks.")
         else:
+            audit.record("train_start", n_patients=len(data.frame))
             st.session_state[state.TRAIN_JOB] = training.start(
                 data.frame,
                 schema,

@@ -4,7 +4,18 @@ import json
 
 import streamlit as st
 
-from medinn_app import evaluation, loaders, reporting, runtime, sidebar, state, tables
+from medinn_app import (
+    audit,
+    evaluation,
+    loaders,
+    reporting,
+    runtime,
+    settings,
+    sidebar,
+    state,
+    tables,
+)
+from medinn_core.audit import manifest_hash
 from medinn_core.errors import MedinnError
 
 runtime.ensure_navigation()
@@ -21,11 +32,20 @@ with st.expander("Import a model bundle (.zip)", icon=":material/upload:"):
     )
     if st.button("Import", key=state.W_MODELS_IMPORT, disabled=upload is None):
         try:
-            stored = registry.import_zip(upload.getvalue())
+            policy = settings.signing_policy()
+            stored = registry.import_zip(upload.getvalue(), policy=policy)
+            audit.record(
+                "import_model", model=stored, model_hash=manifest_hash(registry.path(stored))
+            )
         except MedinnError as exc:
             st.error(str(exc))
         else:
-            state.flash(f"Imported '{stored}'; its files were checked against their checksums.")
+            checked = (
+                "unsigned imports are allowed on this server, so its origin may be unchecked"
+                if policy.allow_unsigned
+                else "its signature was checked"
+            )
+            state.flash(f"Imported '{stored}'; {checked}, and its files against their checksums.")
             st.rerun()
 
 if not entries:
@@ -62,7 +82,7 @@ elif load_col.button(
         state.flash(f"'{picked}' is now the current model.")
         st.rerun()
 try:
-    zipped = registry.export_zip(picked)
+    zipped = registry.export_zip(picked, policy=settings.signing_policy())
 except MedinnError as exc:
     download_col.error(str(exc))
 else:
@@ -72,7 +92,9 @@ else:
         file_name=f"{picked}.zip",
         mime="application/zip",
         key=state.W_MODELS_DOWNLOAD,
-        on_click="ignore",
+        on_click=audit.record_from_callback,  # the file downloads; then the audit line
+        args=("export_model",),
+        kwargs={"model": picked, "model_hash": manifest_hash(registry.path(picked))},
         icon=":material/download:",
     )
 
@@ -122,7 +144,9 @@ with st.expander("Rename or delete", icon=":material/edit:"):
     new_name = st.text_input("New name", picked, key=state.W_MODELS_NEW_NAME)
     if st.button("Rename", key=state.W_MODELS_RENAME):
         try:
+            before = manifest_hash(registry.path(picked))
             stored = registry.rename(picked, new_name)
+            audit.record("rename_model", model=stored, model_hash=before)
         except MedinnError as exc:
             st.error(str(exc))
         else:
@@ -136,7 +160,9 @@ with st.expander("Rename or delete", icon=":material/edit:"):
         "Delete", key=state.W_MODELS_DELETE, disabled=not confirm, icon=":material/delete:"
     ):
         try:
+            gone = manifest_hash(registry.path(picked))
             registry.delete(picked)
+            audit.record("delete_model", model=picked, model_hash=gone)
         except MedinnError as exc:
             st.error(str(exc))
         else:

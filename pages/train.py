@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from medinn_app import loaders, runtime, state, tables, training, ui
+from medinn_app import audit, loaders, runtime, state, tables, training, ui
 from medinn_core.config import ACTIVATIONS, TrainConfig
 from medinn_core.errors import MedinnError
 from medinn_core.plots import history_figure
@@ -111,6 +111,7 @@ if submitted:
             class_weight=class_weight,
             seed=int(seed),
         )
+        audit.record("train_start", n_patients=report.n_usable_rows)
     except MedinnError as exc:
         st.error(str(exc))
         st.stop()
@@ -164,6 +165,7 @@ if save:
     try:
         path = loaders.registry().save(result, name, note)
         state.set_active_model(loaders.load_model(path))
+        audit.record("save_model", active=state.active_model())
     except MedinnError as exc:
         st.error(str(exc))
         st.stop()

@@ -19,6 +19,15 @@ SAMPLES = ROOT / "sample_data"
 FAST = TrainConfig(hidden_units=(16, 8), epochs=6, patience=3, seed=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_log(tmp_path_factory):
+    """Audit lines of the whole run go to a temporary file, never to ~/.medinn."""
+    path = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDINN_AUDIT_LOG", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def cardiology_df():
     return make_cardiology_cohort(900, seed=11)
@@ -56,3 +65,11 @@ def saved_binary(binary_result, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundles") / "cardio"
     save_bundle(binary_result, folder, "cardio", "test model")
     return folder
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory):
+    """The bad-input corpus of tests/data/bad, generated once per session: file name to path."""
+    from .data.bad.make_bad import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("bad_inputs"))

@@ -16,6 +16,7 @@ from medinn_core.registry import (
     safe_name,
     verify_bundle,
 )
+from medinn_core.signing import SigningPolicy
 
 from ..conftest import ROOT
 
@@ -55,7 +56,8 @@ def test_loaded_in_a_new_process_predicts_identically(
 
 
 def test_zip_export_import_round_trip(saved_binary, cardiology_df, tmp_path):
-    registry = Registry(tmp_path / "models")
+    # Unsigned zips, as on a single-user laptop; tests/core/test_signing.py covers signing.
+    registry = Registry(tmp_path / "models", policy=SigningPolicy(allow_unsigned=True))
     data = export_bundle_zip(saved_binary)
     name = registry.import_zip(data, "imported")
     assert name == "imported" and registry.names() == ["imported"]

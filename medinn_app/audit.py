@@ -1,0 +1,60 @@
+"""The app's side of the audit log: who (from :mod:`medinn_app.auth`), which session, which
+model, how many patients. The lines themselves are written by :mod:`medinn_core.audit`."""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from medinn_app import auth, settings, state
+from medinn_app.state import ActiveModel
+
+
+def session_token() -> str:
+    """A random token for this browser session (not Streamlit's own session id)."""
+    return st.session_state.setdefault(state.AUDIT_SESSION, secrets.token_hex(8))
+
+
+def record(
+    action: str,
+    *,
+    active: ActiveModel | None = None,
+    model: str | None = None,
+    model_hash: str | None = None,
+    n_patients: int | None = None,
+) -> None:
+    """Append one event for this session; ``active`` fills in the model's name and hash.
+
+    Raises
+    ------
+    medinn_core.errors.ConfigError
+        If the audit log cannot be written (pages show it like any other error).
+    """
+    from medinn_core.audit import record as write
+
+    if active is not None:
+        model = model or active.name
+        model_hash = model_hash or active.bundle_hash or None
+    user, how = auth.current_user()
+    write(
+        action,
+        settings.audit_path(),
+        source="app",
+        user=user,
+        auth=how,
+        session=session_token(),
+        model=model,
+        model_hash=model_hash,
+        n_patients=n_patients,
+    )
+
+
+def record_from_callback(action: str, **fields) -> None:
+    """:func:`record` for an ``on_click`` callback, where an exception would show a traceback."""
+    from medinn_core.errors import MedinnError
+
+    try:
+        record(action, **fields)
+    except MedinnError as exc:
+        st.error(str(exc))
