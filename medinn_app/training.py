@@ -1,10 +1,13 @@
-"""Training in a background thread, so pages can redraw progress and offer a Stop button.
+"""Training jobs: each session's runs, trained in worker processes, watched from the pages.
 
-The thread never calls Streamlit: it appends each epoch's losses to the job and checks the
-job's stop event, which the page sets. Pages poll the job with :func:`progress_panel` (an
-``st.fragment`` that reruns every second) and, once the run has ended, :func:`collect` (called
-by ``app.py`` on every run) turns the result into the active model. Navigating to another page
-does not interrupt the training.
+:func:`start` puts a run in the server's queue (:mod:`medinn_app.workers`: at most
+``MEDINN_MAX_TRAININGS`` trainings at once, in worker processes) and returns a
+:class:`TrainingJob` at once. A thread of the server follows the run: it waits for a free slot,
+hands the rows to a worker, records each epoch's losses on the job and passes the page's Stop
+request on. That thread never calls Streamlit. Pages poll the job with :func:`progress_panel`
+(an ``st.fragment`` that reruns every second and shows the place in the queue while the run
+waits) and, once the run has ended, :func:`collect` (called by ``app.py`` on every run) turns
+the result into the active model. Navigating to another page does not interrupt the training.
 """
 
 from __future__ import annotations
@@ -14,27 +17,30 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import streamlit as st
 
-from medinn_app import state
+from medinn_app import state, workers
 from medinn_core.errors import MedinnError
+
+if TYPE_CHECKING:  # only annotations: Home, which imports this module, draws without pandas
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 UNSAVED_NAME = "unsaved model"
 POLL_SECONDS = 1.5
+CANCELLED = "Training was cancelled before it started; nothing was trained."
 # Two sessions must not train and save the same named model (the sample) at once.
 _SAVE_LOCK = threading.Lock()
 
 
 @dataclass(eq=False)
 class TrainingJob:
-    """One training run: its settings, progress so far, and outcome.
+    """One training run: its settings, place in the queue, progress so far, and outcome.
 
-    With ``save_as``, the thread saves the model in the registry under that name, unless a
+    With ``save_as``, the run saves the model in the registry under that name, unless a
     model of that name is there already, in which case nothing is trained and that one is used.
     """
 
@@ -51,6 +57,9 @@ class TrainingJob:
     error: str | None = None
     collected: bool = False
     thread: threading.Thread | None = None
+    worker_pid: int | None = None  # the process training this run, once it has one
+    pool: workers.TrainingPool | None = None
+    ticket: workers.Ticket | None = None
 
     @property
     def done(self) -> bool:
@@ -60,6 +69,13 @@ class TrainingJob:
     def elapsed(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
+    @property
+    def queue_position(self) -> int:
+        """0 while the run trains (or has ended); n while it is n-th in line for a slot."""
+        if self.done or self.pool is None or self.ticket is None:
+            return 0
+        return self.pool.position(self.ticket)
+
     def history(self) -> dict[str, list[float]]:
         """The losses so far in the layout of ``TrainingResult.history``."""
         out: dict[str, list[float]] = {}
@@ -68,14 +84,23 @@ class TrainingJob:
                 out.setdefault(key, []).append(value)
         return out
 
-    def _on_epoch(self, epoch: int, logs: dict[str, float]) -> bool:
-        self.epochs.append(dict(logs))
-        return not self.stop.is_set()
+    def _started(self, pid: int) -> None:
+        self.worker_pid = pid
 
     def _train(self, frame: pd.DataFrame, schema) -> None:
-        from medinn_core.train import train_model
-
-        self.result = train_model(frame, schema, self.config, on_epoch=self._on_epoch)
+        if self.ticket is None:
+            self.ticket = self.pool.enqueue()
+        self.result = self.pool.train(
+            self.ticket,
+            frame,
+            schema,
+            self.config,
+            on_epoch=self.epochs.append,
+            stop=self.stop,
+            on_start=self._started,
+        )
+        if self.result is None:
+            self.error = CANCELLED
 
     def _run(self, frame: pd.DataFrame, schema) -> None:
         try:
@@ -88,20 +113,32 @@ class TrainingJob:
                     registry = loaders.registry()
                     if self.save_as not in registry.names():
                         self._train(frame, schema)
+                        if self.result is None:
+                            return
                         registry.save(self.result, self.save_as, self.note)
                     self.saved_path = registry.path(self.save_as)
         except MedinnError as exc:
             self.error = str(exc)
+        except workers.WorkerBug as exc:
+            log.error("Training failed with an unexpected error in its worker process:\n%s", exc)
         finally:
-            # An unexpected exception still ends the job; the thread's excepthook logs it.
+            # Any other exception still ends the job; the thread's excepthook logs it.
+            if self.ticket is not None:
+                self.pool.discard(self.ticket)  # never leave a dead run in the queue
             self.finished = time.monotonic()
 
 
 def start(
     frame: pd.DataFrame, schema, config, *, save_as: str | None = None, note: str = ""
 ) -> TrainingJob:
-    """Start training on a copy of ``frame`` in a daemon thread; returns the job at once."""
-    job = TrainingJob(config=config, target=schema.target, save_as=save_as, note=note)
+    """Queue training on a copy of ``frame``; returns the job at once.
+
+    A run without ``save_as`` takes its place in the queue now, so the page can show it.
+    """
+    pool = workers.pool()
+    job = TrainingJob(config=config, target=schema.target, save_as=save_as, note=note, pool=pool)
+    if save_as is None:
+        job.ticket = pool.enqueue()
     job.thread = threading.Thread(
         target=job._run, args=(frame.copy(), schema), name="medinn-train", daemon=True
     )
@@ -134,6 +171,7 @@ def collect() -> None:
             return
         if job.result is not None:
             st.session_state[state.TRAIN_SAVED] = job.saved_path.name
+            _audit_finish(job)
         state.flash(f"'{job.save_as}' is loaded and is now the current model.")
         return
     if job.result is None:
@@ -151,6 +189,18 @@ def collect() -> None:
             ),
         )
     )
+    _audit_finish(job)
+
+
+def _audit_finish(job: TrainingJob) -> None:
+    # In the script thread (not the worker's), so the line carries this session's user.
+    from medinn_app import audit
+
+    audit.record_from_callback(
+        "train_finish",
+        active=state.active_model(),
+        n_patients=sum(job.result.split.sizes().values()),
+    )
 
 
 def failure(job: TrainingJob | None) -> str | None:
@@ -165,10 +215,30 @@ def failure(job: TrainingJob | None) -> str | None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def progress_panel(job: TrainingJob) -> None:
-    """Epoch n of N, elapsed time, the loss curves so far and (unless the model is saved
-    under a fixed name) a Stop button; redrawn every second while the thread trains."""
+    """The place in the queue, or epoch n of N, elapsed time and the loss curves so far, and
+    (unless the model is saved under a fixed name) a Stop button; redrawn every second."""
     if job.done:
         st.rerun()  # the whole app: the sidebar and the page show the new model
+    position = job.queue_position
+    if position:
+        st.info(
+            f"Waiting for a free training slot: position {position} in the queue.",
+            icon=":material/hourglass_top:",
+        )
+        slots = job.pool.slots if job.pool is not None else 1
+        st.caption(
+            f"This server trains at most {slots} model(s) at once, for all its users; yours "
+            f"starts when the ones before it have finished ({job.elapsed:.0f} s waited). "
+            "You can open other pages meanwhile."
+        )
+        if job.save_as is None and st.button(
+            "Cancel this training",
+            key=state.W_TRAIN_STOP,
+            icon=":material/cancel:",
+            disabled=job.stop.is_set(),
+        ):
+            job.stop.set()
+        return
     from medinn_core.plots import history_figure
 
     done, total = len(job.epochs), job.config.epochs
@@ -181,6 +251,8 @@ def progress_panel(job: TrainingJob) -> None:
         last = job.epochs[-1]
         st.caption(" · ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in last.items()))
         st.plotly_chart(history_figure(job.history()), key="train.live_chart")
+    elif job.worker_pid is None:
+        st.caption("Starting a training process…")
     else:
         st.caption("Preparing the data and building the network…")
     st.caption(

@@ -257,6 +257,20 @@ def test_training_shows_metrics_beside_baselines(trained):
     assert JOURNEY_MODEL in sidebar and "Test AUROC" in sidebar
 
 
+def test_training_is_audited_with_counts_not_values(trained, audit_log):
+    from medinn_core.audit import read_log
+
+    session = trained[0].session_state[state.AUDIT_SESSION]
+    events = [e for e in read_log(audit_log) if e["session"] == session]
+    actions = [e["action"] for e in events]
+    assert (
+        actions.index("train_start") < actions.index("train_finish") < actions.index("save_model")
+    )
+    finished = events[actions.index("train_finish")]
+    assert finished["model"] == "unsaved model" and finished["n_patients"] == 4000
+    assert events[actions.index("save_model")]["model"] == JOURNEY_MODEL
+
+
 def test_models_lists_and_describes_the_saved_model(trained):
     at = goto(trained[0], "models")
     table = table_with(at, "fingerprint")
