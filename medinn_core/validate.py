@@ -118,8 +118,10 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
             "infinite",
             col.name,
             int(infinite.sum()),
-            f"Column {col.name!r} holds {int(infinite.sum())} infinite values (rows "
-            f"{sheet_rows(values.index[infinite])}); they are treated as missing.",
+            f"Column {col.name!r} holds {int(infinite.sum())} infinite values, e.g. "
+            f"{_examples(raw[infinite].astype(str))} in rows {sheet_rows(values.index[infinite])} "
+            "(a division by zero or a number too large, such as 1e309): they are treated as "
+            "missing. Correct those cells in the source, or leave them empty.",
         )
     if col.nonzero:
         zeros = values == 0
@@ -273,16 +275,20 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
             "too_few_rows",
             None,
             len(df),
-            f"The table has {len(df)} rows; medinn needs at least {MIN_ROWS} patients to train.",
+            f"The table has {len(df)} rows; medinn needs at least {MIN_ROWS} patients to train. "
+            "Add patients, for example by combining files with the same columns.",
         )
     if not schema.features:
+        roles = [f"{c.name!r}: {c.reason or c.kind}" for c in schema.columns]
+        more = f" and {len(roles) - 5} more" if len(roles) > 5 else ""
         add(
             "error",
             "no_features",
             None,
             0,
             "No column is left to learn from: every column is excluded, the target or the "
-            "identifier. Include at least one column in the schema.",
+            f"identifier ({', '.join(roles[:5])}{more}). Include at least one column in the "
+            "schema.",
         )
     for col in schema.features:
         series = df[col.name]
@@ -315,7 +321,8 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
                 col.name,
                 int(series.nunique()),
                 f"Column {col.name!r} has {series.nunique()} categories; categories seen in "
-                "fewer than 1 % of rows are grouped as 'other'.",
+                "fewer than 1 % of rows are grouped as 'other'. Exclude it if it names beds, "
+                "staff or places rather than a clinical category.",
             )
         if schema.target is not None and _leaks(series, df[schema.target]):
             add(
@@ -355,7 +362,9 @@ def _leaks(feature: pd.Series, target: pd.Series) -> bool:
     both = feature.notna() & target.notna()
     if both.sum() < MIN_ROWS:
         return False
-    f, t = labels(feature[both]), labels(target[both])
+    # Distinct pairs give the same answer as all rows, and labelling them is fast.
+    pairs = pd.DataFrame({"f": feature[both], "t": target[both]}).drop_duplicates()
+    f, t = labels(pairs["f"]), labels(pairs["t"])
     if t.nunique() < 2 or f.nunique() > max(t.nunique(), 20):
         return False
     return bool((pd.DataFrame({"f": f, "t": t}).groupby("f")["t"].nunique() == 1).all())

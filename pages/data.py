@@ -51,10 +51,13 @@ else:
             data = loaders.read_upload(upload.getvalue(), upload.name)
             state.set_dataset(data, loaders.default_schema(data))
         except MedinnError as exc:
-            st.error(f"{upload.name}: {exc}")
-            st.stop()
-        st.session_state[state.DATA_UPLOAD_ID] = upload.file_id
-        st.rerun()
+            kept = f" Still using '{current.name}', loaded before." if current is not None else ""
+            st.error(f"{exc}{kept}", icon=":material/block:")
+            if current is None:
+                st.stop()
+        else:
+            st.session_state[state.DATA_UPLOAD_ID] = upload.file_id
+            st.rerun()
 
 data = state.dataset()
 if data is None:

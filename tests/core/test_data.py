@@ -151,7 +151,8 @@ def test_other_delimiters(delimiter):
     df, info = load_table(content.encode())
     assert info.delimiter == delimiter
     assert df.columns.tolist() == ["id", "weight", "city"]
-    assert df["weight"].tolist() == ["70,5"]  # a decimal comma stays text for validation
+    assert df["weight"].tolist() == [70.5]  # "70,5" can only be a decimal comma
+    assert "Read decimal commas in 'weight' ('1,5' as 1.5)" in info.notes
 
 
 def test_quoted_delimiters_and_newlines_stay_in_their_cell():
