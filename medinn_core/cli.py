@@ -7,15 +7,25 @@ stderr and no traceback; 1 only for bugs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from medinn_core.errors import ConfigError, DataError, MedinnError
 
 log = logging.getLogger("medinn_core")
+
+# Enough rows to amortise the cost per chunk, few enough to keep a 1,000,000-row file near
+# 1 GB (TensorFlow alone is 0.65 GB); a multiple of the network's batch (65,536 rows), so that
+# only the last chunk is padded.
+PREDICT_CHUNK_ROWS = 2 * 65_536
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("data", help="CSV of patients (columns in any order)")
     pr.add_argument("--out", required=True, help="CSV file to write")
     pr.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
+    pr.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=PREDICT_CHUNK_ROWS,
+        help=f"rows of a CSV read and scored at a time (default {PREDICT_CHUNK_ROWS:,})",
+    )
 
     ev = sub.add_parser("evaluate", help="evaluate a saved model on labelled data")
     ev.add_argument("model")
@@ -72,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a bundle's metadata as JSON")
     info.add_argument("model")
+
+    hp = sub.add_parser("hash-password", help="make a password hash for the app's password gate")
+    hp.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input (no prompt)"
+    )
     return p
 
 
@@ -84,20 +105,61 @@ def _read(path: str):
 
 
 def _load(args: argparse.Namespace):
-    """The bundle named on the command line and the data file, both checked."""
-    from medinn_core.registry import load_bundle
+    """The bundle named on the command line and the data file, both checked.
 
-    return load_bundle(args.model), _read(args.data)
+    The bundle's files are verified and the data read before the network is loaded, so a bad
+    file is reported without the seconds TensorFlow takes to import.
+    """
+    from medinn_core.registry import load_bundle, verify_bundle
+
+    verify_bundle(args.model)
+    df = _read(args.data)
+    return load_bundle(args.model), df
 
 
 def _status(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+_SESSION = secrets.token_hex(8)  # one random token per CLI run, to group its audit lines
+
+
+def _audit(
+    action: str, bundle=None, n: int | None = None, folder: Path | None = None, name=None
+) -> None:
+    """One line in the audit log: the OS user, the model and a patient count, no values."""
+    import getpass
+
+    from medinn_core import audit
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        user = "unknown"
+    if folder is not None:
+        model, model_hash = name or folder.name, audit.manifest_hash(folder)
+    elif bundle is not None:
+        model, model_hash = bundle.name, bundle.bundle_hash
+    else:
+        model = model_hash = None
+    audit.record(
+        action,
+        audit.audit_path(),
+        source="cli",
+        user=user,
+        auth="os",
+        session=_SESSION,
+        model=model,
+        model_hash=model_hash,
+        n_patients=n,
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from medinn_core.config import TrainConfig
+    from medinn_core.errors import SchemaError
     from medinn_core.registry import save_bundle
     from medinn_core.schema import infer_schema
     from medinn_core.train import train_model
@@ -115,9 +177,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for col in [args.id_column, *args.exclude]:
         if col is not None and col not in df.columns:
             raise DataError(f"Column {col!r} (given on the command line) is not in '{args.data}'.")
-    schema = infer_schema(
-        df, args.target, task=args.task, id_column=args.id_column, exclude=args.exclude
-    )
+    try:
+        schema = infer_schema(
+            df, args.target, task=args.task, id_column=args.id_column, exclude=args.exclude
+        )
+    except SchemaError as exc:  # e.g. a target with one class: name the file as well
+        raise SchemaError(f"'{args.data}' cannot be used for training: {exc}") from None
     config = TrainConfig(seed=args.seed)
     if args.epochs is not None:
         config = replace(config, epochs=args.epochs)
@@ -132,26 +197,102 @@ def cmd_train(args: argparse.Namespace) -> int:
     _status(
         f"Training a {schema.task} model for {schema.target!r} on {len(schema.features)} columns"
     )
-    result = train_model(df, schema, config, on_epoch=on_epoch)
+    _audit("train_start", n=len(df))
+    try:
+        result = train_model(df, schema, config, on_epoch=on_epoch)
+    except DataError as exc:  # validation refused the table: name the file, as the reader does
+        raise DataError(f"'{args.data}' cannot be used for training: {exc}") from None
     for warning in result.report.warnings:
         _status(f"warning: {warning.message}")
     save_bundle(result, out, args.name or out.name, args.note)
+    _audit("train_finish", folder=out, n=len(df) - result.n_rows_dropped, name=args.name)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if v is not None)
     _status(f"Test split: {shown}. Saved to {out}")
     print(out)
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from medinn_core.predict import escape_formulas, require_columns, score_frame
+def _table_chunks(path: str, chunk_rows: int) -> Iterator:
+    """A CSV file in chunks of cleaned rows; an Excel or Parquet file, read whole, as one."""
+    from medinn_core.data import iter_csv_chunks
 
-    bundle, df = _load(args)
-    check = require_columns(df, bundle.model, f"'{args.data}'")
-    for message in check.messages():
+    if not Path(path).is_file():
+        raise DataError(f"File '{path}' does not exist. Check the path.")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic in (b"PAR1", b"PK\x03\x04"):
+        return iter([_read(path)])
+    return iter_csv_chunks(path, chunk_rows=chunk_rows)
+
+
+def _read_ahead(chunks: Iterator) -> Iterator:
+    """``chunks``, the next one read in a thread while the caller scores this one.
+
+    pyarrow, NumPy and TensorFlow release the GIL, so reading and scoring overlap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="medinn-read") as pool:
+        ahead = pool.submit(next, chunks, None)
+        while (chunk := ahead.result()) is not None:
+            ahead = pool.submit(next, chunks, None)
+            yield chunk
+
+
+@contextlib.contextmanager
+def _written_at_end(path: Path) -> Iterator[BinaryIO]:
+    """A file that becomes ``path`` only if the block ends without an error, so that a
+    failure part way through a large file leaves no half-written output."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        handle = open(part, "xb")  # noqa: SIM115 (closed in the block below)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write '{path}': {exc.strerror or exc}. Check that its folder exists and "
+            "is writable."
+        ) from None
+    try:
+        with handle:
+            yield handle
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write '{path}': {exc.strerror or exc}.") from None
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from medinn_core.predict import (
+        check_columns,
+        combine_checks,
+        csv_bytes,
+        require_columns,
+        score_frame,
+    )
+    from medinn_core.registry import load_bundle
+
+    bundle = load_bundle(args.model)
+    model, id_column = bundle.model, bundle.schema.id_column
+    chunks = _table_chunks(args.data, args.chunk_rows)
+    checks, n = [], 0
+    with _written_at_end(Path(args.out)) as out:
+        for chunk in _read_ahead(chunks):
+            if checks:  # every chunk has the first one's columns
+                check = check_columns(chunk, model)
+            else:
+                check = require_columns(chunk, model, f"'{args.data}'")
+            checks.append(combine_checks([check], model))  # kept small until the end
+            scores = score_frame(model, chunk, threshold=args.threshold, fixed_shape=True)
+            # The network computes in float32: more digits would be noise.
+            outputs = [c for c in scores.columns if c != id_column and scores[c].dtype.kind == "f"]
+            out.write(csv_bytes(scores.astype(dict.fromkeys(outputs, "float32")), header=not n))
+            n += len(scores)
+    for message in combine_checks(checks, model).messages():
         _status(f"note: {message}")
-    scores = score_frame(bundle.model, df, threshold=args.threshold)
-    escape_formulas(scores).to_csv(args.out, index=False)
-    _status(f"Scored {len(scores)} patients; wrote {args.out}")
+    _audit("predict", bundle, n=n)
+    _status(f"Scored {n} patients; wrote {args.out}")
     return 0
 
 
@@ -164,6 +305,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bundle, df, threshold=args.threshold, n_boot=args.bootstrap, source=f"'{args.data}'"
     ).to_dict()
     Path(args.json_out).write_text(json.dumps(result, indent=2))
+    _audit("evaluate", bundle, n=result["n"])
     _status(f"Evaluated {result['n']} patients; wrote {args.json_out}")
     return 0
 
@@ -182,6 +324,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if bundle.schema.id_column and table.index.name == bundle.schema.id_column:
         table = table.reset_index()
     escape_formulas(table).to_csv(args.out, index=False)
+    _audit("explain", bundle, n=len(table))
     what = f" for class {explanation.class_name!r}" if explanation.class_name else ""
     _status(f"Explained {len(table)} patients{what} ({explanation.method}); wrote {args.out}")
     return 0
@@ -214,6 +357,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         data=df,
     )
     Path(args.out).write_text(html, encoding="utf-8")
+    _audit("report", bundle, n=result.evaluation.n)
     _status(f"Wrote the model report for {result.evaluation.n} patients to {args.out}")
     return 0
 
@@ -226,6 +370,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from medinn_core.passwords import hash_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:  # never an argument: it would stay in the shell's history
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("The two passwords differ; nothing was made.")
+    print(hash_password(password))
+    _status("Put this in MEDINN_PASSWORD_HASH, or as password_hash in .streamlit/secrets.toml.")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
@@ -233,6 +393,7 @@ COMMANDS = {
     "info": cmd_info,
     "explain": cmd_explain,
     "report": cmd_report,
+    "hash-password": cmd_hash_password,
 }
 
 

@@ -1,7 +1,8 @@
 """Scoring new patients with a trained model: column checks, risk tables, chunked scoring.
 
 :func:`score_frame` scores one pandas batch and is the unit of work for chunked scoring of
-large files here and on a cluster (Ray Data's ``map_batches``, Spark's ``mapInPandas``).
+large files here and on a cluster (Ray Data's ``map_batches``, Spark's ``mapInPandas``: see
+:mod:`medinn_core.batch`); :func:`csv_bytes` writes scores a chunk at a time.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from medinn_core.errors import SchemaError, list_examples
 from medinn_core.model import MedinnModel
-from medinn_core.preprocess import clean_features
+from medinn_core.preprocess import clean_column
 from medinn_core.schema import Kind, Task, labels
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_NEEDS_QUOTES = '[,"\r\n]'  # pandas' (the csv module's) minimal quoting
 
 
 @dataclass(frozen=True)
@@ -74,18 +78,20 @@ def check_columns(df: pd.DataFrame, model: MedinnModel) -> ColumnCheck:
     extra = tuple(str(c) for c in df.columns if c not in known)
     if missing:
         return ColumnCheck(missing, extra)
-    clean = clean_features(df, schema)
     unseen, ranges = {}, {}
     pre = model.preprocessor_
     for col in schema.features:
+        series = df[col.name]
         if col.kind == Kind.NUMERIC:
             bounds = pre.training_range(col.name)
             if bounds is not None:
-                values = clean[col.name]
+                values = clean_column(series, col)
                 ranges[col.name] = ((values < bounds[0]) | (values > bounds[1])).to_numpy()
         else:
             seen = set(pre.training_categories(col.name))
-            values = set(clean[col.name].dropna().unique())
+            if not pd.api.types.is_object_dtype(series):  # distinct values suffice
+                series = pd.Series(series.dropna().unique())
+            values = set(clean_column(series, col).dropna())
             new = sorted(v for v in values if v not in seen)
             if new:
                 unseen[col.name] = tuple(new)
@@ -111,23 +117,48 @@ def require_columns(df: pd.DataFrame, model: MedinnModel, source: str = "the dat
     return check
 
 
+def combine_checks(checks: Iterable[ColumnCheck], model: MedinnModel) -> ColumnCheck:
+    """The check of a whole table from the checks of its chunks (one or more): the same messages.
+
+    Missing and extra columns come from the first check (every chunk of a file has the same
+    columns); unseen categories are pooled; out-of-range flags are concatenated as a sparse
+    frame (flags are rare), so ``combine_checks([check], model)`` is a small copy to keep.
+    """
+    checks = list(checks)
+    pooled: dict[str, set[str]] = {}
+    for check in checks:
+        for col, cats in check.unseen.items():
+            pooled.setdefault(col, set()).update(cats)
+    unseen = {c: tuple(sorted(pooled[c])) for c in model.schema.feature_names if c in pooled}
+    sparse = pd.SparseDtype(bool, False)
+    flags = [c.out_of_range.astype(sparse) for c in checks if len(c.out_of_range.columns)]
+    out_of_range = pd.concat(flags) if flags else pd.DataFrame()
+    return ColumnCheck(checks[0].missing, checks[0].extra, unseen, out_of_range)
+
+
 def score_frame(
-    model: MedinnModel, df: pd.DataFrame, threshold: float | None = None
+    model: MedinnModel,
+    df: pd.DataFrame,
+    threshold: float | None = None,
+    *,
+    fixed_shape: bool = False,
 ) -> pd.DataFrame:
     """Score one batch: the identifier (when the model has one), then the task's columns.
 
     Binary: ``risk`` (probability of the positive class) and ``prediction`` (label at the
     threshold); multiclass: ``p_<class>`` per class and ``prediction``; regression:
-    ``prediction``.
+    ``prediction``. Nothing depends on other rows of the batch; with ``fixed_shape`` (see
+    :meth:`MedinnModel.raw_output`) not even the last bit, so that scoring a file in chunks
+    gives the same numbers as scoring it whole.
     """
     schema = model.schema
     out = pd.DataFrame(index=df.index)
     if schema.id_column and schema.id_column in df.columns:
         out[schema.id_column] = df[schema.id_column]
     if schema.task == Task.REGRESSION:
-        out["prediction"] = model.predict(df)
+        out["prediction"] = model.predict(df, fixed_shape=fixed_shape)
         return out
-    proba = model.predict_proba(df)
+    proba = model.predict_proba(df, fixed_shape=fixed_shape)
     classes = np.asarray(model.classes_, dtype=object)
     if schema.task == Task.BINARY:
         cut = model.threshold_ if threshold is None else threshold
@@ -144,7 +175,7 @@ def score_chunks(model: MedinnModel, chunks: Iterable[pd.DataFrame]) -> Iterator
     """Score an iterable of batches one at a time (bounded memory)."""
     for chunk in chunks:
         require_columns(chunk, model)
-        yield score_frame(model, chunk)
+        yield score_frame(model, chunk, fixed_shape=True)
 
 
 def target_of(df: pd.DataFrame, model: MedinnModel) -> pd.Series:
@@ -157,15 +188,81 @@ def target_of(df: pd.DataFrame, model: MedinnModel) -> pd.Series:
     return labels(df[name])
 
 
+def csv_bytes(frame: pd.DataFrame, *, header: bool = True) -> bytes:
+    """``frame`` (without its index) as UTF-8 CSV, formatted by pyarrow a column at a time.
+
+    As pandas' ``to_csv(index=False)`` writes it (fields quoted only where needed, missing
+    values empty, ``True``/``False``), except that numbers take their shortest exact form
+    (``0.1234567`` for a float32, ``5`` for the float 5.0), and text cells a spreadsheet
+    would run as a formula start with a quote, as :func:`escape_formulas` does. Each row's
+    text depends on that row alone, so a file written chunk by chunk is the same file.
+    """
+    lines = b""
+    if header:
+        names = pa.array([str(name) for name in frame.columns], pa.string())
+        lines = ",".join(_quoted(names).to_pylist()).encode() + b"\n"
+    if frame.empty or not len(frame.columns):
+        return lines
+    cells = [_csv_cells(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    rows = pc.binary_join_element_wise(*cells, ",")
+    body = pc.binary_join_element_wise(rows, "", "\n")  # each row, then a line end
+    return lines + b"".join(buf.to_pybytes() for buf in _text_body(body))
+
+
+def _csv_cells(values: pd.Series) -> pa.Array:
+    if pd.api.types.is_bool_dtype(values):
+        values = values.map({True: "True", False: "False"}, na_action="ignore")
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects, written as str()
+        escaped = escape_formulas(values.to_frame()).iloc[:, 0].map(str, na_action="ignore")
+        array = _quoted(pa.array(escaped, pa.string(), from_pandas=True))
+    else:
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+        array = pc.cast(array, pa.string())
+        if text:
+            formula = pc.starts_with(array, FORMULA_PREFIXES[0])
+            for prefix in FORMULA_PREFIXES[1:]:
+                formula = pc.or_(formula, pc.starts_with(array, prefix))
+            array = pc.if_else(formula, pc.binary_join_element_wise("'", array, ""), array)
+            array = _quoted(array)
+    return pc.fill_null(array, "")
+
+
+def _quoted(text: pa.Array) -> pa.Array:
+    needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return text
+    doubled = pc.replace_substring(text, '"', '""')
+    return pc.if_else(needs, pc.binary_join_element_wise('"', doubled, '"', ""), text)
+
+
+def _text_body(text: pa.Array) -> list[pa.Buffer]:
+    """The bytes of a string array's values, end to end, without a copy per value."""
+    if isinstance(text, pa.ChunkedArray):
+        return [b for chunk in text.chunks for b in _text_body(chunk)]
+    if not len(text):
+        return []
+    width = 8 if pa.types.is_large_string(text.type) else 4
+    offsets = np.frombuffer(text.buffers()[1], dtype=f"<i{width}")
+    start, stop = offsets[text.offset], offsets[text.offset + len(text)]
+    return [text.buffers()[2].slice(start, stop - start)]
+
+
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy where text cells a spreadsheet would run as a formula start with a quote.
+    """A copy where text cells and column names a spreadsheet would run as a formula start
+    with a quote.
 
     Numbers are left as numbers (a negative number is not a formula).
     """
+
+    def escape(v):
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_string_dtype(out[col]) or pd.api.types.is_object_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
-            )
-    return out
+            out[col] = out[col].map(escape)
+    return out.rename(columns=escape)

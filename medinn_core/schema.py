@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from medinn_core.errors import SchemaError, list_examples
 
@@ -328,8 +330,16 @@ def as_label(value: Any) -> str:
 
 def labels(series: pd.Series) -> pd.Series:
     """Target values as string labels (missing stays missing)."""
-    out = series.map(as_label, na_action="ignore")
-    return out.astype("str") if out.notna().all() else out
+    # Each distinct value is labelled once (a call per cell dominated scoring large files),
+    # except for Python objects, where 1 and True hash alike.
+    mixed = isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series)
+    codes, uniques = pd.factorize(series) if not mixed else (None, ())
+    if not len(uniques):
+        out = series.map(as_label, na_action="ignore")
+        return out.astype("str") if out.notna().all() else out
+    names = pa.array([as_label(v) for v in uniques], pa.large_string())
+    text = pc.take(names, pa.array(codes, mask=codes < 0))  # code -1 is missing
+    return pd.Series(pd.array(text, dtype="str"), index=series.index, name=series.name)
 
 
 def numeric_view(series: pd.Series) -> pd.Series:
