@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from medinn_app.state import ActiveModel, Dataset
+
+if TYPE_CHECKING:  # only annotations: Home, which imports this module, draws without pandas
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "sample_data"

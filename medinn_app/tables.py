@@ -237,19 +237,37 @@ def risk_table(
     id_column: str | None,
 ) -> pd.DataFrame:
     """Binary risks for display, highest first: patient, risk %, band, prediction, unusual."""
-    risk = scores["risk"]
+    return with_bands(risk_columns(frame, scores, check, id_column), scores, threshold, classes)
+
+
+def risk_columns(
+    frame: pd.DataFrame, scores: pd.DataFrame, check, id_column: str | None
+) -> pd.DataFrame:
+    """The part of :func:`risk_table` that the threshold does not change, highest risk first:
+    patient, risk %, unusual and where. Computed once per model and table; the slider then
+    only redraws the bands (:func:`with_bands`)."""
     table = pd.DataFrame(
         {
             "patient": patient_labels(frame, id_column),
-            "risk (%)": risk * 100,
-            "band": risk_band(risk, threshold),
-            "prediction": np.where(risk >= threshold, classes[1], classes[0]),
+            "risk (%)": scores["risk"] * 100,
             "unusual": unusual_flags(frame, check),
             "unusual in": unusual_reasons(frame, check),
         },
         index=frame.index,
     )
     return table.sort_values("risk (%)", ascending=False, kind="stable")
+
+
+def with_bands(
+    table: pd.DataFrame, scores: pd.DataFrame, threshold: float, classes: tuple[str, str]
+) -> pd.DataFrame:
+    """:func:`risk_columns`' table with each patient's band and prediction at ``threshold``
+    (from the unrounded ``scores``), after the risk."""
+    risk = scores["risk"].reindex(table.index)
+    out = table.copy()
+    out.insert(2, "band", risk_band(risk, threshold))
+    out.insert(3, "prediction", np.where(risk >= threshold, classes[1], classes[0]))
+    return out
 
 
 def other_table(

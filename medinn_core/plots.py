@@ -12,6 +12,7 @@ in their own section below.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from medinn_core.bootstrap import Interval
@@ -49,11 +51,23 @@ FALSE_POSITIVE_RATE = "1 − specificity (false-positive rate)"
 SENSITIVITY = "Sensitivity (true-positive rate)"
 PREDICTED_RISK = "Predicted risk"
 _TEMPLATE = "plotly_white"
+#: The kinds of trace drawn here that the template has defaults for.
+_TEMPLATE_TRACES = ("bar", "heatmap", "histogram", "scatter")
+
+
+@functools.cache
+def _template() -> go.layout.Template:
+    """``_TEMPLATE`` cut to the kinds of trace drawn here: the same look, but each figure
+    copies and checks a third of it (plotly's whole template cost about 20 ms a figure)."""
+    whole = pio.templates[_TEMPLATE]
+    return go.layout.Template(
+        layout=whole.layout, data={kind: whole.data[kind] for kind in _TEMPLATE_TRACES}
+    )
 
 
 def _style(fig: go.Figure, title: str, **layout) -> go.Figure:
     base = {
-        "template": _TEMPLATE,
+        "template": _template(),
         "title": {"text": title, "x": 0.0, "xanchor": "left"},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.0},
         "margin": {"l": 70, "r": 20, "t": 80, "b": 60},

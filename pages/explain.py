@@ -21,7 +21,11 @@ from medinn_core.schema import Kind, Task, as_label
 runtime.ensure_navigation()
 
 SPACES = {"probability": "Risk (%)", "logit": "Log-odds"}
-BEESWARM_DOTS = 6000  # drawn, not computed: every patient counts in every number
+# Dots drawn, not patients computed: every patient counts in every number and table. The
+# browser draws each dot as an SVG element (6,000 took seconds on a 2-core machine), so the
+# scatter plots show a random sample of patients, the same one on every run.
+BEESWARM_DOTS = 1500  # about 125 patients a feature row
+DEPENDENCE_DOTS = 1000
 
 st.title("Explain")
 active = ui.require_model()
@@ -113,20 +117,22 @@ with overview:
         key=state.W_EXPLAIN_COLOUR,
     )
     st.plotly_chart(
-        ep.dependence_figure(expl, feature, colour, units=units, **terms),
+        ep.dependence_figure(
+            expl, feature, colour, max_points=DEPENDENCE_DOTS, units=units, **terms
+        ),
         key="explain.dependence",
     )
 
 # -- one patient --------------------------------------------------------------------------------
 order = np.argsort(-expl.output, kind="stable").tolist()  # the highest prediction first
 explaining.check_patient(len(order))
+texts = ep.output_texts(expl, expl.output, unit, outcome)
+choices = [f"{name} · {text}" for name, text in zip(names.tolist(), texts, strict=True)]
 with one:
     position = st.selectbox(
         "Patient",
         order,
-        format_func=lambda p: (
-            f"{names.iloc[p]} · {ep.output_text(expl, expl.output[p], unit, outcome)}"
-        ),
+        format_func=choices.__getitem__,
         key=state.W_EXPLAIN_PATIENT,
         help="Sorted from the highest prediction down.",
     )
