@@ -322,11 +322,12 @@ if task == Task.BINARY:
             )
 
 elif task == Task.MULTICLASS:
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Patients", f"{result.n:,}")
     show(cols[1], "Accuracy", result.accuracy)
     show(cols[2], "Balanced accuracy", result.balanced_accuracy)
     show(cols[3], "Macro AUROC", result.macro_auroc)
+    show(cols[4], "Weighted AUROC", result.weighted_auroc)
     tabs = st.tabs(["Confusion matrix", "ROC", "Calibration", "Per class"])
     with tabs[0]:
         st.plotly_chart(plots.confusion_matrix_figure(result.confusion), key="evaluate.confusion")

@@ -665,6 +665,24 @@ def test_evaluate_regression_error_by_subgroup():
     assert figure.data[0].name == "Mean absolute error"
 
 
+def test_evaluate_multiclass_views():
+    at = load_sample(new_app(), "toxicity.csv")
+    goto(at, "train")
+    at.text_input(key=state.W_TRAIN_LAYERS).set_value("8")
+    at.number_input(key=state.W_TRAIN_EPOCHS).set_value(2)
+    at.form_submit_button(key=state.W_TRAIN_SUBMIT).click().run()
+    wait_for_training(at)
+    goto(at, "evaluate")
+    result = at.session_state[state.EVALUATION][3]
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Macro AUROC"]) == pytest.approx(result.macro_auroc.value, abs=1e-3)
+    assert float(metrics["Weighted AUROC"]) == pytest.approx(result.weighted_auroc.value, abs=1e-3)
+    figures = charts(at)
+    assert {"evaluate.confusion", "evaluate.roc", "evaluate.calibration"} <= set(figures)
+    assert len(figures["evaluate.roc"].data) >= len(result.classes)
+    assert list(table_with(at, "f1")["class"]) == [str(c) for c in result.classes]
+
+
 def split_rows_of(at: AppTest) -> pd.DataFrame:
     from medinn_app import evaluation
 
