@@ -182,22 +182,29 @@ def _with_model(page, home: str, seconds: dict) -> None:
             _timed(seconds, f"{name}.{round_}", lambda name=name: _nav(page, name))
 
 
+def _new_page(browser):
+    """A new browser session; its clicks wait as long as a busy page needs."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(LONG)
+    return page
+
+
 def one_run(browser, root: Path, home: str) -> dict:
     """A new server: cold start, first and warm Home and Data, then the model's pages."""
     with tempfile.TemporaryFile("w+") as log:
         proc, url, started, seconds = _start_server(root, home, log)
         try:
-            first = browser.new_page(viewport={"width": 1400, "height": 1000})
+            first = _new_page(browser)
             first.goto(url)
             _drawn(first, "medinn")
             seconds["home_drawn_s"] = time.perf_counter() - started
             _timed(seconds, "first_data_s", lambda: _sample_data(first))
             first.close()
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = _new_page(browser)
             _timed(seconds, "warm_home_s", lambda: (page.goto(url), _drawn(page, "medinn")))
             _timed(seconds, "warm_data_s", lambda: _sample_data(page))
             page.close()
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = _new_page(browser)
             page.goto(url)
             _drawn(page, "medinn")
             _with_model(page, home, seconds)
