@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from .conftest import ROOT, SCREENSHOTS
@@ -64,9 +66,14 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     expect(page.get_by_text("AUROC", exact=False).first).to_be_visible()
     shoot("04-evaluate")
     page.get_by_test_id("stExpander").filter(has_text="Model report").click()
-    page.get_by_role("button", name="Build the report").click()
     download = page.get_by_role("button", name="Download the model report (HTML)")
-    expect(download).to_be_visible(timeout=LONG)
+    for _ in range(3):  # a click during a rerun of the page can be dropped under load
+        if download.is_visible():
+            break
+        with contextlib.suppress(AssertionError, PlaywrightTimeoutError):
+            page.get_by_role("button", name="Build the report").click(timeout=10_000)
+            expect(download).to_be_visible(timeout=LONG // 3)
+    expect(download).to_be_visible()
     with page.expect_download(timeout=LONG) as report:
         download.click()
     html = Path(report.value.path()).read_text(encoding="utf-8")
