@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -212,8 +212,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_chunks(path: str, chunk_rows: int) -> Iterator:
-    """A CSV file in chunks of cleaned rows; an Excel or Parquet file, read whole, as one."""
+def _table_chunks(path: str, chunk_rows: int, as_float: Iterable[str] = ()) -> Iterator:
+    """A CSV file in chunks of cleaned rows (``as_float`` columns parsed straight as floats);
+    an Excel or Parquet file, read whole, as one."""
     from medinn_core.data import iter_csv_chunks
 
     if not Path(path).is_file():
@@ -222,7 +223,7 @@ def _table_chunks(path: str, chunk_rows: int) -> Iterator:
         magic = handle.read(4)
     if magic in (b"PAR1", b"PK\x03\x04"):
         return iter([_read(path)])
-    return iter_csv_chunks(path, chunk_rows=chunk_rows)
+    return iter_csv_chunks(path, chunk_rows=chunk_rows, as_float=as_float)
 
 
 def _read_ahead(chunks: Iterator) -> Iterator:
@@ -232,11 +233,15 @@ def _read_ahead(chunks: Iterator) -> Iterator:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(1, thread_name_prefix="medinn-read") as pool:
-        ahead = pool.submit(next, chunks, None)
-        while (chunk := ahead.result()) is not None:
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="medinn-read") as pool:
             ahead = pool.submit(next, chunks, None)
-            yield chunk
+            while (chunk := ahead.result()) is not None:
+                ahead = pool.submit(next, chunks, None)
+                yield chunk
+    finally:  # now, not at exit, when the modules its clean-up needs may be gone
+        if hasattr(chunks, "close"):
+            chunks.close()
 
 
 @contextlib.contextmanager
@@ -272,18 +277,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
         score_frame,
     )
     from medinn_core.registry import load_bundle
+    from medinn_core.schema import Kind
 
     bundle = load_bundle(args.model)
     model, id_column = bundle.model, bundle.schema.id_column
-    chunks = _table_chunks(args.data, args.chunk_rows)
-    checks, n = [], 0
+    # Numeric features are parsed straight as floats: scoring reads them as floats anyway.
+    numeric = [c.name for c in bundle.schema.features if c.kind == Kind.NUMERIC]
+    chunks = _table_chunks(args.data, args.chunk_rows, numeric)
+
+    def checked(chunks: Iterator) -> Iterator:
+        for i, chunk in enumerate(chunks):  # every chunk has the first one's columns
+            check = check_columns(chunk, model) if i else require_columns(chunk, model, source)
+            yield chunk, combine_checks([check], model)  # kept small until the end
+
+    source, checks, n = f"'{args.data}'", [], 0
     with _written_at_end(Path(args.out)) as out:
-        for chunk in _read_ahead(chunks):
-            if checks:  # every chunk has the first one's columns
-                check = check_columns(chunk, model)
-            else:
-                check = require_columns(chunk, model, f"'{args.data}'")
-            checks.append(combine_checks([check], model))  # kept small until the end
+        # Checked beside reading, so that the two threads share the work about evenly.
+        for chunk, check in _read_ahead(checked(chunks)):
+            checks.append(check)
             scores = score_frame(model, chunk, threshold=args.threshold, fixed_shape=True)
             # The network computes in float32: more digits would be noise.
             outputs = [c for c in scores.columns if c != id_column and scores[c].dtype.kind == "f"]

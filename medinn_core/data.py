@@ -35,7 +35,7 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from xml.etree.ElementTree import ParseError as XMLParseError
 
@@ -46,7 +46,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from openpyxl.utils.exceptions import InvalidFileException
 
 from medinn_core.errors import ConfigError, DataError, list_examples
 
@@ -90,7 +89,7 @@ _FOREIGN = (
 # and UnicodeDecodeError). Only reader calls run under it, never our own cleaning code.
 _READ_ERRORS = (
     ValueError, TypeError, KeyError, IndexError, EOFError, OSError, csv.Error, zlib.error,
-    zipfile.BadZipFile, pa.ArrowException, InvalidFileException, XMLParseError,
+    zipfile.BadZipFile, pa.ArrowException, XMLParseError,
 )  # fmt: skip
 _C_OPTIONS = {"header": None, "dtype": str, "keep_default_na": False, "na_filter": False}
 
@@ -234,6 +233,7 @@ def iter_csv_chunks(
     chunk_rows: int = 100_000,
     name: str | None = None,
     max_bytes: int | None = None,
+    as_float: Iterable[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """Stream a large CSV in chunks, detected (on its first MB) and cleaned as by load_table.
 
@@ -251,6 +251,13 @@ def iter_csv_chunks(
         File name used in messages; defaults to the path's name.
     max_bytes : int, optional
         Refuse larger files; no limit by default.
+    as_float : iterable of str
+        Columns to parse straight into ``float64`` (a missing marker, exactly as written,
+        becomes NaN), skipping the cleaning of text: several times faster, for columns that
+        are read as floats anyway, such as a model's numeric features. The values are those
+        :func:`medinn_core.preprocess.clean_column` makes of the cleaned text. From the first
+        chunk holding anything else in such a column (text, a padded marker, a decimal comma),
+        every column is read and cleaned as text, as without ``as_float``.
 
     Yields
     ------
@@ -274,7 +281,7 @@ def iter_csv_chunks(
             f"'{src.label}' is {_FORMAT_NAMES[fmt]}; reading in chunks needs a CSV file. "
             "Use load_table, or save the data as CSV."
         )
-    return _csv_chunks(src, _detect_csv(src, []), chunk_rows)
+    return _csv_chunks(src, _detect_csv(src, []), chunk_rows, frozenset(as_float))
 
 
 def fingerprint(df: pd.DataFrame) -> str:
@@ -540,12 +547,18 @@ def _read_csv(
 
 
 def _read_excel(src: _Source) -> list[pa.ChunkedArray]:
+    # Imported here: openpyxl adds 0.2 s to the first page that imports this module.
+    from openpyxl.utils.exceptions import InvalidFileException
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # openpyxl on styles it cannot keep
-        frame = pd.read_excel(
-            src.binary(), sheet_name=0, header=None, dtype=str, keep_default_na=False,
-            engine="openpyxl",
-        )  # fmt: skip
+        try:
+            frame = pd.read_excel(
+                src.binary(), sheet_name=0, header=None, dtype=str, keep_default_na=False,
+                engine="openpyxl",
+            )  # fmt: skip
+        except InvalidFileException as exc:
+            raise _read_error(src.label, "xlsx", exc) from exc
     return _arrow_columns(frame)
 
 
@@ -575,14 +588,13 @@ def _split_header(
     return ["" if n is None else str(n) for n in names], [column.slice(1) for column in columns]
 
 
-def _csv_chunks(src: _Source, dialect: _Dialect, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    names: list[str] | None = None
+def _csv_chunks(
+    src: _Source, dialect: _Dialect, chunk_rows: int, as_float: frozenset[str]
+) -> Iterator[pd.DataFrame]:
     text_columns: frozenset[str] = frozenset()
     start = 0
-    for columns in _raw_chunks(src, dialect, chunk_rows):
-        if names is None:
-            header, columns = _split_header(src.label, columns)
-            names = _check_header(src.label, header, "csv", [])
+    names, chunks = _column_chunks(src, dialect, chunk_rows, as_float)
+    for columns in chunks:
         frame, text = _build_frame(names, columns, text_columns, [], src.label, dialect.delimiter)
         if start and text - text_columns:
             logger.warning(
@@ -596,6 +608,84 @@ def _csv_chunks(src: _Source, dialect: _Dialect, chunk_rows: int) -> Iterator[pd
             yield frame
     if not start:
         raise _header_only(src.label)
+
+
+def _column_chunks(
+    src: _Source, dialect: _Dialect, chunk_rows: int, as_float: frozenset[str]
+) -> tuple[list[str], Iterator[list[pa.ChunkedArray]]]:
+    """The column names, and the columns ``chunk_rows`` rows at a time: as text, or with the
+    ``as_float`` columns parsed as floats for as long as they hold nothing else."""
+    raw = _raw_chunks(src, dialect, chunk_rows)
+    header = _header_fields(src, dialect) if as_float else None
+    if header is not None:
+        names = _check_header(src.label, header, "csv", [])
+        floats = [i for i, name in enumerate(names) if name in as_float]
+        if floats:
+            return names, _floats_then_text(src, dialect, chunk_rows, names, floats, raw)
+    header, first = _split_header(src.label, next(raw, []))
+    return _check_header(src.label, header, "csv", []), itertools.chain([first], raw)
+
+
+def _floats_then_text(
+    src: _Source,
+    dialect: _Dialect,
+    chunk_rows: int,
+    names: list[str],
+    floats: list[int],
+    raw: Iterator[list[pa.ChunkedArray]],
+) -> Iterator[list[pa.ChunkedArray]]:
+    done = 0
+    for columns in _float_chunks(src, dialect, chunk_rows, len(names), floats):
+        if columns is None:
+            break
+        done += 1
+        yield columns
+    else:
+        return
+    logger.info("'%s': from chunk %d on, every column is read as text", src.label, done + 1)
+    for i, columns in enumerate(raw):  # the same rows chunk by chunk, the header row first
+        if i >= done:
+            yield _split_header(src.label, columns)[1] if i == 0 else columns
+
+
+def _header_fields(src: _Source, dialect: _Dialect) -> list[str] | None:
+    """The header row as pyarrow reads it when it is the file's whole first line, else None
+    (then a reader told to skip one line would not skip exactly the header)."""
+    ascii_based = dialect.encoding.startswith("utf-8") or '\n"'.encode(dialect.encoding) == b'\n"'
+    end = src.head.find(b"\n")
+    line = src.head[: end + 1]
+    if not ascii_based or end < 0 or line.count(b'"') % 2 or not line.strip(b"\r\n\xef\xbb\xbf"):
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(line),
+            read_options=_arrow_read_options(dialect),
+            parse_options=_arrow_parse_options(dialect),
+            convert_options=_arrow_convert_options({}),
+        )
+    except (pa.ArrowException, UnicodeDecodeError):
+        return None
+    return _split_header(src.label, table.columns)[0] if table.num_rows == 1 else None
+
+
+def _float_chunks(
+    src: _Source, dialect: _Dialect, chunk_rows: int, width: int, floats: list[int]
+) -> Iterator[list[pa.ChunkedArray] | None]:
+    """The data rows in chunks of ``chunk_rows``, columns ``floats`` as float64 and the rest as
+    text; None after the last chunk whose floats all parsed, if one did not."""
+    try:
+        reader = pa_csv.open_csv(
+            src.arrow(),
+            read_options=_arrow_read_options(dialect, skip_rows=1),
+            parse_options=_arrow_parse_options(dialect),
+            convert_options=_arrow_convert_options({f"f{i}": pa.float64() for i in floats}),
+        )
+        if len(reader.schema) != width:  # the text reader names the problem
+            yield None
+            return
+        yield from _regroup(reader, chunk_rows, chunk_rows)
+    except (pa.ArrowException, UnicodeDecodeError):  # the value is not logged: patient data
+        yield None
 
 
 def _raw_chunks(
@@ -634,18 +724,45 @@ def _raw_chunks(
 def _arrow_chunks(
     src: _Source, dialect: _Dialect, chunk_rows: int
 ) -> Iterator[list[pa.ChunkedArray]]:
-    encoding = "utf8" if dialect.encoding.startswith("utf-8") else dialect.encoding
     reader = pa_csv.open_csv(
         src.arrow(),
-        read_options=pa_csv.ReadOptions(
-            autogenerate_column_names=True, encoding=encoding, block_size=_STREAM_BLOCK_BYTES
-        ),
-        parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(
-            default_column_type=pa.string(), null_values=[], strings_can_be_null=False
-        ),
+        read_options=_arrow_read_options(dialect),
+        parse_options=_arrow_parse_options(dialect),
+        convert_options=_arrow_convert_options({}),
     )
-    want = chunk_rows + 1  # the header row comes with the first chunk
+    yield from _regroup(reader, chunk_rows + 1, chunk_rows)  # the header row comes first
+
+
+def _arrow_read_options(dialect: _Dialect, skip_rows: int = 0) -> pa_csv.ReadOptions:
+    encoding = "utf8" if dialect.encoding.startswith("utf-8") else dialect.encoding
+    return pa_csv.ReadOptions(
+        autogenerate_column_names=True,
+        encoding=encoding,
+        block_size=_STREAM_BLOCK_BYTES,
+        skip_rows=skip_rows,
+    )
+
+
+def _arrow_parse_options(dialect: _Dialect) -> pa_csv.ParseOptions:
+    return pa_csv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True)
+
+
+def _arrow_convert_options(types: dict[str, pa.DataType]) -> pa_csv.ConvertOptions:
+    """Text as written, except columns in ``types``, where only the missing markers are null."""
+    return pa_csv.ConvertOptions(
+        column_types=types,
+        default_column_type=pa.string(),
+        null_values=list(MISSING_MARKERS),
+        strings_can_be_null=False,
+    )
+
+
+def _regroup(
+    reader: pa_csv.CSVStreamingReader, first: int, rows: int
+) -> Iterator[list[pa.ChunkedArray]]:
+    """The reader's batches as ``first`` rows, then ``rows`` at a time, one piece per column
+    (the reader's small blocks would cost a call each downstream)."""
+    want = first
     pending: list[pa.RecordBatch] = []
     held = 0
     for batch in reader:
@@ -653,10 +770,9 @@ def _arrow_chunks(
         held += batch.num_rows
         while held >= want:
             table = pa.Table.from_batches(pending, schema=reader.schema)
-            # One piece per column: the reader's small blocks cost a call each downstream.
             yield table.slice(0, want).combine_chunks().columns
             rest = table.slice(want)
-            pending, held, want = rest.to_batches(), rest.num_rows, chunk_rows
+            pending, held, want = rest.to_batches(), rest.num_rows, rows
     if held:
         yield pa.Table.from_batches(pending, schema=reader.schema).combine_chunks().columns
 
@@ -887,12 +1003,9 @@ def _has_leading_zero(numbers_as_text: pa.ChunkedArray) -> bool:
 def _leading_zero_in(text: pa.Array) -> bool:
     # The first three bytes of every value, read straight from the array's buffers: several
     # times faster than slicing strings, which mattered for files of millions of rows.
-    if text.null_count == len(text) or text.buffers()[2] is None:
+    if text.null_count == len(text):
         return False
-    data = np.frombuffer(text.buffers()[2], np.uint8)
-    width = 8 if pa.types.is_large_string(text.type) else 4
-    offsets = np.frombuffer(text.buffers()[1], f"<i{width}")
-    offsets = offsets[text.offset : text.offset + len(text) + 1]
+    offsets, data = string_buffers(text)
     start, length = offsets[:-1], np.diff(offsets)
     if text.null_count:
         valid = pc.is_valid(text).to_numpy(zero_copy_only=False)
@@ -906,6 +1019,17 @@ def _leading_zero_in(text: pa.Array) -> bool:
     unsigned = (first == zero) & (second >= zero) & (second <= nine) & (length >= 2) & then
     signed = ((first == plus) | (first == minus)) & (second == zero) & third_digit & (length >= 3)
     return bool((unsigned | signed).any())
+
+
+def string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets (one more than its values) and its bytes, as NumPy views."""
+    width = 8 if pa.types.is_large_string(text.type) else 4
+    offsets = np.frombuffer(text.buffers()[1], dtype=f"<i{width}")
+    data = text.buffers()[2]
+    return (
+        offsets[text.offset : text.offset + len(text) + 1],
+        np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8),
+    )
 
 
 def _any(mask: pa.ChunkedArray) -> bool:

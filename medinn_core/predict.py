@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from medinn_core.data import string_buffers
 from medinn_core.errors import SchemaError, list_examples
 from medinn_core.model import MedinnModel
 from medinn_core.preprocess import clean_column
@@ -159,15 +160,15 @@ def score_frame(
         out["prediction"] = model.predict(df, fixed_shape=fixed_shape)
         return out
     proba = model.predict_proba(df, fixed_shape=fixed_shape)
-    classes = np.asarray(model.classes_, dtype=object)
+    classes = pd.array(list(model.classes_), dtype="str")  # text, but not Python objects
     if schema.task == Task.BINARY:
         cut = model.threshold_ if threshold is None else threshold
         out["risk"] = proba[:, 1]
-        out["prediction"] = classes[(proba[:, 1] >= cut).astype(int)]
+        out["prediction"] = classes.take((proba[:, 1] >= cut).astype(np.intp))
     else:
         for j, cls in enumerate(model.classes_):
             out[f"p_{cls}"] = proba[:, j]
-        out["prediction"] = classes[np.argmax(proba, axis=1)]
+        out["prediction"] = classes.take(np.argmax(proba, axis=1))
     return out
 
 
@@ -223,18 +224,31 @@ def _csv_cells(values: pd.Series) -> pa.Array:
         text = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
         array = pc.cast(array, pa.string())
         if text:
-            formula = pc.starts_with(array, FORMULA_PREFIXES[0])
-            for prefix in FORMULA_PREFIXES[1:]:
-                formula = pc.or_(formula, pc.starts_with(array, prefix))
-            array = pc.if_else(formula, pc.binary_join_element_wise("'", array, ""), array)
+            formula = _first_byte_in(array, FORMULA_PREFIXES)
+            if formula.any():
+                formula = pa.array(formula)
+                array = pc.if_else(formula, pc.binary_join_element_wise("'", array, ""), array)
             array = _quoted(array)
     return pc.fill_null(array, "")
 
 
+def _first_byte_in(text: pa.Array, prefixes: tuple[str, ...]) -> np.ndarray:
+    """Per value: whether it starts with one of ``prefixes`` (single ASCII characters), read
+    from the array's buffers (a compute call per prefix cost more than the rest of a row)."""
+    offsets, data = string_buffers(text)
+    if not data.size:
+        return np.zeros(len(text), dtype=bool)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    first = data[np.minimum(starts, data.size - 1)]
+    hit = np.isin(first, np.frombuffer("".join(prefixes).encode(), np.uint8)) & (lengths > 0)
+    return hit & pc.is_valid(text).to_numpy(zero_copy_only=False) if text.null_count else hit
+
+
 def _quoted(text: pa.Array) -> pa.Array:
+    offsets, data = string_buffers(text)
+    if not np.isin(data[offsets[0] : offsets[-1]], np.frombuffer(b',"\r\n', np.uint8)).any():
+        return text  # nothing to quote: the usual case, found without a regex per value
     needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
-    if not pc.any(needs).as_py():
-        return text
     doubled = pc.replace_substring(text, '"', '""')
     return pc.if_else(needs, pc.binary_join_element_wise('"', doubled, '"', ""), text)
 
@@ -245,10 +259,8 @@ def _text_body(text: pa.Array) -> list[pa.Buffer]:
         return [b for chunk in text.chunks for b in _text_body(chunk)]
     if not len(text):
         return []
-    width = 8 if pa.types.is_large_string(text.type) else 4
-    offsets = np.frombuffer(text.buffers()[1], dtype=f"<i{width}")
-    start, stop = offsets[text.offset], offsets[text.offset + len(text)]
-    return [text.buffers()[2].slice(start, stop - start)]
+    offsets, _ = string_buffers(text)
+    return [text.buffers()[2].slice(offsets[0], offsets[-1] - offsets[0])]
 
 
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,8 @@ transformer's ``output_indices_`` and the encoders' categories.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from medinn_core.errors import ModelError, SchemaError, list_examples
-from medinn_core.schema import Column, Kind, Schema, labels, numeric_view
+from medinn_core.schema import Column, Kind, Schema, label_codes, labels, numeric_view
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -36,13 +38,7 @@ def clean_features(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     SchemaError
         If a feature column the schema needs is absent (names them all).
     """
-    needed = schema.feature_names
-    absent = [c for c in needed if c not in df.columns]
-    if absent:
-        raise SchemaError(
-            f"The data lacks {len(absent)} column(s) the model needs: {list_examples(absent)}. "
-            "Add them (empty cells are allowed) or use a model trained without them."
-        )
+    _require_features(df, schema)
     out = {col.name: clean_column(df[col.name], col) for col in schema.features}
     return pd.DataFrame(out, index=df.index)
 
@@ -50,13 +46,40 @@ def clean_features(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def clean_column(series: pd.Series, column: Column) -> pd.Series:
     """One feature column as :func:`clean_features` cleans it."""
     if column.kind == Kind.NUMERIC:
-        # In NumPy: a handful of pandas calls per column added up on files of millions of rows.
-        values = numeric_view(series).to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-        values[~np.isfinite(values)] = np.nan
-        if column.nonzero:
-            values[values == 0] = np.nan
-        return pd.Series(values, index=series.index, name=series.name)
+        return pd.Series(_numbers(series, column), index=series.index, name=series.name)
     return labels(series).astype("object")
+
+
+def _numbers(series: pd.Series, column: Column) -> np.ndarray:
+    """A numeric column's cleaned values, as a new float64 array."""
+    # In NumPy: a handful of pandas calls per column added up on files of millions of rows.
+    if series.dtype == np.float64:  # as a large file's reader gives them: no conversion
+        values = series.to_numpy(copy=True)
+    else:
+        values = numeric_view(series).to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    values[~np.isfinite(values)] = np.nan
+    if column.nonzero:
+        values[values == 0] = np.nan
+    return values
+
+
+def _require_features(df: pd.DataFrame, schema: Schema) -> None:
+    absent = [c for c in schema.feature_names if c not in df.columns]
+    if absent:
+        raise SchemaError(
+            f"The data lacks {len(absent)} column(s) the model needs: {list_examples(absent)}. "
+            "Add them (empty cells are allowed) or use a model trained without them."
+        )
+
+
+def _blocks(encoded: list[Encoded]) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each run of encoded columns with the same role (and, for levels,
+    the same source column)."""
+    start = 0
+    for _, run in itertools.groupby(encoded, lambda e: (e.role, e.role == "level" and e.source)):
+        stop = start + len(list(run))
+        yield start, stop
+        start = stop
 
 
 @dataclass(frozen=True)
@@ -199,32 +222,46 @@ class Preprocessor:
             If a needed column is missing.
         """
         self._check_fitted()
-        frame = clean_features(df, self.schema)
-        # Filled a column at a time, so column-major; the network takes rows.
-        out = np.zeros((len(frame), len(self.state_["encoded"])), dtype=np.float32, order="F")
-        numbers, levels = self.state_["numbers"], self.state_["levels"]
-        cache: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
-        for k, enc in enumerate(self.state_["encoded"]):
-            if enc.role == "scaled":
-                p = numbers[enc.source]
-                x = frame[enc.source].to_numpy(dtype=np.float64)
-                x = np.where(np.isnan(x), p["median"], x)
-                out[:, k] = (x - p["mean"]) / p["scale"]
-            elif enc.role == "missing":
-                out[:, k] = frame[enc.source].isna().to_numpy()
+        _require_features(df, self.schema)
+        encoded, numbers = self.state_["encoded"], self.state_["numbers"]
+        columns = {c.name: c for c in self.schema.features}
+        out = np.empty((len(df), len(encoded)), dtype=np.float32)
+        missing: dict[str, np.ndarray] = {}
+        # A block at a time (the scaled numbers, the indicators, each column's levels): one
+        # NumPy call per block rather than per column, on every row of a chunk at once.
+        for start, stop in _blocks(encoded):
+            role, sources = encoded[start].role, [e.source for e in encoded[start:stop]]
+            if role == "scaled":
+                # Rows of x are columns, so that each is copied in whole; transposed at the end.
+                x = np.empty((len(sources), len(df)), dtype=np.float64)
+                for k, s in enumerate(sources):
+                    x[k] = _numbers(df[s], columns[s])
+                nan = np.isnan(x)
+                missing.update(zip(sources, nan, strict=True))
+                params = [[numbers[s][k] for s in sources] for k in ("median", "mean", "scale")]
+                median, mean, scale = (np.array(v, dtype=np.float64)[:, None] for v in params)
+                np.copyto(x, median, where=nan)
+                x -= mean
+                x /= scale
+                out[:, start:stop] = x.T
+            elif role == "missing":
+                for k, s in enumerate(sources, start):
+                    out[:, k] = (
+                        missing[s] if s in missing else np.isnan(_numbers(df[s], columns[s]))
+                    )
             else:
-                if enc.source not in cache:
-                    cache[enc.source] = self._levels_of(frame[enc.source], levels[enc.source])
-                codes, ids = cache[enc.source]
-                out[:, k] = codes == ids.get(enc.level, -1)
-        return np.ascontiguousarray(out)
+                source = sources[0]
+                codes, ids = self._levels_of(df[source], self.state_["levels"][source])
+                wanted = np.array([ids.get(e.level, -1) for e in encoded[start:stop]])
+                out[:, start:stop] = codes[:, None] == wanted
+        return out
 
     @staticmethod
     def _levels_of(series: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
         """Each row's level as a number, and the number of each level (integer comparisons
         are much faster than comparing every string once per one-hot column)."""
-        codes, uniques = pd.factorize(series.to_numpy(dtype=object))
-        names = [str(u) for u in uniques] + [MISSING_LEVEL]  # code -1 is missing
+        codes, names = label_codes(series)
+        names = [*names, MISSING_LEVEL]  # code -1 is missing
         kept = set(spec["categories"]) - set(spec["infrequent"])
         if spec["infrequent"]:
             names = [n if n in kept else OTHER_LEVEL for n in names]

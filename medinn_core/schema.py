@@ -330,16 +330,28 @@ def as_label(value: Any) -> str:
 
 def labels(series: pd.Series) -> pd.Series:
     """Target values as string labels (missing stays missing)."""
-    # Each distinct value is labelled once (a call per cell dominated scoring large files),
-    # except for Python objects, where 1 and True hash alike.
-    mixed = isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series)
-    codes, uniques = pd.factorize(series) if not mixed else (None, ())
-    if not len(uniques):
+    if _mixed(series):
         out = series.map(as_label, na_action="ignore")
         return out.astype("str") if out.notna().all() else out
-    names = pa.array([as_label(v) for v in uniques], pa.large_string())
-    text = pc.take(names, pa.array(codes, mask=codes < 0))  # code -1 is missing
+    codes, names = label_codes(series)
+    text = pc.take(pa.array(names, pa.large_string()), pa.array(codes, mask=codes < 0))
     return pd.Series(pd.array(text, dtype="str"), index=series.index, name=series.name)
+
+
+def label_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """:func:`labels` as codes (-1 where missing) into a list of labels, which may repeat
+    (distinct values such as 1 and 1.0 share a label)."""
+    # Each distinct value is labelled once (a call per cell dominated scoring large files),
+    # except for Python objects, where 1 and True hash alike.
+    if _mixed(series):
+        codes, uniques = pd.factorize(series.map(as_label, na_action="ignore"))
+        return codes, [str(u) for u in uniques]
+    codes, uniques = pd.factorize(series)
+    return codes, [as_label(v) for v in uniques]
+
+
+def _mixed(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series)
 
 
 def numeric_view(series: pd.Series) -> pd.Series:

@@ -44,9 +44,16 @@ def _predict(bundle, data, out, *extra):
 
 
 def test_chunked_predict_writes_the_whole_file_output(
-    saved_binary, model, patients, tmp_path, capsys
+    saved_binary, model, patients, tmp_path, capsys, caplog, monkeypatch
 ):
-    chunked = _predict(saved_binary, patients, tmp_path / "chunked.csv", "--chunk-rows", str(CHUNK))
+    # Small blocks, so that the numeric features of the first chunks are parsed as floats and
+    # the rest, from the block with '<20' on, as text (the whole file is a single block).
+    monkeypatch.setattr("medinn_core.data._STREAM_BLOCK_BYTES", 16384)
+    with caplog.at_level("INFO", logger="medinn_core.data"):
+        chunked = _predict(
+            saved_binary, patients, tmp_path / "chunked.csv", "--chunk-rows", str(CHUNK)
+        )
+    assert "from chunk 6 on, every column is read as text" in caplog.text
     notes_chunked = capsys.readouterr().err
     whole = _predict(saved_binary, patients, tmp_path / "whole.csv", "--chunk-rows", "100000")
     notes_whole = capsys.readouterr().err

@@ -19,6 +19,8 @@ from medinn_core.data import (
     read_table,
 )
 from medinn_core.errors import DataError
+from medinn_core.preprocess import clean_column
+from medinn_core.schema import Column, Kind
 
 # --- refusals -------------------------------------------------------------------------------
 
@@ -360,6 +362,79 @@ def test_chunks_refuse_what_load_table_refuses(tmp_path):
     path.write_bytes(b"PAR1")
     with pytest.raises(DataError, match=r"'r\.csv' is a Parquet file; reading in chunks needs"):
         iter_csv_chunks(path)
+
+
+def _numbers(chunks, name):
+    column = Column(name, Kind.NUMERIC)
+    return np.concatenate([clean_column(chunk[name], column).to_numpy() for chunk in chunks])
+
+
+def test_as_float_columns_hold_what_scoring_makes_of_the_cleaned_text(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 2000
+    chol = rng.normal(200, 30, n).round(2).astype(str).astype(object)
+    chol[::9], chol[1::13], chol[2::17] = "NA", "", "?"  # missing markers as written
+    chol[3::19] = " 187.5 "  # padded numbers are numbers
+    chol[4::23] = "0190"  # a leading zero keeps a column as text, scoring reads 190
+    chol[5] = "1e400"  # too large for a float: missing once scoring cleans it
+    frame = pd.DataFrame({"id": [f"{i:05d}" for i in range(n)], "age": rng.integers(18, 95, n),
+                          "chol": chol, "sex": rng.choice([" F", "M", "NA"], n)})  # fmt: skip
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    text = list(iter_csv_chunks(path, chunk_rows=600))
+    fast = list(iter_csv_chunks(path, chunk_rows=600, as_float=["age", "chol"]))
+    assert [c.index[0] for c in fast] == [c.index[0] for c in text] == [0, 600, 1200, 1800]
+    assert all(c["chol"].dtype == c["age"].dtype == np.float64 for c in fast)
+    assert text[0]["chol"].dtype == "str"  # what the generic reader made of the leading zeros
+    for name in ("age", "chol"):
+        assert np.array_equal(_numbers(fast, name), _numbers(text, name), equal_nan=True)
+    pd.testing.assert_frame_equal(
+        pd.concat(fast)[["id", "sex"]], pd.concat(text)[["id", "sex"]]
+    )  # the other columns are cleaned as text, identifiers keep their zeros
+
+
+def test_as_float_reads_as_text_from_the_chunk_with_something_else(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("medinn_core.data._STREAM_BLOCK_BYTES", 4096)  # blocks of ~400 rows
+    n = 3000
+    frame = pd.DataFrame({"age": np.arange(n) % 90 + 10, "hba1c": np.linspace(4, 12, n).round(1)})
+    frame["hba1c"] = frame["hba1c"].astype(str)
+    frame.loc[1500, "hba1c"] = "7,5 (repeat)"  # in the third chunk of 700
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="medinn_core.data"):
+        fast = list(iter_csv_chunks(path, chunk_rows=700, as_float=["age", "hba1c"]))
+    text = list(iter_csv_chunks(path, chunk_rows=700))
+    # Chunks up to the block (of the reader's) that holds the text are read as floats.
+    floats = [c["age"].dtype == np.float64 for c in fast]
+    assert floats == [True] * floats.count(True) + [False] * floats.count(False)
+    assert floats[0] and not floats[2]
+    assert [c.index[0] for c in fast] == [0, 700, 1400, 2100, 2800]
+    for name in ("age", "hba1c"):
+        assert np.array_equal(_numbers(fast, name), _numbers(text, name), equal_nan=True)
+    assert f"from chunk {floats.count(True) + 1} on, every column is read as text" in caplog.text
+    assert "7,5" not in caplog.text  # cell values never reach the log
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b'"age\nyears",chol\n50,180\n60,190\n', None),  # a line break in a header name
+        (b"\xef\xbb\xbfage;chol\n50;180,5\n", None),  # BOM, decimal comma
+        (b"age,chol\n50,180\n51,181,1\n", r"'p\.csv' has rows with more values.*line 3\."),
+        (b"age,chol\n", r"no data rows"),
+    ],
+)
+def test_as_float_reads_odd_files_as_without_it(tmp_path, content, error):
+    path = tmp_path / "p.csv"
+    path.write_bytes(content)
+    if error:
+        with pytest.raises(DataError, match=error):
+            list(iter_csv_chunks(path, as_float=["chol"]))
+        return
+    fast = pd.concat(iter_csv_chunks(path, as_float=["chol"]))
+    text = pd.concat(iter_csv_chunks(path))
+    assert fast.columns.tolist() == text.columns.tolist()
+    assert np.array_equal(_numbers([fast], "chol"), _numbers([text], "chol"))
 
 
 def test_fingerprint_is_stable_and_sensitive():

@@ -95,3 +95,21 @@ def test_refusals(data):
         pre.transform(data.drop(columns="glucose"))
     with pytest.raises(ModelError, match="damaged"):
         Preprocessor.from_dict({"version": 1}, schema)
+
+
+def test_numbers_as_floats_integers_or_text_encode_to_the_same_bits(data):
+    """A large file's reader hands numeric features over as float64 (``as_float``); a small
+    upload's reader as int64 or text: the network must see the same inputs either way."""
+    schema = infer_schema(data, "y")
+    pre = Preprocessor(schema).fit(data)
+    as_float = data.astype({"glucose": "float64", "age": "float64"})
+    as_text = data.astype({"glucose": "str", "age": "str"})
+    as_text.loc[data["glucose"].isna(), "glucose"] = np.nan
+    as_text.loc[5, "age"] = "not a number"  # read as missing by every path
+    as_float.loc[5, "age"] = np.nan
+    # Binary and categorical columns stored as Python objects, categories or integer codes.
+    as_objects = data.astype({"smoking": "object", "sex": "category"})
+    expected = pre.transform(as_float)
+    for frame in (as_text, as_objects.assign(age=as_float["age"])):
+        assert np.array_equal(pre.transform(frame).view(np.int32), expected.view(np.int32))
+    assert expected.flags.c_contiguous and expected.dtype == np.float32
