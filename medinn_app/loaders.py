@@ -59,8 +59,9 @@ def read_upload(data: bytes, filename: str) -> Dataset:
     medinn_core.errors.DataError
         If the file cannot be read as a table (the message says why and what to do).
     """
-    from medinn_core.data import load_table
+    from medinn_core.data import load_table, use_jemalloc
 
+    use_jemalloc()  # a lower peak while a large upload is read (process-wide, idempotent)
     frame, info = load_table(data, name=filename)
     return Dataset(name=filename, frame=frame, source="upload", notes=info.notes)
 

@@ -483,24 +483,35 @@ def _text_reason(name: str, values: pd.Series) -> str | None:
     return None
 
 
+def _mostly_numbers(values: pd.Series) -> bool:
+    """Whether at least 90 % of the (non-missing) values read as numbers."""
+    if pd.api.types.is_string_dtype(values):
+        # A number has a digit, or spells infinity: if too few values do, parsing them all
+        # (most of the time spent on a text column of a large table) cannot change the answer.
+        maybe = values.astype("str").str.contains(r"\d|inf", case=False, regex=True)
+        if float(maybe.mean()) < 0.9:
+            return False
+    return float(numeric_view(values).notna().mean()) >= 0.9
+
+
 def infer_column(series: pd.Series, name: str) -> Column:
     """Infer one column's kind, unit and plausible range from its name and values."""
     values = series.dropna()
     n = len(values)
     if n == 0:
         return Column(name, Kind.IGNORED, excluded=True, reason="every value is missing")
-    numeric = numeric_view(values)
-    share_numeric = float(numeric.notna().mean())
-    is_numeric = share_numeric >= 0.9
-    as_text = values.astype("str")
-    n_unique = as_text.nunique()
+    is_numeric = _mostly_numbers(values)
+    # Numbers are counted as numbers: writing a million of them as text took seconds.
+    typed = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+    as_text = None if typed else values.astype("str")
+    n_unique = values.nunique() if typed else as_text.nunique()
     unique_share = n_unique / n
     if n_unique == 1:
         return Column(
             name,
             Kind.IGNORED,
             excluded=True,
-            reason=f"constant: every value is {as_text.iloc[0]!r}",
+            reason=f"constant: every value is {str(values.iloc[0])!r}",
         )
     if _ID_NAME.search(_norm(name)) and (unique_share > 0.5 or not is_numeric):
         return Column(name, Kind.IDENTIFIER, excluded=True, reason="identifier (by its name)")
@@ -508,6 +519,8 @@ def infer_column(series: pd.Series, name: str) -> Column:
         reason = _text_reason(name, values)
         if reason:
             return Column(name, Kind.IGNORED, excluded=True, reason=reason)
+        if as_text is None:  # a numeric dtype whose values are mostly not numbers
+            as_text = values.astype("str")
         if unique_share > 0.95 and n >= 20 and as_text.str.match(_CODE_ID).mean() > 0.9:
             return Column(
                 name,
@@ -539,7 +552,7 @@ def infer_column(series: pd.Series, name: str) -> Column:
             excluded=True,
             reason=f"too many distinct values for a category ({n_unique})",
         )
-    cats = tuple(as_text.value_counts().index)
+    cats = tuple(values.astype("str").value_counts().index)
     reason = ""
     if n_unique > MAX_CATEGORY_LEVELS:
         reason = f"{n_unique} categories: rare ones are grouped as 'other'"

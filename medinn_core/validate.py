@@ -362,6 +362,11 @@ def _leaks(feature: pd.Series, target: pd.Series) -> bool:
     both = feature.notna() & target.notna()
     if both.sum() < MIN_ROWS:
         return False
+    # A leak has at most max(target classes, 20) feature labels. Labels merge spellings of one
+    # value ('1', '1.0', ' 1'), a few per label: a feature with many times more distinct raw
+    # values cannot leak, and a measurement on a large table is rejected without the pairs.
+    if feature[both].nunique() > 10 * max(target[both].nunique(), 20):
+        return False
     # Distinct pairs give the same answer as all rows, and labelling them is fast.
     pairs = pd.DataFrame({"f": feature[both], "t": target[both]}).drop_duplicates()
     f, t = labels(pairs["f"]), labels(pairs["t"])
@@ -370,8 +375,23 @@ def _leaks(feature: pd.Series, target: pd.Series) -> bool:
     return bool((pd.DataFrame({"f": f, "t": t}).groupby("f")["t"].nunique() == 1).all())
 
 
+def _duplicated_rows(df: pd.DataFrame) -> pd.Series:
+    """``df.duplicated(keep="first")``, about twice as fast on large tables: rows are compared
+    in full only where a hash of their values' codes repeats (codes, not the values: hashing
+    text turned each column into Python strings first, 100 MB more on a 100 MB file)."""
+    hashed = np.zeros(len(df), dtype=np.uint64)
+    for i in range(df.shape[1]):
+        codes = pd.factorize(df.iloc[:, i])[0]  # equal values, equal codes; missing is -1
+        hashed = hashed * np.uint64(1_000_003) + pd.util.hash_array(codes)
+    candidates = pd.Series(hashed).duplicated(keep=False).to_numpy()
+    out = np.zeros(len(df), dtype=bool)
+    if candidates.any():
+        out[candidates] = df[candidates].duplicated(keep="first").to_numpy()
+    return pd.Series(out, index=df.index)
+
+
 def _check_rows(df: pd.DataFrame, schema: Schema, add) -> None:
-    dups = df.duplicated(keep="first")
+    dups = _duplicated_rows(df)
     if schema.id_column is None and dups.any():
         add(
             "warning",

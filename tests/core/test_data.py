@@ -17,6 +17,7 @@ from medinn_core.data import (
     iter_csv_chunks,
     load_table,
     read_table,
+    use_jemalloc,
 )
 from medinn_core.errors import DataError
 from medinn_core.preprocess import clean_column
@@ -497,3 +498,17 @@ def test_none_is_a_real_answer_not_a_missing_marker():
     df = read_table(b"allergies,grade\nNone,none\npenicillin,mild\n", name="a.csv")
     assert df["allergies"].tolist() == ["None", "penicillin"]
     assert df["grade"].tolist() == ["none", "mild"]
+
+
+def test_reading_with_jemalloc_gives_the_same_frame():
+    import pyarrow as pa
+
+    content = b"id,age,sex\nP1, 50,F\nP2,NA,M\n"
+    before = read_table(content, name="j.csv")
+    previous = pa.default_memory_pool()
+    try:
+        if use_jemalloc():
+            assert pa.default_memory_pool().backend_name == "jemalloc"
+        pd.testing.assert_frame_equal(read_table(content, name="j.csv"), before)
+    finally:
+        pa.set_memory_pool(previous)

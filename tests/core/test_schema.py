@@ -3,7 +3,15 @@ import pytest
 
 from medinn_core.data import read_table
 from medinn_core.errors import SchemaError
-from medinn_core.schema import Kind, Schema, Task, detect_task, infer_schema
+from medinn_core.schema import (
+    Kind,
+    Schema,
+    Task,
+    detect_task,
+    infer_column,
+    infer_schema,
+    numeric_view,
+)
 
 from ..conftest import SAMPLES
 
@@ -138,3 +146,15 @@ def test_other_cardiology_files_infer_the_same_feature_kinds(name):
     for col in reference.features:
         assert other.column(col.name).kind == col.kind, col.name
     assert other.id_column == "patient_id"
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.88, 0.9, 0.95, 1.0])
+def test_a_text_column_is_numeric_when_nine_in_ten_values_are_numbers(share):
+    # Text columns where too few values could be numbers are rejected before parsing them all:
+    # the kind must be the one that parsing every value gives.
+    n = 200
+    numbers = round(share * n)
+    values = [f"{v / 10:.1f}" for v in range(numbers)] + ["high", "n/d", "Inf", "x1"] * n
+    series = pd.Series(values[:n], dtype="str").sample(frac=1, random_state=0)
+    expected = float(numeric_view(series).notna().mean()) >= 0.9
+    assert (infer_column(series, "value").kind == Kind.NUMERIC) == expected

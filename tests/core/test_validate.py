@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from medinn_core.schema import infer_schema
-from medinn_core.validate import validate
+from medinn_core.validate import _duplicated_rows, validate
 
 
 def frame(n=40, **columns):
@@ -77,6 +77,31 @@ def test_duplicate_rows_without_identifier():
     df = frame()
     df.loc[1] = df.loc[0]
     assert "1 row repeats an earlier row" in issue(report_for(df), "duplicate_rows").message
+
+
+def test_duplicate_rows_are_found_as_pandas_finds_them():
+    # The check compares rows only where a hash of their values' codes repeats.
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n = int(rng.integers(1, 50))
+        df = pd.DataFrame(
+            {
+                "x": rng.choice([1.0, np.nan, 2.5, -0.0, 0.0], n),
+                "sex": pd.Series(rng.choice(["F", "M", "NA"], n), dtype="str").replace("NA", None),
+                "n": rng.integers(0, 3, n),
+            }
+        )
+        assert _duplicated_rows(df).equals(df.duplicated(keep="first"))
+
+
+def test_a_measured_column_on_a_large_table_is_not_a_leak_but_a_coded_copy_is():
+    rng = np.random.default_rng(6)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    df = pd.DataFrame({"y": y, "lab": rng.normal(size=n) + y, "code": np.where(y, 7.0, 3.0)})
+    report = report_for(df)
+    leaks = [i.column for i in report.warnings if i.code == "leakage"]
+    assert leaks == ["code"]
 
 
 def test_low_events_per_parameter():
