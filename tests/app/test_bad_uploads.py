@@ -8,34 +8,18 @@ import tomllib
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from medinn_app import loaders, state
 from medinn_core.data import DEFAULT_MAX_BYTES
 
 from ..conftest import ROOT
 from ..data.bad.make_bad import BY_NAME, CASES
-from .test_pages import _NavigationOnly, goto, load_sample, new_app, texts
+from .helpers import goto, load_sample, new_app, texts
 
 # A browser refuses files over server.maxUploadSize before the app sees them (see the last test).
 UPLOADED = [c for c in CASES if c.build is not None]
 READ_ERRORS = [pytest.param(c, id=c.name) for c in UPLOADED if c.stage == "read" and c.outcome == "error"]  # fmt: skip
 TRAIN_FINDINGS = [pytest.param(c, id=c.name) for c in CASES if c.stage == "train" and not c.include]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def navigation_only():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app_test_module, "PagesManager", _NavigationOnly)
-        yield
-
-
-@pytest.fixture(scope="module", autouse=True)
-def medinn_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("medinn_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDINN_HOME", str(home))
-        yield home
 
 
 def upload(at: AppTest, case, content: bytes, key: str = state.W_DATA_UPLOAD) -> AppTest:

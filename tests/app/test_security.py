@@ -21,11 +21,10 @@ from medinn_app import auth, state
 from medinn_core import audit
 from medinn_core.passwords import hash_password
 
-from ..conftest import ROOT, SAMPLES
+from ..conftest import SAMPLES
 from ..core.test_audit import assert_no_patient_values
+from .helpers import APP, TIMEOUT, new_app, texts
 
-APP = str(ROOT / "app.py")
-TIMEOUT = 120
 PASSWORD = "correct horse battery staple"
 HASH = hash_password(PASSWORD, n=2**12)  # cheap for tests; the default costs about a second
 OIDC = {
@@ -37,19 +36,10 @@ OIDC = {
 }
 
 
-class _NavigationOnly(PagesManager):
-    """As in test_pages.py: every run goes through app.py, as in a server after its first run."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """An empty registry, a fresh audit log, no gate unless a test sets one, and a fresh
     process-wide limiter (it is shared by every session of the process)."""
-    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationOnly)
     monkeypatch.setenv("MEDINN_HOME", str(tmp_path))
     monkeypatch.setenv("MEDINN_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     for name in ("MEDINN_PASSWORD_HASH", "MEDINN_SECRET", "MEDINN_ALLOW_UNSIGNED"):
@@ -57,16 +47,6 @@ def isolated(tmp_path, monkeypatch):
     auth._server_limiter.clear()
     yield tmp_path
     auth._server_limiter.clear()
-
-
-def new_app(**secrets) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.secrets.update(secrets)
-    return at.run()
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
 
 
 def is_gated(at: AppTest) -> bool:

@@ -14,13 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from medinn_app import loaders, state, training, workers
 
 from ..conftest import ROOT
-from .test_pages import (
-    _NavigationOnly,
+from .helpers import (
     goto,
     load_sample,
     new_app,
@@ -49,17 +47,10 @@ PATIENT_KEYS = (
 
 
 @pytest.fixture(scope="module", autouse=True)
-def navigation_only():
+def sample_registry(navigation_only, medinn_home):
+    """A registry (``medinn_home``) whose sample model was trained (in a worker) by a first
+    session."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app_test_module, "PagesManager", _NavigationOnly)
-        yield
-
-
-@pytest.fixture(scope="module", autouse=True)
-def sample_registry(tmp_path_factory):
-    """A registry whose sample model was trained (in a worker) by a first session."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDINN_HOME", str(tmp_path_factory.mktemp("sessions_home")))
         mp.setattr(loaders, "SAMPLE_SETTINGS", {"hidden_units": (8,), "epochs": 2, "seed": 0})
         first = new_app()
         first.button(key=state.W_HOME_SAMPLE).click().run()

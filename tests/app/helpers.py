@@ -1,0 +1,85 @@
+"""What the AppTest modules share: driving the app, and reading what a page drew.
+
+The fixtures that make AppTest usable at all (``_NavigationOnly``, a temporary MEDINN_HOME) are
+in ``conftest.py`` beside this module.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from medinn_app import state
+
+from ..conftest import ROOT
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+
+
+class _NavigationOnly(PagesManager):
+    """AppTest resets Streamlit's "old multipage app" flag before every run, and a folder named
+    ``pages/`` turns it on again, so each run would execute the page file without ``app.py``
+    (and ``runtime.ensure_navigation``'s rerun would drop the click being tested). In the real
+    server ``st.navigation`` switches it off for good after the first run.
+
+    ``test_home_and_data_do_not_import_tensorflow`` keeps a copy of its own: it runs in a fresh
+    interpreter, and importing this module there would load pytest and the test fixtures."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+def new_app(**secrets) -> AppTest:
+    """A new browser session on Home; ``secrets`` go to ``st.secrets``."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets.update(secrets)
+    return at.run()
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def load_sample(at: AppTest, name: str = "cardiology.csv") -> AppTest:
+    goto(at, "data")
+    at.selectbox(key=state.W_DATA_SAMPLE).select(name)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wait_for_training(at: AppTest, seconds: float = 600) -> None:
+    job = at.session_state[state.TRAIN_JOB]
+    deadline = time.monotonic() + seconds
+    while not job.done:
+        assert time.monotonic() < deadline, "training did not finish in time"
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page with ``column`` (st.dataframe exposes no key in AppTest)."""
+    for frame in at.dataframe:
+        value = frame.value
+        if column in value.columns or column == value.index.name:
+            return value
+    raise AssertionError(f"no table with a column {column!r}")
+
+
+def the_explanation(at: AppTest):
+    """The explanation the Explain page computed last."""
+    kept = at.session_state[state.EXPLANATIONS]
+    return next(reversed(kept.values()))[0]
