@@ -33,6 +33,7 @@ from medinn_app.state import (  # noqa: F401 - the Explain page's keys live in s
     W_EXPLAIN_PATIENT,
     W_EXPLAIN_SOURCE,
     W_EXPLAIN_SPACE,
+    W_EXPLAIN_TAB,
     W_EXPLAIN_WHATIF_FIELD,
     W_EXPLAIN_WHATIF_FORM,
     W_EXPLAIN_WHATIF_PICK,
@@ -48,6 +49,10 @@ KEEP = 4  # explanations kept per session (switching space or class back costs n
 # -- widget keys --------------------------------------------------------------------------------
 
 NEW_PATIENTS = "new_patients.csv"
+# Only the open tab is drawn (a tab switch reruns the page): the others' charts would cost
+# seconds of drawing in the browser for large tables. The widgets in tabs keep their values
+# while their tab is closed (persist_state="page").
+TABS = ("Global", "One patient", "What-if", "Cohort comparison")
 
 
 # -- Predict -> Explain -------------------------------------------------------------------------
@@ -61,6 +66,7 @@ def apply_request() -> None:
     request = st.session_state.pop(EXPLAIN_REQUEST, None)
     if request is not None:
         st.session_state[W_EXPLAIN_SOURCE], st.session_state[W_EXPLAIN_PATIENT] = request
+        st.session_state[W_EXPLAIN_TAB] = TABS[1]  # open on that patient
 
 
 def forget_patient() -> None:

@@ -79,6 +79,8 @@ W_PREDICT_FIELD = "predict.field"  # suffixed with the patient and the column
 W_EVAL_SOURCE = "evaluate.source"
 W_EVAL_THRESHOLD = "evaluate.threshold"
 W_EVAL_BOOT = "evaluate.bootstrap"
+W_EVAL_TAB = "evaluate.tab"  # label of the open tab; one key for every task (a stale label
+#   falls back to the first tab)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ W_EXPLAIN_CLASS = "explain.class"
 W_EXPLAIN_FEATURE = "explain.dependence_feature"
 W_EXPLAIN_COLOUR = "explain.dependence_colour"
 W_EXPLAIN_PATIENT = "explain.patient"
+W_EXPLAIN_TAB = "explain.tab"  # the open tab, by its label
 W_EXPLAIN_WHATIF_PICK = (
     "explain.whatif_pick"  # suffixed with the table's token and patient position
 )

@@ -1,7 +1,8 @@
 """Evaluate: how well the current model does on labelled patients it was not trained on.
 
 One section per task; each shows what ``medinn_core.evaluate`` computes, drawn by
-``medinn_core.plots``. Extend a section by adding tabs.
+``medinn_core.plots``. Extend a section by adding tabs. The tabs are lazy: only the open one
+is computed and sent, so the model report reads the closed tabs' choices from session state.
 """
 
 import dataclasses
@@ -31,6 +32,7 @@ from medinn_core.train import baseline_output, estimator_output
 runtime.ensure_navigation()
 
 BOOTSTRAP_CHOICES = (0, 200, 1000)
+DC_RANGE = (1, 50)  # the decision curve's threshold probabilities (%) until the user moves them
 
 st.title("Evaluate")
 active = ui.require_model()
@@ -81,9 +83,6 @@ if cached is None or cached[0] != cache_key:
     st.session_state[state.EVALUATION] = cached
 _, y, output, result, memo = cached  # memo: what else was computed for this evaluation
 rows = evaluation.labelled(active, picked.rows())  # in the order of y and output
-shown = result  # what the report shows: the evaluation with the settings on screen
-subgroups = None
-comparison = None
 for note in result.notes:
     st.info(note)
 
@@ -101,6 +100,7 @@ def show(column, label: str, value, digits: int = 3) -> None:
 
 
 def subgroup_column() -> str | None:
+    # persist_state: the choice outlives a closed Subgroups tab (the report uses it).
     return st.selectbox(
         "Split the patients by",
         evaluation.subgroup_columns(active, rows),
@@ -108,25 +108,61 @@ def subgroup_column() -> str | None:
         placeholder="Choose a column (sex, an age band, a site…)",
         key=state.W_EVAL_SUBGROUP,
         help="Categories as they are; numbers cut at their quartiles.",
+        persist_state="page",
     )
 
 
-def baseline_comparisons() -> list:
-    """The network against its logistic regression and, when the training table is loaded,
-    HistGradientBoosting refitted on the same training split; paired on these patients."""
-    if "comparisons" not in memo:
+def chosen_subgroup() -> str | None:
+    """The column chosen on the Subgroups tab, open or closed; None if these patients lack it."""
+    column = st.session_state.get(state.W_EVAL_SUBGROUP)
+    return column if column in evaluation.subgroup_columns(active, rows) else None
+
+
+def chosen_range() -> tuple[int, int]:
+    """The decision curve's threshold range (%) chosen on its tab, open or closed."""
+    low, high = st.session_state.get(state.W_EVAL_DC_RANGE, DC_RANGE)
+    return low, high
+
+
+def subgroup_metrics(column: str, threshold: float) -> pd.DataFrame:
+    """Binary metrics per group of ``column``, kept for this evaluation (they bootstrap)."""
+    key = ("subgroups", column, threshold)
+    if key not in memo:
+        groups = evaluation.subgroup_values(rows, column)
+        memo[key] = subgroup_table(y, output, groups, threshold, n_boot=n_boot)
+    return memo[key]
+
+
+def compared_with(name: str, other_output):
+    return compare_models(
+        y, output, other_output, names=("Neural network", name), n_boot=max(n_boot, 50)
+    )
+
+
+def logistic_comparison():
+    """The network against its logistic regression, paired on these patients; None without
+    one. The report shows this one only, so building it never fits gradient boosting."""
+    if active.baseline is None:
+        return None
+    if "logistic" not in memo:
         x = model.transform(rows)
-        others = []
-        if active.baseline is not None:
-            others.append(("Logistic regression", baseline_output(active.baseline, task, x)))
+        memo["logistic"] = compared_with(
+            "Logistic regression", baseline_output(active.baseline, task, x)
+        )
+    return memo["logistic"]
+
+
+def baseline_comparisons() -> list:
+    """The logistic comparison and, when the training table is loaded, HistGradientBoosting
+    refitted on the same training split; paired on these patients."""
+    if "comparisons" not in memo:
+        found = [c for c in (logistic_comparison(),) if c is not None]
         with st.spinner("Fitting gradient boosting on the training split…"):
             boosting = evaluation.gradient_boosting(active, state.dataset())
         if boosting is not None:
-            others.append(("Gradient boosting", estimator_output(boosting, task, x)))
-        memo["comparisons"] = [
-            compare_models(y, output, out, names=("Neural network", name), n_boot=max(n_boot, 50))
-            for name, out in others
-        ]
+            x = model.transform(rows)
+            found.append(compared_with("Gradient boosting", estimator_output(boosting, task, x)))
+        memo["comparisons"] = found
     return memo["comparisons"]
 
 
@@ -217,7 +253,16 @@ if task == Task.BINARY:
         )
         if size.warning:
             st.warning(size.warning)
-    tabs = st.tabs(
+    (
+        confusion_tab,
+        roc_tab,
+        pr_tab,
+        calibration_tab,
+        curve_tab,
+        risk_tab,
+        subgroups_tab,
+        baseline_tab,
+    ) = st.tabs(
         [
             "Confusion matrix",
             "ROC",
@@ -227,99 +272,113 @@ if task == Task.BINARY:
             "Risk by outcome",
             "Subgroups",
             "Baseline",
-        ]
+        ],
+        key=state.W_EVAL_TAB,
+        on_change="rerun",
     )
-    with tabs[0]:
-        st.plotly_chart(
-            plots.confusion_matrix_figure(
-                at.confusion_matrix(), title=f"Confusion matrix at {threshold:.0%}"
-            ),
-            key="evaluate.confusion",
-        )
-    with tabs[1]:
-        st.plotly_chart(plots.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc")
-    with tabs[2]:
-        st.plotly_chart(
-            plots.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
-            key="evaluate.pr",
-        )
-    with tabs[3]:
-        st.plotly_chart(
-            plots.calibration_figure(cal, result.risk_distribution), key="evaluate.calibration"
-        )
-    with tabs[4]:
-        low, high = st.slider(
-            "Threshold probabilities (%)",
-            1,
-            99,
-            (1, 50),
-            key=state.W_EVAL_DC_RANGE,
-            help="The risks at which a clinician would act: the net benefit is shown over them.",
-        )
-        curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
-        st.plotly_chart(plots.decision_curve_figure(curve), key="evaluate.decision_curve")
-        st.caption(
-            "Net benefit: true positives minus false positives weighted by the odds of the "
-            "threshold, per patient. The model is useful where its curve lies above both "
-            "treat-all and treat-none."
-        )
-    with tabs[5]:
-        st.plotly_chart(
-            plots.risk_histogram_figure(result.risk_distribution), key="evaluate.risk_distribution"
-        )
-    with tabs[7]:
-        comparisons = baseline_comparisons()
-        if not comparisons:
-            st.info("This model carries no logistic-regression baseline to compare with.")
-        else:
-            comparison = comparisons[0] if active.baseline is not None else None
-            table = pd.concat(
-                [c.to_frame().set_index("name") for c in comparisons]
-            ).drop_duplicates()
-            st.dataframe(table.style.format("{:.3f}", na_rep="n/a"), key="evaluate.baseline_table")
-            for compared in comparisons:
-                diff = compared.auroc_difference
-                other = compared.models[1].name.lower()
-                if diff is not None and diff.ci_low is not None:
-                    st.markdown(
-                        f"AUROC difference (network − {other}): **{diff.value:+.3f}** "
-                        f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired "
-                        "bootstrap on the same patients)."
-                    )
-            st.caption(
-                "The baselines were fitted on the same training split with the same "
-                "preprocessing. If an interval includes 0, the network has not shown that it "
-                "earns its complexity on these patients."
-            )
-            if not any(c.models[1].name == "Gradient boosting" for c in comparisons):
-                st.caption(
-                    "Gradient boosting is compared when the table the model was trained on is "
-                    "loaded (it is refitted on the same training split; bundles hold no "
-                    "fitted trees)."
-                )
-    with tabs[6]:
-        column = subgroup_column()
-        subgroups = {}
-        if column is not None:
-            groups = evaluation.subgroup_values(rows, column)
-            table = subgroup_table(y, output, groups, threshold, n_boot=n_boot)
-            subgroups[column] = table
-            st.dataframe(
-                table.style.apply(
-                    lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r),
-                    axis=1,
-                ),
-                hide_index=True,
-            )
-            st.caption(
-                "too_small: fewer than 30 events or non-events in the group, too few to judge."
-            )
+    if confusion_tab.open:
+        with confusion_tab:
             st.plotly_chart(
-                plots.subgroup_forest_figure(
-                    table, result.auroc, title=f"AUROC by {groups.name or column}"
+                plots.confusion_matrix_figure(
+                    at.confusion_matrix(), title=f"Confusion matrix at {threshold:.0%}"
                 ),
-                key="evaluate.subgroup_forest",
+                key="evaluate.confusion",
             )
+    if roc_tab.open:
+        with roc_tab:
+            st.plotly_chart(plots.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc")
+    if pr_tab.open:
+        with pr_tab:
+            st.plotly_chart(
+                plots.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
+                key="evaluate.pr",
+            )
+    if calibration_tab.open:
+        with calibration_tab:
+            st.plotly_chart(
+                plots.calibration_figure(cal, result.risk_distribution),
+                key="evaluate.calibration",
+            )
+    if curve_tab.open:
+        with curve_tab:
+            low, high = st.slider(
+                "Threshold probabilities (%)",
+                1,
+                99,
+                DC_RANGE,
+                key=state.W_EVAL_DC_RANGE,
+                help=(
+                    "The risks at which a clinician would act: the net benefit is shown over them."
+                ),
+                persist_state="page",  # outlives a closed tab: the report uses it
+            )
+            curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
+            st.plotly_chart(plots.decision_curve_figure(curve), key="evaluate.decision_curve")
+            st.caption(
+                "Net benefit: true positives minus false positives weighted by the odds of the "
+                "threshold, per patient. The model is useful where its curve lies above both "
+                "treat-all and treat-none."
+            )
+    if risk_tab.open:
+        with risk_tab:
+            st.plotly_chart(
+                plots.risk_histogram_figure(result.risk_distribution),
+                key="evaluate.risk_distribution",
+            )
+    if subgroups_tab.open:
+        with subgroups_tab:
+            column = subgroup_column()
+            if column is not None:
+                groups = evaluation.subgroup_values(rows, column)
+                table = subgroup_metrics(column, threshold)
+                st.dataframe(
+                    table.style.apply(
+                        lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r),
+                        axis=1,
+                    ),
+                    hide_index=True,
+                )
+                st.caption(
+                    "too_small: fewer than 30 events or non-events in the group, too few to judge."
+                )
+                st.plotly_chart(
+                    plots.subgroup_forest_figure(
+                        table, result.auroc, title=f"AUROC by {groups.name or column}"
+                    ),
+                    key="evaluate.subgroup_forest",
+                )
+    if baseline_tab.open:
+        with baseline_tab:
+            comparisons = baseline_comparisons()
+            if not comparisons:
+                st.info("This model carries no logistic-regression baseline to compare with.")
+            else:
+                table = pd.concat(
+                    [c.to_frame().set_index("name") for c in comparisons]
+                ).drop_duplicates()
+                st.dataframe(
+                    table.style.format("{:.3f}", na_rep="n/a"), key="evaluate.baseline_table"
+                )
+                for compared in comparisons:
+                    diff = compared.auroc_difference
+                    other = compared.models[1].name.lower()
+                    if diff is not None and diff.ci_low is not None:
+                        st.markdown(
+                            f"AUROC difference (network − {other}): **{diff.value:+.3f}** "
+                            f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired "
+                            "bootstrap on the same patients)."
+                        )
+                st.caption(
+                    "The baselines were fitted on the same training split with the same "
+                    "preprocessing. If an interval includes 0, the network has not shown that "
+                    "it earns its complexity on these patients."
+                )
+                if not any(c.models[1].name == "Gradient boosting" for c in comparisons):
+                    st.caption(
+                        "Gradient boosting is compared when the table the model was trained on "
+                        "is loaded (it is refitted on the same training split; bundles hold no "
+                        "fitted trees)."
+                    )
 
 elif task == Task.MULTICLASS:
     cols = st.columns(5)
@@ -328,19 +387,31 @@ elif task == Task.MULTICLASS:
     show(cols[2], "Balanced accuracy", result.balanced_accuracy)
     show(cols[3], "Macro AUROC", result.macro_auroc)
     show(cols[4], "Weighted AUROC", result.weighted_auroc)
-    tabs = st.tabs(["Confusion matrix", "ROC", "Calibration", "Per class"])
-    with tabs[0]:
-        st.plotly_chart(plots.confusion_matrix_figure(result.confusion), key="evaluate.confusion")
-    with tabs[1]:
-        st.plotly_chart(
-            plots.multiclass_roc_figure(result.roc_curves, result.per_class), key="evaluate.roc"
-        )
-    with tabs[2]:
-        st.plotly_chart(
-            plots.multiclass_calibration_figure(result.calibration), key="evaluate.calibration"
-        )
-    with tabs[3]:
-        st.dataframe(result.per_class, hide_index=True)
+    confusion_tab, roc_tab, calibration_tab, per_class_tab = st.tabs(
+        ["Confusion matrix", "ROC", "Calibration", "Per class"],
+        key=state.W_EVAL_TAB,
+        on_change="rerun",
+    )
+    if confusion_tab.open:
+        with confusion_tab:
+            st.plotly_chart(
+                plots.confusion_matrix_figure(result.confusion), key="evaluate.confusion"
+            )
+    if roc_tab.open:
+        with roc_tab:
+            st.plotly_chart(
+                plots.multiclass_roc_figure(result.roc_curves, result.per_class),
+                key="evaluate.roc",
+            )
+    if calibration_tab.open:
+        with calibration_tab:
+            st.plotly_chart(
+                plots.multiclass_calibration_figure(result.calibration),
+                key="evaluate.calibration",
+            )
+    if per_class_tab.open:
+        with per_class_tab:
+            st.dataframe(result.per_class, hide_index=True)
 
 else:
     unit = schema.column(schema.target).unit
@@ -349,36 +420,48 @@ else:
     show(cols[1], f"MAE {unit}".strip(), result.mae)
     show(cols[2], f"RMSE {unit}".strip(), result.rmse)
     show(cols[3], "R²", result.r2)
-    tabs = st.tabs(["Predicted against observed", "Residuals", "Subgroups"])
-    with tabs[0]:
-        st.plotly_chart(
-            plots.predicted_observed_figure(result.points, unit=unit),
-            key="evaluate.predicted_observed",
-        )
-    with tabs[1]:
-        st.plotly_chart(plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals")
-    with tabs[2]:
-        column = subgroup_column()
-        if column is not None:
-            groups = evaluation.subgroup_values(rows, column)
-            by_group = regression_by_group(y, output, groups)
-            shown = dataclasses.replace(result, by_group=by_group)
-            st.dataframe(
-                by_group.rename(columns={"group": groups.name or column}).style.format(
-                    {"mae": "{:.3g}", "rmse": "{:.3g}", "bias": "{:+.3g}"}
-                ),
-                hide_index=True,
-                key="evaluate.regression_subgroups",
-            )
+    observed_tab, residuals_tab, subgroups_tab = st.tabs(
+        ["Predicted against observed", "Residuals", "Subgroups"],
+        key=state.W_EVAL_TAB,
+        on_change="rerun",
+    )
+    if observed_tab.open:
+        with observed_tab:
             st.plotly_chart(
-                plots.regression_subgroup_figure(
-                    by_group, result.mae.value, unit=unit, title=f"Error by {groups.name or column}"
-                ),
-                key="evaluate.regression_subgroup_figure",
+                plots.predicted_observed_figure(result.points, unit=unit),
+                key="evaluate.predicted_observed",
             )
-            st.caption(
-                "Bias is the mean of predicted − observed: above 0, the model predicts too high."
+    if residuals_tab.open:
+        with residuals_tab:
+            st.plotly_chart(
+                plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals"
             )
+    if subgroups_tab.open:
+        with subgroups_tab:
+            column = subgroup_column()
+            if column is not None:
+                groups = evaluation.subgroup_values(rows, column)
+                by_group = regression_by_group(y, output, groups)
+                st.dataframe(
+                    by_group.rename(columns={"group": groups.name or column}).style.format(
+                        {"mae": "{:.3g}", "rmse": "{:.3g}", "bias": "{:+.3g}"}
+                    ),
+                    hide_index=True,
+                    key="evaluate.regression_subgroups",
+                )
+                st.plotly_chart(
+                    plots.regression_subgroup_figure(
+                        by_group,
+                        result.mae.value,
+                        unit=unit,
+                        title=f"Error by {groups.name or column}",
+                    ),
+                    key="evaluate.regression_subgroup_figure",
+                )
+                st.caption(
+                    "Bias is the mean of predicted − observed: above 0, the model predicts "
+                    "too high."
+                )
 
 with st.expander("Model report"):
     st.caption(
@@ -390,10 +473,24 @@ with st.expander("Model report"):
         "Intended use (who, where, for which decision)", key=state.W_EVAL_INTENDED_USE
     )
     limitations = st.text_area("Limitations", key=state.W_EVAL_LIMITATIONS)
-    if task == Task.BINARY:
-        shown = dataclasses.replace(result, threshold=at, decision_curve=curve)
-    reporting.report_download(
-        lambda: evaluation.report_html(
+    # The choices of the tabs, open or closed; what depends on them is computed on request.
+    split_by = chosen_subgroup() if task != Task.MULTICLASS else None
+    curve_range = chosen_range() if task == Task.BINARY else None
+
+    def report() -> str:
+        shown, comparison, subgroups = result, None, None
+        if task == Task.BINARY:
+            low, high = curve_range
+            curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
+            shown = dataclasses.replace(result, threshold=at, decision_curve=curve)
+            comparison = logistic_comparison()
+            subgroups = {}
+            if split_by is not None:
+                subgroups[split_by] = subgroup_metrics(split_by, threshold)
+        elif task == Task.REGRESSION and split_by is not None:
+            groups = evaluation.subgroup_values(rows, split_by)
+            shown = dataclasses.replace(result, by_group=regression_by_group(y, output, groups))
+        return evaluation.report_html(
             active,
             shown,
             data_name=picked.label,
@@ -402,13 +499,16 @@ with st.expander("Model report"):
             limitations=limitations,
             comparison=comparison,
             subgroups=subgroups,
-        ),
+        )
+
+    reporting.report_download(
+        report,
         cache_key=(
             "evaluate",
             cache_key,
             threshold if task == Task.BINARY else None,
-            (low, high) if task == Task.BINARY else None,
-            st.session_state.get(state.W_EVAL_SUBGROUP),
+            curve_range,
+            split_by,
             intended_use,
             limitations,
         ),

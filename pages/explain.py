@@ -93,10 +93,13 @@ st.caption(
 if expl.note:
     st.warning(expl.note, icon=":material/info:")
 
-overview, one, what_if, cohorts = st.tabs(["Global", "One patient", "What-if", "Cohort comparison"])
+overview, one, what_if, cohorts = st.tabs(
+    explaining.TABS, key=state.W_EXPLAIN_TAB, on_change="rerun"
+)
+
 
 # -- global -------------------------------------------------------------------------------------
-with overview:
+def draw_global() -> None:
     st.plotly_chart(ep.importance_figure(expl, **terms), key="explain.importance")
     st.plotly_chart(
         ep.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=units, **terms),
@@ -109,12 +112,13 @@ with overview:
     )
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
-    feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE)
+    feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page")
     colour = right.selectbox(
         "Colour by",
         [None, *ranked],
         format_func=lambda f: "nothing" if f is None else f,
         key=state.W_EXPLAIN_COLOUR,
+        persist_state="page",
     )
     st.plotly_chart(
         ep.dependence_figure(
@@ -123,21 +127,26 @@ with overview:
         key="explain.dependence",
     )
 
+
 # -- one patient --------------------------------------------------------------------------------
-order = np.argsort(-expl.output, kind="stable").tolist()  # the highest prediction first
+order = np.argsort(-expl.output, kind="stable")  # the highest prediction first
 explaining.check_patient(len(order))
-texts = ep.output_texts(expl, expl.output, unit, outcome)
-choices = [f"{name} · {text}" for name, text in zip(names.tolist(), texts, strict=True)]
-with one:
-    position = st.selectbox(
+
+
+def choose_patient() -> int:
+    texts = ep.output_texts(expl, expl.output, unit, outcome)
+    choices = [f"{name} · {text}" for name, text in zip(names.tolist(), texts, strict=True)]
+    return st.selectbox(
         "Patient",
-        order,
+        order.tolist(),
         format_func=choices.__getitem__,
         key=state.W_EXPLAIN_PATIENT,
+        persist_state="page",
         help="Sorted from the highest prediction down.",
     )
-    patient = names.iloc[position]
-    row = frame.iloc[[position]]
+
+
+def draw_patient() -> None:
     reasons = explaining.unusual_values(model, row)
     if reasons:
         st.warning(
@@ -175,6 +184,7 @@ def edit_field(col, raw):
             value=None if pd.isna(number) else float(number),
             format="%g",
             key=key,
+            persist_state="page",
             placeholder="missing",
         )
     options = [
@@ -188,6 +198,7 @@ def edit_field(col, raw):
         options,
         index=options.index(shown) if shown is not None else None,
         key=key,
+        persist_state="page",
         placeholder="missing",
     )
 
@@ -204,7 +215,7 @@ def same(col, new, old) -> bool:
     return new == as_label(old)
 
 
-with what_if:
+def draw_what_if() -> None:
     st.caption(
         f"Change some of patient {patient}'s values and see how the prediction and its "
         "explanation change."
@@ -215,6 +226,7 @@ with what_if:
         strongest,
         default=strongest[:3],
         key=f"{state.W_EXPLAIN_WHATIF_PICK}.{data.token}.{position}",
+        persist_state="page",
         help="Listed from the value that moves this patient's prediction most.",
     )
     recorded = row.iloc[0]
@@ -282,8 +294,9 @@ with what_if:
         was.caption(ep.plain_sentence(expl, position, units, imputed=imputed, **terms))
         now.caption(ep.plain_sentence(new, 0, units, imputed=imputed, **terms))
 
+
 # -- cohorts ------------------------------------------------------------------------------------
-with cohorts:
+def draw_cohorts() -> None:
     categorical = [
         c.name
         for c in schema.features
@@ -296,6 +309,7 @@ with cohorts:
         format_func=modes.get,
         horizontal=True,
         key=state.W_EXPLAIN_COHORT_MODE,
+        persist_state="page",
     )
     if mode == "prediction":
         if task == Task.BINARY:
@@ -316,11 +330,25 @@ with cohorts:
         second = ~first
     else:
         left, a_col, b_col = st.columns(3)
-        column = left.selectbox("Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN)
+        column = left.selectbox(
+            "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
+        )
         text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
         levels = sorted(text.dropna().unique())
-        a = a_col.selectbox("Group A", levels, index=0, key=f"{state.W_EXPLAIN_COHORT_A}.{column}")
-        b = b_col.selectbox("Group B", levels, index=1, key=f"{state.W_EXPLAIN_COHORT_B}.{column}")
+        a = a_col.selectbox(
+            "Group A",
+            levels,
+            index=0,
+            key=f"{state.W_EXPLAIN_COHORT_A}.{column}",
+            persist_state="page",
+        )
+        b = b_col.selectbox(
+            "Group B",
+            levels,
+            index=1,
+            key=f"{state.W_EXPLAIN_COHORT_B}.{column}",
+            persist_state="page",
+        )
         first, second = (text == a).to_numpy(), (text == b).to_numpy()
         groups = (f"{column} = {a}", f"{column} = {b}")
     if mode == "column" and groups[0] == groups[1]:
@@ -340,6 +368,23 @@ with cohorts:
                 "Bars: the mean contribution of each feature in each group, the features that "
                 "differ most first. A group's mean prediction is the average plus its bars."
             )
+
+
+if overview.open:
+    with overview:
+        draw_global()
+if one.open or what_if.open:  # both about the patient chosen in either
+    with one if one.open else what_if:
+        position = choose_patient()
+        patient = names.iloc[position]
+        row = frame.iloc[[position]]
+        if one.open:
+            draw_patient()
+        else:
+            draw_what_if()
+if cohorts.open:
+    with cohorts:
+        draw_cohorts()
 
 # -- inputs -------------------------------------------------------------------------------------
 with st.expander(f"The {len(schema.features)} inputs of '{active.name}'"):

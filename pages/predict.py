@@ -94,7 +94,8 @@ if unusual:
 if cached is None:
     try:
         with st.spinner(f"Scoring {len(frame):,} patients…"):
-            scores = score_frame(model, frame)
+            # Padded as the command line pads: the same numbers to the last bit.
+            scores = score_frame(model, frame, fixed_shape=True)
         audit.record("predict", active=active, n_patients=len(frame))
     except MedinnError as exc:
         st.error(str(exc))

@@ -17,88 +17,25 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from medinn_app import state
 
 from ..conftest import ROOT
+from .helpers import (
+    APP,
+    TIMEOUT,
+    goto,
+    load_sample,
+    new_app,
+    table_with,
+    texts,
+    the_explanation,
+    wait_for_training,
+)
 
-APP = str(ROOT / "app.py")
-TIMEOUT = 120
 PAGES = ["data", "train", "models", "predict", "explain", "evaluate"]
 JOURNEY_MODEL = "cardio-test"
-
-
-class _NavigationOnly(PagesManager):
-    """AppTest resets Streamlit's "old multipage app" flag before every run, and a folder named
-    ``pages/`` turns it on again, so each run would execute the page file without ``app.py``
-    (and ``runtime.ensure_navigation``'s rerun would drop the click being tested). In the real
-    server ``st.navigation`` switches it off for good after the first run."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(scope="module", autouse=True)
-def navigation_only():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(app_test_module, "PagesManager", _NavigationOnly)
-        yield
-
-
-@pytest.fixture(scope="module", autouse=True)
-def medinn_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("medinn_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDINN_HOME", str(home))
-        yield home
-
-
-def new_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    return at
-
-
-def goto(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
-
-
-def table_with(at: AppTest, column: str) -> pd.DataFrame:
-    """The first table on the page with ``column`` (st.dataframe exposes no key in AppTest)."""
-    for frame in at.dataframe:
-        value = frame.value
-        if column in value.columns or column == value.index.name:
-            return value
-    raise AssertionError(f"no table with a column {column!r}")
-
-
-def wait_for_training(at: AppTest, seconds: float = 600) -> None:
-    job = at.session_state[state.TRAIN_JOB]
-    deadline = time.monotonic() + seconds
-    while not job.done:
-        assert time.monotonic() < deadline, "training did not finish in time"
-        time.sleep(0.5)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def load_sample(at: AppTest, name: str = "cardiology.csv") -> AppTest:
-    goto(at, "data")
-    at.selectbox(key=state.W_DATA_SAMPLE).select(name)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 # -- every page without a dataset or a model ------------------------------------------------------
@@ -346,7 +283,47 @@ def test_evaluate_uses_the_test_split(trained):
     assert metrics["Patients"] == f"{len(result.split.test):,}"
     auroc = float(metrics["AUROC"])
     assert auroc == pytest.approx(result.metrics["auroc"], abs=1e-3)
-    assert len(at.get("plotly_chart")) == 6
+    tabs = {
+        "Confusion matrix": "evaluate.confusion",
+        "ROC": "evaluate.roc",
+        "Precision–recall": "evaluate.pr",
+        "Calibration": "evaluate.calibration",
+        "Decision curve": "evaluate.decision_curve",
+        "Risk by outcome": "evaluate.risk_distribution",
+    }
+    for label, chart in tabs.items():  # each tab draws its own chart, and only it
+        assert list(charts(open_tab(at, state.W_EVAL_TAB, label))) == [chart], label
+
+
+def test_evaluate_draws_only_the_open_tab(trained):
+    """A new session's Evaluate page computes and sends its first tab only: gradient boosting
+    (seconds on a large table) waits for the Baseline tab, and a report built meanwhile does
+    without it; a choice made in a tab outlives the tab's closing."""
+    at = load_sample(new_app())
+    goto(at, "models")
+    at.selectbox(key=state.W_MODELS_PICK).select(JOURNEY_MODEL).run()
+    at.button(key=state.W_MODELS_LOAD).click().run()
+    goto(at, "evaluate")
+    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
+    assert list(charts(at)) == ["evaluate.confusion"]
+    assert state.GRADIENT_BOOSTING not in at.session_state
+
+    open_tab(at, state.W_EVAL_TAB, "Decision curve")
+    at.slider(key=state.W_EVAL_DC_RANGE).set_range(5, 30).run()
+    open_tab(at, state.W_EVAL_TAB, "ROC")
+    at.run()  # Streamlit drops the value of a widget left undrawn for two runs, unless kept
+    assert list(charts(at)) == ["evaluate.roc"]
+    at.button(key=state.W_EVAL_REPORT_BUILD).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    key, html = at.session_state[state.REPORT]
+    assert (5, 30) in key and "Neural network − Logistic regression" in html.decode()
+    assert state.GRADIENT_BOOSTING not in at.session_state
+
+    open_tab(at, state.W_EVAL_TAB, "Decision curve")
+    assert at.slider(key=state.W_EVAL_DC_RANGE).value == (5, 30)
+    x = numbers(charts(at)["evaluate.decision_curve"].data[0].x)
+    assert x.min() == pytest.approx(0.05) and x.max() == pytest.approx(0.30)
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_evaluate_presets_prevalence_and_sample_size(trained):
@@ -373,7 +350,7 @@ def test_evaluate_presets_prevalence_and_sample_size(trained):
 
 
 def test_evaluate_compares_with_the_logistic_and_boosting_baselines(trained):
-    at = goto(trained[0], "evaluate")
+    at = open_tab(goto(trained[0], "evaluate"), state.W_EVAL_TAB, "Baseline")
     table = table_with(at, "brier")
     assert list(table.index) == ["Neural network", "Logistic regression", "Gradient boosting"]
     assert table["auroc"].between(0, 1).all()
@@ -390,7 +367,7 @@ def test_evaluate_compares_with_the_logistic_and_boosting_baselines(trained):
 
 
 def test_evaluate_decision_curve_follows_the_chosen_range(trained):
-    at = goto(trained[0], "evaluate")
+    at = open_tab(goto(trained[0], "evaluate"), state.W_EVAL_TAB, "Decision curve")
     first = numbers(charts(at)["evaluate.decision_curve"].data[0].x)
     assert first.min() == pytest.approx(0.01) and first.max() == pytest.approx(0.50)
     at.slider(key=state.W_EVAL_DC_RANGE).set_range(5, 30).run()
@@ -442,6 +419,12 @@ def sample_model(tmp_path_factory):
     return at
 
 
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Open the tab ``label`` of the lazy tabs with ``key``, as a click in the browser does."""
+    at.session_state[key] = label
+    return at.run()
+
+
 def charts(at: AppTest) -> dict[str, go.Figure]:
     """The page's plotly figures by their key."""
     return {
@@ -458,24 +441,21 @@ def numbers(values) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def the_explanation(at: AppTest):
-
-    kept = at.session_state[state.EXPLANATIONS]
-    return next(reversed(kept.values()))[0]
-
-
 def test_explain_shows_why_for_the_sample_model(sample_model):
     from medinn_app import explaining
     from medinn_core import explain_plots as ep
 
-    at = goto(sample_model, "explain")
+    at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "Global")
     expl = the_explanation(at)
     assert len(expl.contributions) == 4000
     assert any("Method: DeepLIFT (medinn, exact)" in c for c in texts(at.caption))
     figures = charts(at)
     assert list(figures["explain.importance"].data[0].y) == list(expl.importance().index[:15])
-    assert {"explain.beeswarm", "explain.dependence", "explain.cohorts"} <= set(figures)
+    # Only the open tab is drawn.
+    assert set(figures) == {"explain.importance", "explain.beeswarm", "explain.dependence"}
 
+    figures = charts(open_tab(at, state.W_EXPLAIN_TAB, "One patient"))
+    assert set(figures) == {"explain.waterfall"}
     top = int(np.argmax(expl.output))
     assert at.selectbox(key=state.W_EXPLAIN_PATIENT).value == top  # the highest risk first
     waterfall = figures["explain.waterfall"]
@@ -500,7 +480,7 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
 
 def test_explain_what_if_compares_the_old_and_new_waterfall(sample_model):
 
-    at = goto(sample_model, "explain")
+    at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "What-if")
     position = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
     assert any("Change a value above" in i for i in texts(at.info))
     token = at.session_state[state.DATASET].token
@@ -527,7 +507,9 @@ def test_explain_switches_to_log_odds_and_compares_a_columns_groups(sample_model
     at.radio(key=state.W_EXPLAIN_SPACE).set_value("logit").run()
     assert not at.exception, [e.value for e in at.exception]
     assert the_explanation(at).space == "logit"
+    open_tab(at, state.W_EXPLAIN_TAB, "One patient")
     assert charts(at)["explain.waterfall"].layout.xaxis.title.text == "Log-odds"
+    open_tab(at, state.W_EXPLAIN_TAB, "Cohort comparison")
     at.radio(key=state.W_EXPLAIN_COHORT_MODE).set_value("column").run()
     at.selectbox(key=state.W_EXPLAIN_COHORT_COLUMN).select("smoking").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -549,6 +531,23 @@ def test_predict_links_a_patient_to_its_explanation(sample_model):
     position = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
     assert second in charts(at)["explain.waterfall"].layout.title.text
     assert len(the_explanation(at).contributions) == 200 and position >= 0
+
+
+def test_explain_keeps_choices_made_in_tabs_that_are_closed(sample_model):
+    at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "Global")
+    at.selectbox(key=state.W_EXPLAIN_FEATURE).select("age").run()
+    open_tab(at, state.W_EXPLAIN_TAB, "One patient")
+    picker = at.selectbox(key=state.W_EXPLAIN_PATIENT)
+    third = picker.options[2]
+    picker.select_index(2).run()
+    chosen = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
+    open_tab(at, state.W_EXPLAIN_TAB, "Global")
+    assert at.selectbox(key=state.W_EXPLAIN_FEATURE).value == "age"
+    assert "explain.waterfall" not in charts(at)
+    open_tab(at, state.W_EXPLAIN_TAB, "What-if")  # the same patient, picked on either tab
+    assert at.selectbox(key=state.W_EXPLAIN_PATIENT).value == chosen
+    assert any(third.split(" · ")[0] in c for c in texts(at.caption))
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_explain_without_a_model_says_what_to_do_first(tmp_path, monkeypatch):
@@ -620,7 +619,7 @@ def test_stop_keeps_the_best_model_so_far():
 def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
     from medinn_app import evaluation
 
-    at = goto(sample_model, "evaluate")
+    at = open_tab(goto(sample_model, "evaluate"), state.W_EVAL_TAB, "Subgroups")
     assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -630,6 +629,7 @@ def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
     assert table["n"].sum() == len(rows)
     assert "evaluate.subgroup_forest" in charts(at)
     assert not [b for b in at.get("download_button") if state.W_EVAL_REPORT in b.proto.id]
+    open_tab(at, state.W_EVAL_TAB, "ROC")  # the report keeps the choice of a closed tab
     at.text_area(key=state.W_EVAL_INTENDED_USE).input("Triage in clinic")
     at.button(key=state.W_EVAL_REPORT_BUILD).click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -643,14 +643,20 @@ def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
     assert not [b for b in at.get("download_button") if state.W_EVAL_REPORT in b.proto.id]
 
 
-def test_evaluate_regression_error_by_subgroup():
-    at = load_sample(new_app(), "drug_response.csv")
+def trained_briefly(sample: str) -> AppTest:
+    """A session that loaded ``sample`` and trained a tiny network (8 units, 2 epochs) on it."""
+    at = load_sample(new_app(), sample)
     goto(at, "train")
     at.text_input(key=state.W_TRAIN_LAYERS).set_value("8")
     at.number_input(key=state.W_TRAIN_EPOCHS).set_value(2)
     at.form_submit_button(key=state.W_TRAIN_SUBMIT).click().run()
     wait_for_training(at)
-    goto(at, "evaluate")
+    return at
+
+
+def test_evaluate_regression_error_by_subgroup():
+    at = trained_briefly("drug_response.csv")
+    open_tab(goto(at, "evaluate"), state.W_EVAL_TAB, "Subgroups")
     assert any(m.label.startswith("MAE") for m in at.metric)
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -666,20 +672,17 @@ def test_evaluate_regression_error_by_subgroup():
 
 
 def test_evaluate_multiclass_views():
-    at = load_sample(new_app(), "toxicity.csv")
-    goto(at, "train")
-    at.text_input(key=state.W_TRAIN_LAYERS).set_value("8")
-    at.number_input(key=state.W_TRAIN_EPOCHS).set_value(2)
-    at.form_submit_button(key=state.W_TRAIN_SUBMIT).click().run()
-    wait_for_training(at)
+    at = trained_briefly("toxicity.csv")
     goto(at, "evaluate")
     result = at.session_state[state.EVALUATION][3]
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Macro AUROC"]) == pytest.approx(result.macro_auroc.value, abs=1e-3)
     assert float(metrics["Weighted AUROC"]) == pytest.approx(result.weighted_auroc.value, abs=1e-3)
-    figures = charts(at)
-    assert {"evaluate.confusion", "evaluate.roc", "evaluate.calibration"} <= set(figures)
-    assert len(figures["evaluate.roc"].data) >= len(result.classes)
+    assert list(charts(at)) == ["evaluate.confusion"]
+    assert list(charts(open_tab(at, state.W_EVAL_TAB, "Calibration"))) == ["evaluate.calibration"]
+    roc = charts(open_tab(at, state.W_EVAL_TAB, "ROC"))["evaluate.roc"]
+    assert len(roc.data) >= len(result.classes)
+    open_tab(at, state.W_EVAL_TAB, "Per class")
     assert list(table_with(at, "f1")["class"]) == [str(c) for c in result.classes]
 
 

@@ -62,7 +62,9 @@ def test_upload_train_evaluate_explain_download(page, server, shoot):
     # Evaluate: the ROC curve is drawn.
     _nav(page, "Evaluate")
     page.get_by_role("tab", name="ROC").click()
-    expect(page.locator(".js-plotly-plot >> visible=true").first).to_be_visible(timeout=LONG)
+    # The tabs are lazy: the ROC chart is drawn by the rerun the click starts.
+    roc = page.locator(".js-plotly-plot >> visible=true").filter(has_text="ROC curve")
+    expect(roc.first).to_be_visible(timeout=LONG)
     expect(page.get_by_text("AUROC", exact=False).first).to_be_visible()
     shoot("04-evaluate")
     page.get_by_test_id("stExpander").filter(has_text="Model report").click()
