@@ -77,8 +77,9 @@ _COMMA_EXAMPLES = {"decimal commas": "'1,5' as 1.5", "thousands separators": "'1
 _MAX_EXACT_INT = 2**53
 _BATCH_BYTES = 16 * _MB
 _STREAM_BLOCK_BYTES = _MB  # pyarrow's streaming reader parses this much at a time
-# pyarrow's reader of a whole file: on a 100 MB file, 2 MB blocks parsed twice as fast as 16 MB
-# ones and held 80 MB less at the peak (smaller blocks cost more calls downstream).
+# pyarrow's reader of a whole file, in one thread: on a 100 MB file, 2 MB blocks parsed twice as
+# fast as 16 MB ones (smaller blocks cost more calls downstream), and one thread held 40-90 MB
+# less at the peak than two, for 0.2-0.5 s more (the server's cores are shared anyway).
 _READ_BLOCK_BYTES = 2 * _MB
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
@@ -545,7 +546,10 @@ def _read_csv(
         table = pa_csv.read_csv(
             src.arrow(),
             read_options=pa_csv.ReadOptions(
-                autogenerate_column_names=True, encoding=encoding, block_size=_READ_BLOCK_BYTES
+                autogenerate_column_names=True,
+                encoding=encoding,
+                block_size=_READ_BLOCK_BYTES,
+                use_threads=False,
             ),
             parse_options=pa_csv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(

@@ -485,11 +485,18 @@ def _text_reason(name: str, values: pd.Series) -> str | None:
 
 def _mostly_numbers(values: pd.Series) -> bool:
     """Whether at least 90 % of the (non-missing) values read as numbers."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return True  # every one does
     if pd.api.types.is_string_dtype(values):
-        # A number has a digit, or spells infinity: if too few values do, parsing them all
+        # A number has a digit or spells infinity, and starts with neither a letter nor "_"
+        # (but i and n, for inf and nan): if too few values could be numbers, parsing them all
         # (most of the time spent on a text column of a large table) cannot change the answer.
-        maybe = values.astype("str").str.contains(r"\d|inf", case=False, regex=True)
-        if float(maybe.mean()) < 0.9:
+        text = pa.array(values.astype("str"), pa.large_string())  # pyarrow's regex, not re's
+        maybe = pc.and_not(
+            pc.match_substring_regex(text, r"\d|inf", ignore_case=True),
+            pc.match_substring_regex(text, r"^\s*[A-HJ-MO-Za-hj-mo-z_]"),
+        )
+        if (pc.sum(maybe).as_py() or 0) < 0.9 * len(values):
             return False
     return float(numeric_view(values).notna().mean()) >= 0.9
 

@@ -359,17 +359,24 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
 
 
 def _leaks(feature: pd.Series, target: pd.Series) -> bool:
-    both = feature.notna() & target.notna()
+    both = (feature.notna() & target.notna()).to_numpy()
     if both.sum() < MIN_ROWS:
         return False
+    t_codes, t_values = pd.factorize(target[both])
     # A leak has at most max(target classes, 20) feature labels. Labels merge spellings of one
     # value ('1', '1.0', ' 1'), a few per label: a feature with many times more distinct raw
-    # values cannot leak, and a measurement on a large table is rejected without the pairs.
-    if feature[both].nunique() > 10 * max(target[both].nunique(), 20):
+    # values cannot leak. A measurement is passed over on its first rows, which cannot hold
+    # more distinct values than the whole column.
+    most = 10 * max(len(t_values), 20)
+    if feature[both].iloc[:5000].nunique() > most:
+        return False
+    f_codes, f_values = pd.factorize(feature[both])
+    if len(f_values) > most:
         return False
     # Distinct pairs give the same answer as all rows, and labelling them is fast.
-    pairs = pd.DataFrame({"f": feature[both], "t": target[both]}).drop_duplicates()
-    f, t = labels(pairs["f"]), labels(pairs["t"])
+    pairs = np.unique(f_codes * len(t_values) + t_codes)
+    f = labels(pd.Series(f_values.take(pairs // len(t_values))))
+    t = labels(pd.Series(t_values.take(pairs % len(t_values))))
     if t.nunique() < 2 or f.nunique() > max(t.nunique(), 20):
         return False
     return bool((pd.DataFrame({"f": f, "t": t}).groupby("f")["t"].nunique() == 1).all())
@@ -381,8 +388,13 @@ def _duplicated_rows(df: pd.DataFrame) -> pd.Series:
     text turned each column into Python strings first, 100 MB more on a 100 MB file)."""
     hashed = np.zeros(len(df), dtype=np.uint64)
     for i in range(df.shape[1]):
-        codes = pd.factorize(df.iloc[:, i])[0]  # equal values, equal codes; missing is -1
-        hashed = hashed * np.uint64(1_000_003) + pd.util.hash_array(codes)
+        column = df.iloc[:, i]
+        if column.dtype == np.float64:  # hashed as they are, once -0.0 and NaNs are made one
+            values = column.to_numpy() + 0.0
+            values[np.isnan(values)] = np.nan
+        else:  # codes: equal values, equal codes; missing is -1
+            values = pd.factorize(column)[0]
+        hashed = hashed * np.uint64(1_000_003) + pd.util.hash_array(values)
     candidates = pd.Series(hashed).duplicated(keep=False).to_numpy()
     out = np.zeros(len(df), dtype=bool)
     if candidates.any():
