@@ -52,7 +52,7 @@ NEW_PATIENTS = "new_patients.csv"
 # Only the open tab is drawn (a tab switch reruns the page): the others' charts would cost
 # seconds of drawing in the browser for large tables. The widgets in tabs keep their values
 # while their tab is closed (persist_state="page").
-TABS = ("Global", "One patient", "What-if", "Cohort comparison")
+TABS = ("Global", "Dependence", "One patient", "What-if", "Cohort comparison")
 
 
 # -- Predict -> Explain -------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def apply_request() -> None:
     request = st.session_state.pop(EXPLAIN_REQUEST, None)
     if request is not None:
         st.session_state[W_EXPLAIN_SOURCE], st.session_state[W_EXPLAIN_PATIENT] = request
-        st.session_state[W_EXPLAIN_TAB] = TABS[1]  # open on that patient
+        st.session_state[W_EXPLAIN_TAB] = "One patient"  # open on that patient
 
 
 def forget_patient() -> None:

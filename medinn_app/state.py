@@ -76,6 +76,7 @@ W_PREDICT_THRESHOLD = "predict.threshold"
 W_PREDICT_DOWNLOAD = "predict.download"
 W_PREDICT_PATIENT = "predict.patient"
 W_PREDICT_FIELD = "predict.field"  # suffixed with the patient and the column
+W_PREDICT_TAB = "predict.tab"  # the open tab, by its label
 W_EVAL_SOURCE = "evaluate.source"
 W_EVAL_THRESHOLD = "evaluate.threshold"
 W_EVAL_BOOT = "evaluate.bootstrap"

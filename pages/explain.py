@@ -24,7 +24,7 @@ SPACES = {"probability": "Risk (%)", "logit": "Log-odds"}
 # Dots drawn, not patients computed: every patient counts in every number and table. The
 # browser draws each dot as an SVG element (6,000 took seconds on a 2-core machine), so the
 # scatter plots show a random sample of patients, the same one on every run.
-BEESWARM_DOTS = 1500  # about 125 patients a feature row
+BEESWARM_DOTS = 1000  # about 80 patients a feature row
 DEPENDENCE_DOTS = 1000
 
 st.title("Explain")
@@ -93,7 +93,7 @@ st.caption(
 if expl.note:
     st.warning(expl.note, icon=":material/info:")
 
-overview, one, what_if, cohorts = st.tabs(
+overview, dependence, one, what_if, cohorts = st.tabs(
     explaining.TABS, key=state.W_EXPLAIN_TAB, on_change="rerun"
 )
 
@@ -110,6 +110,9 @@ def draw_global() -> None:
         "lowered it. Colour: the patient's value of that feature, from low (blue) to high "
         "(vermillion); categories in alphabetical order; grey when missing."
     )
+
+
+def draw_dependence() -> None:
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
     feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page")
@@ -373,6 +376,9 @@ def draw_cohorts() -> None:
 if overview.open:
     with overview:
         draw_global()
+if dependence.open:
+    with dependence:
+        draw_dependence()
 if one.open or what_if.open:  # both about the patient chosen in either
     with one if one.open else what_if:
         position = choose_patient()

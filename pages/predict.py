@@ -15,6 +15,7 @@ NEW_PATIENTS = "new_patients.csv"
 # Light fills behind the band's word: readable, and the words carry the meaning without
 # colour. A column setting, not a pandas Styler: styling 10,000 rows took seconds a run.
 BAND_FILLS = {"low": "#D1E7DD", "intermediate": "#FFF3CD", "high": "#F8D7DA"}
+PREDICT_TABS = ("All patients", "One patient: try a change")
 
 st.title("Predict")
 active = ui.require_model()
@@ -111,9 +112,24 @@ _, scores, check, base, names = cached
 st.session_state[state.PREDICTIONS_MADE] = True
 
 st.subheader(f"{len(frame):,} patients")
+# Lazy tabs: the patient picker (one option a patient) and an input a feature cost the browser
+# a second on every visit; they are drawn only when their tab is open.
+every_tab, one_tab = st.tabs(PREDICT_TABS, key=state.W_PREDICT_TAB, on_change="rerun")
 if task == Task.BINARY:
-    threshold = ui.threshold_slider(state.W_PREDICT_THRESHOLD)
+    if every_tab.open:
+        with every_tab:
+            threshold = ui.threshold_slider(state.W_PREDICT_THRESHOLD)
+    else:
+        threshold = state.threshold()
     table = tables.with_bands(base, scores, threshold, model.classes_)
+else:
+    table = base
+
+
+def draw_table() -> None:
+    if task != Task.BINARY:
+        st.dataframe(table, hide_index=True)
+        return
     bands = table["band"].value_counts()
     a, b, c, d = st.columns(4)
     a.metric("Patients", f"{len(table):,}")
@@ -144,9 +160,6 @@ if task == Task.BINARY:
     st.plotly_chart(
         figures.risk_histogram(scores["risk"].to_numpy(), threshold), key="predict.histogram"
     )
-else:
-    table = base
-    st.dataframe(table, hide_index=True)
 
 
 def predictions_csv(shown=table, binary=task == Task.BINARY) -> bytes:
@@ -155,97 +168,112 @@ def predictions_csv(shown=table, binary=task == Task.BINARY) -> bytes:
     return escape_formulas(out).to_csv(index=False).encode("utf-8")
 
 
-st.download_button(
-    "Download the predictions (CSV)",
-    predictions_csv,
-    file_name=f"predictions-{active.name}.csv",
-    mime="text/csv",
-    key=state.W_PREDICT_DOWNLOAD,
-    on_click=audit.record_from_callback,  # the file downloads; then the audit line
-    args=("export_predictions",),
-    kwargs={"active": active, "n_patients": len(table)},
-    icon=":material/download:",
-)
+if every_tab.open:
+    with every_tab:
+        draw_table()
+        st.download_button(
+            "Download the predictions (CSV)",
+            predictions_csv,
+            file_name=f"predictions-{active.name}.csv",
+            mime="text/csv",
+            key=state.W_PREDICT_DOWNLOAD,
+            on_click=audit.record_from_callback,  # the file downloads; then the audit line
+            args=("export_predictions",),
+            kwargs={"active": active, "n_patients": len(table)},
+            icon=":material/download:",
+        )
+if not one_tab.open:
+    st.stop()  # the rest of the page is the other tab
 
 # -- one patient --------------------------------------------------------------------------------
-st.subheader("One patient: try a change")
-st.caption("Prefilled from the chosen patient; change a value and the prediction follows.")
-order = list(table.index)  # highest risk first for binary models
-row_id = st.selectbox("Patient", order, format_func=names.__getitem__, key=state.W_PREDICT_PATIENT)
-if st.button("Explain this patient", key=state.W_PREDICT_EXPLAIN, icon=":material/insights:"):
-    explaining.request_patient(source, frame.index.get_loc(row_id))
-    st.switch_page("pages/explain.py")
-row = frame.loc[row_id]
-pre = model.preprocessor_
-values = {}
-columns = st.columns(4)
-for i, col in enumerate(schema.features):
-    key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
-    label = f"{col.name} ({col.unit})" if col.unit else col.name
-    raw = row.get(col.name)
-    with columns[i % 4]:
-        if col.kind == Kind.NUMERIC:
-            number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-            values[col.name] = st.number_input(
-                label,
-                value=None if pd.isna(number) else float(number),
-                format="%g",
-                key=key,
-                placeholder="missing",
-            )
-        else:
-            options = [
-                c
-                for c in pre.training_categories(col.name)
-                if c not in (MISSING_LEVEL, OTHER_LEVEL)
-            ]
-            shown = None if pd.isna(raw) else as_label(raw)
-            if shown is not None and shown not in options:
-                options.append(shown)
-            values[col.name] = st.selectbox(
-                label,
-                options,
-                index=options.index(shown) if shown is not None else None,
-                key=key,
-                placeholder="missing",
-            )
-patient = pd.DataFrame([values])
-try:
-    one = score_frame(model, patient)
-except MedinnError as exc:
-    st.error(str(exc))
-    st.stop()
-before = scores.loc[row_id]
-if task == Task.BINARY:
-    risk, was = float(one["risk"].iloc[0]), float(before["risk"])
-    band = tables.risk_band(pd.Series([risk]), threshold).iloc[0]
-    st.metric(
-        f"Risk with these values ({band})",
-        f"{risk:.1%}",
-        delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
-        if abs(risk - was) > 5e-4
-        else None,
-        delta_color="inverse",
+with one_tab:
+    st.caption("Prefilled from the chosen patient; change a value and the prediction follows.")
+    order = list(table.index)  # highest risk first for binary models
+    row_id = st.selectbox(
+        "Patient",
+        order,
+        format_func=names.__getitem__,
+        key=state.W_PREDICT_PATIENT,
+        persist_state="page",  # kept while the other tab is open
     )
-elif task == Task.REGRESSION:
-    value, was = float(one["prediction"].iloc[0]), float(before["prediction"])
-    unit = schema.column(schema.target).unit
-    st.metric(
-        f"Predicted {schema.target}",
-        f"{value:.4g} {unit}".strip(),
-        delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
-    )
-else:
-    probs = one[[c for c in one.columns if c.startswith("p_")]].iloc[0]
-    st.metric(f"Predicted {schema.target}", str(one["prediction"].iloc[0]))
-    st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
-outside = [
-    col.name
-    for col in schema.features
-    if col.kind == Kind.NUMERIC
-    and values[col.name] is not None
-    and (bounds := pre.training_range(col.name)) is not None
-    and not bounds[0] <= values[col.name] <= bounds[1]
-]
-if outside:
-    st.warning(f"Outside the training range: {', '.join(outside)}. The prediction is less certain.")
+    if st.button("Explain this patient", key=state.W_PREDICT_EXPLAIN, icon=":material/insights:"):
+        explaining.request_patient(source, frame.index.get_loc(row_id))
+        st.switch_page("pages/explain.py")
+    row = frame.loc[row_id]
+    pre = model.preprocessor_
+    values = {}
+    columns = st.columns(4)
+    for i, col in enumerate(schema.features):
+        key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
+        label = f"{col.name} ({col.unit})" if col.unit else col.name
+        raw = row.get(col.name)
+        with columns[i % 4]:
+            if col.kind == Kind.NUMERIC:
+                number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
+                values[col.name] = st.number_input(
+                    label,
+                    value=None if pd.isna(number) else float(number),
+                    format="%g",
+                    key=key,
+                    persist_state="page",
+                    placeholder="missing",
+                )
+            else:
+                options = [
+                    c
+                    for c in pre.training_categories(col.name)
+                    if c not in (MISSING_LEVEL, OTHER_LEVEL)
+                ]
+                shown = None if pd.isna(raw) else as_label(raw)
+                if shown is not None and shown not in options:
+                    options.append(shown)
+                values[col.name] = st.selectbox(
+                    label,
+                    options,
+                    index=options.index(shown) if shown is not None else None,
+                    key=key,
+                    persist_state="page",
+                    placeholder="missing",
+                )
+    patient = pd.DataFrame([values])
+    try:
+        one = score_frame(model, patient)
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+    before = scores.loc[row_id]
+    if task == Task.BINARY:
+        risk, was = float(one["risk"].iloc[0]), float(before["risk"])
+        band = tables.risk_band(pd.Series([risk]), threshold).iloc[0]
+        st.metric(
+            f"Risk with these values ({band})",
+            f"{risk:.1%}",
+            delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
+            if abs(risk - was) > 5e-4
+            else None,
+            delta_color="inverse",
+        )
+    elif task == Task.REGRESSION:
+        value, was = float(one["prediction"].iloc[0]), float(before["prediction"])
+        unit = schema.column(schema.target).unit
+        st.metric(
+            f"Predicted {schema.target}",
+            f"{value:.4g} {unit}".strip(),
+            delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
+        )
+    else:
+        probs = one[[c for c in one.columns if c.startswith("p_")]].iloc[0]
+        st.metric(f"Predicted {schema.target}", str(one["prediction"].iloc[0]))
+        st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
+    outside = [
+        col.name
+        for col in schema.features
+        if col.kind == Kind.NUMERIC
+        and values[col.name] is not None
+        and (bounds := pre.training_range(col.name)) is not None
+        and not bounds[0] <= values[col.name] <= bounds[1]
+    ]
+    if outside:
+        st.warning(
+            f"Outside the training range: {', '.join(outside)}. The prediction is less certain."
+        )

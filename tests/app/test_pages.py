@@ -243,7 +243,7 @@ def test_predict_scores_every_patient_sorted_by_risk(trained):
 
 
 def test_predict_threshold_is_shared_with_evaluate(trained):
-    at = goto(trained[0], "predict")
+    at = open_tab(goto(trained[0], "predict"), state.W_PREDICT_TAB, "All patients")
     at.slider(key=state.W_PREDICT_THRESHOLD).set_value(0.3).run()
     table = table_with(at, "risk (%)")
     assert (table.loc[table["risk (%)"] >= 30, "band"] == "high").all()
@@ -252,8 +252,11 @@ def test_predict_threshold_is_shared_with_evaluate(trained):
 
 
 def test_predict_one_patient_follows_changed_values(trained):
-    at = goto(trained[0], "predict")
+    at = open_tab(goto(trained[0], "predict"), state.W_PREDICT_TAB, "All patients")
     at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    assert not at.get("selectbox") and "predict.histogram" in charts(at)  # lazy: one tab drawn
+    open_tab(at, state.W_PREDICT_TAB, ONE_PATIENT)
+    assert "predict.histogram" not in charts(at)
     first = at.selectbox(key=state.W_PREDICT_PATIENT).value
     age = at.number_input(key=f"{state.W_PREDICT_FIELD}.{first}.age")
     before = next(m for m in at.metric if m.label.startswith("Risk with these values"))
@@ -419,6 +422,9 @@ def sample_model(tmp_path_factory):
     return at
 
 
+ONE_PATIENT = "One patient: try a change"  # Predict's second tab
+
+
 def open_tab(at: AppTest, key: str, label: str) -> AppTest:
     """Open the tab ``label`` of the lazy tabs with ``key``, as a click in the browser does."""
     at.session_state[key] = label
@@ -452,7 +458,9 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
     figures = charts(at)
     assert list(figures["explain.importance"].data[0].y) == list(expl.importance().index[:15])
     # Only the open tab is drawn.
-    assert set(figures) == {"explain.importance", "explain.beeswarm", "explain.dependence"}
+    assert set(figures) == {"explain.importance", "explain.beeswarm"}
+    figures = charts(open_tab(at, state.W_EXPLAIN_TAB, "Dependence"))
+    assert set(figures) == {"explain.dependence"}
 
     figures = charts(open_tab(at, state.W_EXPLAIN_TAB, "One patient"))
     assert set(figures) == {"explain.waterfall"}
@@ -521,9 +529,14 @@ def test_predict_links_a_patient_to_its_explanation(sample_model):
 
     at = goto(sample_model, "predict")
     at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    open_tab(at, state.W_PREDICT_TAB, ONE_PATIENT)
     picker = at.selectbox(key=state.W_PREDICT_PATIENT)
     second = picker.options[1]
     picker.select_index(1).run()
+    chosen = at.selectbox(key=state.W_PREDICT_PATIENT).value
+    open_tab(at, state.W_PREDICT_TAB, "All patients")
+    open_tab(at, state.W_PREDICT_TAB, ONE_PATIENT)  # the choice outlives the closed tab
+    assert at.selectbox(key=state.W_PREDICT_PATIENT).value == chosen
     at.button(key=state.W_PREDICT_EXPLAIN).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Explain"
@@ -534,14 +547,14 @@ def test_predict_links_a_patient_to_its_explanation(sample_model):
 
 
 def test_explain_keeps_choices_made_in_tabs_that_are_closed(sample_model):
-    at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "Global")
+    at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "Dependence")
     at.selectbox(key=state.W_EXPLAIN_FEATURE).select("age").run()
     open_tab(at, state.W_EXPLAIN_TAB, "One patient")
     picker = at.selectbox(key=state.W_EXPLAIN_PATIENT)
     third = picker.options[2]
     picker.select_index(2).run()
     chosen = at.selectbox(key=state.W_EXPLAIN_PATIENT).value
-    open_tab(at, state.W_EXPLAIN_TAB, "Global")
+    open_tab(at, state.W_EXPLAIN_TAB, "Dependence")
     assert at.selectbox(key=state.W_EXPLAIN_FEATURE).value == "age"
     assert "explain.waterfall" not in charts(at)
     open_tab(at, state.W_EXPLAIN_TAB, "What-if")  # the same patient, picked on either tab
