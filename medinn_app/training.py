@@ -7,7 +7,9 @@ hands the rows to a worker, records each epoch's losses on the job and passes th
 request on. That thread never calls Streamlit. Pages poll the job with :func:`progress_panel`
 (an ``st.fragment`` that reruns every second and shows the place in the queue while the run
 waits) and, once the run has ended, :func:`collect` (called by ``app.py`` on every run) turns
-the result into the active model. Navigating to another page does not interrupt the training.
+the result into the active model. Navigating to another page does not interrupt the training;
+closing the browser stops a run that would not be saved (nobody could collect it), a minute
+later, and takes it out of the queue if it has not started.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 UNSAVED_NAME = "unsaved model"
 POLL_SECONDS = 1.5
+# A session away this long has closed (a browser that loses its connection for a moment comes
+# back sooner); an unsaved run of a closed session is stopped, or leaves the queue.
+ABANDON_SECONDS = 60.0
 CANCELLED = "Training was cancelled before it started; nothing was trained."
 # Two sessions must not train and save the same named model (the sample) at once.
 _SAVE_LOCK = threading.Lock()
@@ -60,6 +66,7 @@ class TrainingJob:
     worker_pid: int | None = None  # the process training this run, once it has one
     pool: workers.TrainingPool | None = None
     ticket: workers.Ticket | None = None
+    session_alive: Callable[[], bool] | None = None  # None where unknown: never abandoned
 
     @property
     def done(self) -> bool:
@@ -83,6 +90,32 @@ class TrainingJob:
             for key, value in logs.items():
                 out.setdefault(key, []).append(value)
         return out
+
+    def launch(self, frame: pd.DataFrame, schema) -> None:
+        """Follow the run in a thread, on a copy of ``frame``. A run without ``save_as`` takes
+        its place in the queue now (so the page can show it) and is watched: nobody could
+        collect it once its session has closed."""
+        if self.save_as is None:
+            self.ticket = self.pool.enqueue()
+        self.thread = threading.Thread(
+            target=self._run, args=(frame.copy(), schema), name="medinn-train", daemon=True
+        )
+        self.thread.start()
+        if self.save_as is None and self.session_alive is not None:
+            threading.Thread(target=self._watch_session, name="medinn-watch", daemon=True).start()
+
+    def _watch_session(self) -> None:
+        away_since = None
+        while not self.done and not self.stop.is_set():
+            if self.session_alive():
+                away_since = None
+            elif away_since is None:
+                away_since = time.monotonic()
+            if away_since is not None and time.monotonic() - away_since >= ABANDON_SECONDS:
+                log.info("Stopping an unsaved training: its session closed")
+                self.stop.set()
+                return
+            time.sleep(POLL_SECONDS)
 
     def _started(self, pid: int) -> None:
         self.worker_pid = pid
@@ -135,15 +168,29 @@ def start(
 
     A run without ``save_as`` takes its place in the queue now, so the page can show it.
     """
-    pool = workers.pool()
-    job = TrainingJob(config=config, target=schema.target, save_as=save_as, note=note, pool=pool)
-    if save_as is None:
-        job.ticket = pool.enqueue()
-    job.thread = threading.Thread(
-        target=job._run, args=(frame.copy(), schema), name="medinn-train", daemon=True
+    job = TrainingJob(
+        config=config,
+        target=schema.target,
+        save_as=save_as,
+        note=note,
+        pool=workers.pool(),
+        session_alive=_session_alive(),
     )
-    job.thread.start()
+    job.launch(frame, schema)
     return job
+
+
+def _session_alive() -> Callable[[], bool] | None:
+    """Whether this browser session is still connected, asked from any thread; None outside a
+    server (AppTest), where sessions do not close."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: server.is_active_session(session_id)
 
 
 def running() -> TrainingJob | None:

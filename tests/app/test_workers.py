@@ -164,3 +164,42 @@ def test_stop_crosses_to_the_worker(one_shot_pool, cohort):
     result, _ = train(one_shot_pool, *cohort, config=ENDLESS, on_epoch=count, stop=stop)
     assert result.model.stopped_by_user_
     assert 2 <= len(result.history["loss"]) < 100  # not the 2,000 asked for
+
+
+def test_an_unsaved_run_of_a_closed_session_leaves_the_queue_or_stops(cohort, monkeypatch):
+    from medinn_app import training
+
+    monkeypatch.setattr(training, "ABANDON_SECONDS", 0.5)
+    monkeypatch.setattr(training, "POLL_SECONDS", 0.1)
+    frame, schema = cohort
+    pool = workers.TrainingPool(slots=1)
+    open_tabs = {"first": True, "second": False}  # the second session is closed already
+    jobs = {
+        name: training.TrainingJob(
+            config=config,
+            target="mace_1y",
+            pool=pool,
+            session_alive=lambda name=name: open_tabs[name],
+        )
+        for name, config in (("first", ENDLESS), ("second", TINY))
+    }
+    try:
+        jobs["first"].launch(frame, schema)
+        while jobs["first"].worker_pid is None:  # the first run holds the only slot
+            jobs["first"].thread.join(0.1)
+        jobs["second"].launch(frame, schema)
+        jobs["second"].thread.join(30)
+        assert jobs["second"].done and jobs["second"].error == training.CANCELLED
+        assert jobs["second"].worker_pid is None  # it never trained
+        for _ in range(300):  # an open session's run goes on
+            if jobs["first"].epochs:
+                break
+            jobs["first"].thread.join(0.1)
+        assert jobs["first"].epochs and not jobs["first"].done
+        open_tabs["first"] = False
+        jobs["first"].thread.join(60)
+        assert jobs["first"].done and len(jobs["first"].epochs) < ENDLESS.epochs
+    finally:
+        for job in jobs.values():
+            job.stop.set()
+        pool.close()
