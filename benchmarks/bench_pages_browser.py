@@ -130,9 +130,19 @@ def _nav(page, name: str) -> None:
 
 
 def _pick(page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    page.keyboard.type(option)  # the list is virtual: a late option is drawn once filtered
-    page.get_by_role("option", name=option, exact=True).click()
+    """Choose ``option`` in the Data page's selectbox ``label``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for attempt in range(3):
+        page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+        page.keyboard.type(option)  # the list is virtual: a late option is drawn once filtered
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:  # a list opened while the page was still rerunning can come up empty: again
+            choice.click(timeout=LONG // 10 if attempt < 2 else LONG)
+            return
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+            _drawn(page, "Data")
 
 
 def _sample_data(page) -> None:
