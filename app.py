@@ -24,3 +24,4 @@ page = st.navigation(PAGES)
 training.collect()
 sidebar.render()
 page.run()
+runtime.preload_data_modules()  # after the page: the first one drawn should not wait for it

@@ -86,6 +86,25 @@ print(json.dumps({{"heavy": heavy, "home": home, "errors": [e.value for e in at.
     assert result["rows"] == 17  # the Data page drew the schema of cardiology.csv
 
 
+def test_the_data_modules_are_preloaded_once_in_the_background_without_tensorflow():
+    code = """
+import sys, threading, time
+from medinn_app import runtime
+before = "pandas" in sys.modules
+runtime.preload_data_modules()
+runtime.preload_data_modules()  # once per process
+workers = [t for t in threading.enumerate() if t.name == "medinn-preload"]
+for t in workers:
+    t.join(60)
+print(before, len(workers), all(m in sys.modules for m in runtime._DATA_MODULES),
+      any(m in sys.modules for m in ("tensorflow", "keras", "shap")))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "1", "True", "False"]
+
+
 # -- Data ---------------------------------------------------------------------------------------
 def test_data_shows_schema_validation_and_profile():
     at = load_sample(new_app())
