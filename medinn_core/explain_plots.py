@@ -207,12 +207,18 @@ def normalised_values(values: pd.Series) -> np.ndarray:
         if high <= low:
             return np.where(np.isfinite(x), 0.5, np.nan)
         return np.clip((x - low) / (high - low), 0.0, 1.0)
+    codes, levels = _level_codes(values)
+    if len(levels) <= 1:
+        return np.where(np.isnan(codes), np.nan, 0.5)
+    return codes / (len(levels) - 1)
+
+
+def _level_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A category column as codes (floats, ``nan`` where missing) into its sorted levels."""
     text = _stripped_text(values)
     levels = sorted(text.dropna().unique())
-    if len(levels) <= 1:
-        return np.where(text.notna().to_numpy(), 0.5, np.nan)
     codes = text.map({level: k for k, level in enumerate(levels)})
-    return codes.to_numpy(dtype=np.float64) / (len(levels) - 1)
+    return codes.to_numpy(dtype=np.float64), levels
 
 
 def _numeric_or_none(values: pd.Series) -> pd.Series | None:
@@ -446,10 +452,7 @@ def dependence_figure(
         present = np.isfinite(x_all)
         levels: list[str] = []
     else:
-        text = raw.map(lambda v: np.nan if _missing(v) else str(v).strip())
-        levels = sorted(text.dropna().unique())
-        codes = text.map({level: k for k, level in enumerate(levels)})
-        x_all = codes.to_numpy(dtype=np.float64)
+        x_all, levels = _level_codes(raw)
         present = ~np.isnan(x_all)
     positions = np.flatnonzero(present)
     positions = positions[_sample(len(positions), max_points, seed)]
@@ -530,16 +533,16 @@ def _add_coloured_points(fig, expl, color_by, positions, x, y, names, own, units
         )
         missing = ~finite
     else:
-        text = pd.Series(values).map(lambda v: np.nan if _missing(v) else str(v).strip())
-        for k, level in enumerate(sorted(text.dropna().unique())):
-            mask = (text == level).to_numpy()
+        codes, levels = _level_codes(pd.Series(values))
+        for k, level in enumerate(levels):
+            mask = codes == k
             colour = CLASS_COLOURS[k % len(CLASS_COLOURS)]
             fig.add_trace(
                 _dependence_points(
                     x[mask], y[mask], custom[mask], f"{color_by} = {level}", {"color": colour}
                 )
             )
-        missing = text.isna().to_numpy()
+        missing = np.isnan(codes)
     if missing.any():
         fig.add_trace(
             _dependence_points(
