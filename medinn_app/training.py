@@ -278,13 +278,7 @@ def progress_panel(job: TrainingJob) -> None:
             f"starts when the ones before it have finished ({job.elapsed:.0f} s waited). "
             "You can open other pages meanwhile."
         )
-        if job.save_as is None and st.button(
-            "Cancel this training",
-            key=state.W_TRAIN_STOP,
-            icon=":material/cancel:",
-            disabled=job.stop.is_set(),
-        ):
-            job.stop.set()
+        _stop_button(job, "Cancel this training", ":material/cancel:")
         return
     from medinn_core.plots import history_figure
 
@@ -307,14 +301,18 @@ def progress_panel(job: TrainingJob) -> None:
         f"{job.config.patience} epochs; the baselines are then fitted on the same split. "
         "You can open other pages meanwhile."
     )
+    if _stop_button(job, "Stop and keep the best model so far", ":material/stop_circle:"):
+        st.caption("Stopping after this epoch; the best weights so far are kept.")
+
+
+def _stop_button(job: TrainingJob, label: str, icon: str) -> bool:
+    """Stop (or take out of the queue) a run that would not be saved; whether it was pressed."""
     if job.save_as is None and st.button(
-        "Stop and keep the best model so far",
-        key=state.W_TRAIN_STOP,
-        icon=":material/stop_circle:",
-        disabled=job.stop.is_set(),
+        label, key=state.W_TRAIN_STOP, icon=icon, disabled=job.stop.is_set()
     ):
         job.stop.set()
-        st.caption("Stopping after this epoch; the best weights so far are kept.")
+        return True
+    return False
 
 
 def parse_layers(text: str) -> tuple[int, ...]:

@@ -71,3 +71,41 @@ def threshold_slider(key: str) -> float:
         help="Starts at the model's own threshold (Youden's J on the validation split). "
         "Predict and Evaluate share it.",
     )
+
+
+def value_input(col, raw, preprocessor, key: str):
+    """An input for one feature, prefilled with a patient's recorded value (None stands for
+    missing): a number box for a number, else a choice among the training categories and the
+    recorded one. Kept while its tab is closed (``persist_state="page"``)."""
+    import pandas as pd  # here: Home, which imports this module, draws without pandas
+
+    from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
+    from medinn_core.schema import Kind, as_label
+
+    label = f"{col.name} ({col.unit})" if col.unit else col.name
+    if col.kind == Kind.NUMERIC:
+        number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
+        return st.number_input(
+            label,
+            value=None if pd.isna(number) else float(number),
+            format="%g",
+            key=key,
+            persist_state="page",
+            placeholder="missing",
+        )
+    options = [
+        c
+        for c in preprocessor.training_categories(col.name)
+        if c not in (MISSING_LEVEL, OTHER_LEVEL)
+    ]
+    shown = None if pd.isna(raw) else as_label(raw)
+    if shown is not None and shown not in options:
+        options.append(shown)
+    return st.selectbox(
+        label,
+        options,
+        index=options.index(shown) if shown is not None else None,
+        key=key,
+        persist_state="page",
+        placeholder="missing",
+    )

@@ -15,7 +15,6 @@ from medinn_app import explaining, runtime, state, tables, ui
 from medinn_core import explain_plots as ep
 from medinn_core.errors import MedinnError
 from medinn_core.explain import METHOD_LABELS
-from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
 from medinn_core.schema import Kind, Task, as_label
 
 runtime.ensure_navigation()
@@ -179,31 +178,7 @@ def draw_patient() -> None:
 def edit_field(col, raw):
     """An input prefilled with the patient's value (None stands for missing)."""
     key = f"{state.W_EXPLAIN_WHATIF_FIELD}.{data.token}.{position}.{col.name}"
-    label = f"{col.name} ({col.unit})" if col.unit else col.name
-    if col.kind == Kind.NUMERIC:
-        number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-        return st.number_input(
-            label,
-            value=None if pd.isna(number) else float(number),
-            format="%g",
-            key=key,
-            persist_state="page",
-            placeholder="missing",
-        )
-    options = [
-        c for c in pre.training_categories(col.name) if c not in (MISSING_LEVEL, OTHER_LEVEL)
-    ]
-    shown = None if pd.isna(raw) else as_label(raw)
-    if shown is not None and shown not in options:
-        options.append(shown)
-    return st.selectbox(
-        label,
-        options,
-        index=options.index(shown) if shown is not None else None,
-        key=key,
-        persist_state="page",
-        placeholder="missing",
-    )
+    return ui.value_input(col, raw, pre, key)
 
 
 def same(col, new, old) -> bool:

@@ -6,8 +6,7 @@ import streamlit as st
 from medinn_app import audit, explaining, figures, loaders, runtime, state, tables, ui
 from medinn_core.errors import MedinnError
 from medinn_core.predict import check_columns, escape_formulas, score_frame
-from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
-from medinn_core.schema import Kind, Task, as_label
+from medinn_core.schema import Kind, Task
 
 runtime.ensure_navigation()
 
@@ -205,36 +204,8 @@ with one_tab:
     columns = st.columns(4)
     for i, col in enumerate(schema.features):
         key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
-        label = f"{col.name} ({col.unit})" if col.unit else col.name
-        raw = row.get(col.name)
         with columns[i % 4]:
-            if col.kind == Kind.NUMERIC:
-                number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-                values[col.name] = st.number_input(
-                    label,
-                    value=None if pd.isna(number) else float(number),
-                    format="%g",
-                    key=key,
-                    persist_state="page",
-                    placeholder="missing",
-                )
-            else:
-                options = [
-                    c
-                    for c in pre.training_categories(col.name)
-                    if c not in (MISSING_LEVEL, OTHER_LEVEL)
-                ]
-                shown = None if pd.isna(raw) else as_label(raw)
-                if shown is not None and shown not in options:
-                    options.append(shown)
-                values[col.name] = st.selectbox(
-                    label,
-                    options,
-                    index=options.index(shown) if shown is not None else None,
-                    key=key,
-                    persist_state="page",
-                    placeholder="missing",
-                )
+            values[col.name] = ui.value_input(col, row.get(col.name), pre, key)
     patient = pd.DataFrame([values])
     try:
         one = score_frame(model, patient)
