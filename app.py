@@ -21,7 +21,8 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-training.collect()
-sidebar.render()
-page.run()
+with runtime.bug_guard(page.title):  # a bug is logged; the browser gets a plain message
+    training.collect()
+    sidebar.render()
+    page.run()
 runtime.preload_data_modules()  # after the page: the first one drawn should not wait for it

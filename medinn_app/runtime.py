@@ -19,21 +19,52 @@
    not touch the disk: :func:`keep_uploads_in_memory`, called by ``app.py``, raises that
    threshold above ``server.maxUploadSize``.
 
+A page that fails with a bug shows a plain message, never a traceback (:func:`bug_guard`, and
+``client.showErrorDetails = "none"`` in ``.streamlit/config.toml`` for anything outside it).
+
 It also imports the Data page's modules in the background once the first page is drawn
 (:func:`preload_data_modules`), so that a new server's first visit to Data does not wait.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import logging
+import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
+
+log = logging.getLogger(__name__)
+
+BUG_MESSAGE = (
+    "This page ran into an unexpected problem (a bug in medinn) and could not be drawn. Your "
+    "data and model are still loaded: try another page, or reload this one. The details are "
+    "in the server's log."
+)
+# Set (to anything) by developers and the tests: a bug then raises as it is, so that a test
+# sees it as an exception and not as a message on the page.
+DEBUG_ENV = "MEDINN_DEBUG"
+
+
+@contextlib.contextmanager
+def bug_guard(page: str) -> Iterator[None]:
+    """Log a bug raised while a page is drawn, with its traceback, and show the user a plain
+    message instead. ``st.stop`` and ``st.rerun`` pass through (they are not Exceptions)."""
+    try:
+        yield
+    except Exception:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        log.exception("The page %r failed", page)
+        st.error(BUG_MESSAGE, icon=":material/error:")
 
 
 def ensure_navigation() -> None:

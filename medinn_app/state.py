@@ -169,14 +169,33 @@ def set_schema(schema_) -> None:
 def set_active_model(active: ActiveModel) -> None:
     """Make ``active`` the model of every page; the threshold resets to the model's own."""
     st.session_state[ACTIVE_MODEL] = active
-    st.session_state[THRESHOLD] = float(active.metadata.get("threshold") or 0.5)
+    st.session_state[THRESHOLD] = clamp_threshold(active.metadata.get("threshold") or 0.5)
     st.session_state.pop(PREDICTIONS, None)
 
 
+# The threshold slider's range and step: wide and fine enough for a near-separable outcome,
+# whose Youden threshold can be 0.9922 or 0.004.
+THRESHOLD_RANGE = (0.001, 0.999)
+THRESHOLD_STEP = 0.001
+
+
+def clamp_threshold(value: Any) -> float:
+    """``value`` on the threshold slider's grid and inside its range (0.5 if not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.5
+    if number != number:  # NaN
+        number = 0.5
+    low, high = THRESHOLD_RANGE
+    return round(min(max(number, low), high), 3)
+
+
 def threshold() -> float:
+    """The shared decision threshold: the user's choice, else the model's own, on the grid."""
     active = active_model()
-    default = float(active.metadata.get("threshold") or 0.5) if active else 0.5
-    return float(st.session_state.get(THRESHOLD, default))
+    default = active.metadata.get("threshold") or 0.5 if active else 0.5
+    return clamp_threshold(st.session_state.get(THRESHOLD, default))
 
 
 def flash(message: str) -> None:

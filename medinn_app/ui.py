@@ -53,19 +53,20 @@ def threshold_slider(key: str) -> float:
     """The decision threshold, shared between pages (the widget's own state is per page).
 
     Streamlit forgets a widget's value when its page is left, so the value lives under
-    ``state.THRESHOLD`` and is copied into the widget before it is drawn.
+    ``state.THRESHOLD`` and is copied into the widget before it is drawn, clamped to the
+    slider's range (a near-separable outcome gives thresholds such as 0.9922 or 0.004).
     """
 
     def keep() -> None:
-        st.session_state[state.THRESHOLD] = st.session_state[key]
+        st.session_state[state.THRESHOLD] = state.clamp_threshold(st.session_state[key])
 
     st.session_state[key] = state.threshold()
     return st.slider(
         "Decision threshold (risk at which a patient is flagged)",
-        min_value=0.01,
-        max_value=0.99,
-        step=0.01,
-        format="%.2f",
+        min_value=state.THRESHOLD_RANGE[0],
+        max_value=state.THRESHOLD_RANGE[1],
+        step=state.THRESHOLD_STEP,
+        format="%.3f",
         key=key,
         on_change=keep,
         help="Starts at the model's own threshold (Youden's J on the validation split). "

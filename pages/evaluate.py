@@ -223,14 +223,14 @@ if task == Task.BINARY:
 
         def apply_preset() -> None:
             value = float(usable.set_index("key").loc[pick, "threshold"])
-            st.session_state[state.THRESHOLD] = round(min(max(value, 0.01), 0.99), 2)
+            st.session_state[state.THRESHOLD] = state.clamp_threshold(value)
 
         left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
         prevalence = right.number_input(
             "Prevalence in your clinic (%)",
             0.1,
             99.9,
-            round(100 * result.prevalence, 1),
+            min(max(round(100 * result.prevalence, 1), 0.1), 99.9),
             0.1,
             key=state.W_EVAL_PREVALENCE,
             help="PPV and NPV depend on how common the outcome is where the model is used.",

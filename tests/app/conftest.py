@@ -17,6 +17,15 @@ def navigation_only():
 
 
 @pytest.fixture(scope="module", autouse=True)
+def bugs_raise():
+    """A bug on a page raises, as it is, instead of the plain message users see: tests must
+    not mistake one for a page that drew. ``test_guard`` switches it off to test the guard."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDINN_DEBUG", "1")
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
 def medinn_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("medinn_home")
     with pytest.MonkeyPatch.context() as mp:

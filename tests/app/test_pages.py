@@ -360,7 +360,7 @@ def test_evaluate_presets_prevalence_and_sample_size(trained):
     at.button(key=state.W_EVAL_APPLY_PRESET).click().run()
     assert not at.exception, [e.value for e in at.exception]
     youden = presets.loc[presets["label"].str.startswith("Youden"), "threshold"].iloc[0]
-    assert at.slider(key=state.W_EVAL_THRESHOLD).value == pytest.approx(round(youden, 2))
+    assert at.slider(key=state.W_EVAL_THRESHOLD).value == pytest.approx(round(youden, 3))
 
     def ppv_at_prevalence():
         return float(next(m.value for m in at.metric if m.label == "PPV at this prevalence"))
