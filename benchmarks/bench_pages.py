@@ -89,7 +89,7 @@ print(json.dumps({"streamlit_import_s": import_s, "home_s": home, "data_open_s":
 PREPARE = """
 import os
 from medinn_app import loaders
-from medinn_core.registry import Registry
+from medinn_core.io import Registry
 from medinn_core.synthetic import make_cardiology_cohort
 from medinn_core.train import train_model
 home = os.environ["MEDINN_HOME"]

@@ -46,9 +46,9 @@ if kind == "medinn":
     from medinn_core.cli import main
     assert main(["predict", bundle, data, "--out", out, *sys.argv[5:]]) == 0
 else:
-    from medinn_core.data import read_table
+    from medinn_core.io import read_table
     from medinn_core.predict import escape_formulas, require_columns
-    from medinn_core.registry import load_bundle
+    from medinn_core.io import load_bundle
     model = load_bundle(bundle).model
     df = read_table(data, max_bytes=2**40)
     require_columns(df, model)
@@ -65,7 +65,7 @@ print(json.dumps({"tf_import_s": tf_s, "seconds": seconds, "cpu_s": cpu_s,
 
 def _prepare(folder: Path) -> tuple[Path, Path]:
     from medinn_core.config import TrainConfig
-    from medinn_core.registry import save_bundle
+    from medinn_core.io import save_bundle
     from medinn_core.schema import infer_schema
     from medinn_core.synthetic import make_cardiology_cohort
     from medinn_core.train import train_model

@@ -37,7 +37,7 @@ N_ROWS = 480_000
 CHILD = """
 import json, resource, sys, time
 import pandas as pd
-from medinn_core.data import load_table, use_jemalloc
+from medinn_core.io import load_table, use_jemalloc
 from medinn_core.schema import infer_schema
 from medinn_core.validate import validate
 kind, path = sys.argv[1:3]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sklearn.metrics import roc_auc_score
 
 from medinn_core.config import TrainConfig
-from medinn_core.data import read_table
+from medinn_core.io import read_table
 from medinn_core.schema import infer_schema
 from medinn_core.synthetic import cardiology_true_risk, make_cardiology_cohort
 from medinn_core.train import train_model

@@ -1,5 +1,5 @@
 """The app's side of the audit log: who (from :mod:`medinn_app.auth`), which session, which
-model, how many patients. The lines themselves are written by :mod:`medinn_core.audit`."""
+model, how many patients. The lines themselves are written by :mod:`medinn_core.security`."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def record(
     medinn_core.errors.ConfigError
         If the audit log cannot be written (pages show it like any other error).
     """
-    from medinn_core.audit import record as write
+    from medinn_core.security import record_event as write
 
     if active is not None:
         model = model or active.name

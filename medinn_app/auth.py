@@ -21,7 +21,7 @@ import streamlit as st
 
 from medinn_app import settings, state
 from medinn_core.errors import MedinnError
-from medinn_core.passwords import AttemptLimiter, check_hash, verify_password
+from medinn_core.security import AttemptLimiter, check_hash, verify_password
 
 PASSWORD_ENV = "MEDINN_PASSWORD_HASH"
 PASSWORD_SECRET = "password_hash"

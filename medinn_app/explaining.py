@@ -210,7 +210,7 @@ def output_name(model, class_name: str | None) -> str:
 def unusual_values(model, row: pd.DataFrame) -> list[str]:
     """Why a one-patient table is unlike the training data: values outside the training
     range (0.5th to 99.5th percentile) and categories never seen in training."""
-    from medinn_core.explain_plots import describe_value, format_number
+    from medinn_core.explain import describe_value, format_number
     from medinn_core.predict import check_columns
 
     check = check_columns(row, model)

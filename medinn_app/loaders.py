@@ -59,7 +59,7 @@ def read_upload(data: bytes, filename: str) -> Dataset:
     medinn_core.errors.DataError
         If the file cannot be read as a table (the message says why and what to do).
     """
-    from medinn_core.data import load_table, use_jemalloc
+    from medinn_core.io import load_table, use_jemalloc
 
     use_jemalloc()  # a lower peak while a large upload is read (process-wide, idempotent)
     frame, info = load_table(data, name=filename)
@@ -68,7 +68,7 @@ def read_upload(data: bytes, filename: str) -> Dataset:
 
 def read_sample(name: str) -> Dataset:
     """One of the files in ``sample_data/`` as a :class:`Dataset`."""
-    from medinn_core.data import load_table
+    from medinn_core.io import load_table
 
     if name not in SAMPLES:
         raise KeyError(name)
@@ -88,7 +88,7 @@ def default_schema(data: Dataset):
 
 def fingerprint(frame: pd.DataFrame) -> str:
     """The core's data fingerprint (the one stored in a model's metadata)."""
-    from medinn_core.data import fingerprint as core_fingerprint
+    from medinn_core.io import fingerprint as core_fingerprint
 
     return core_fingerprint(frame)
 
@@ -96,14 +96,14 @@ def fingerprint(frame: pd.DataFrame) -> str:
 # -- models -------------------------------------------------------------------------------------
 def registry():
     """The model registry under ``$MEDINN_HOME`` (default ``~/.medinn``)."""
-    from medinn_core.registry import Registry
+    from medinn_core.io import Registry
 
     return Registry()
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _cached_bundle(path: str, bundle_hash: str):
-    from medinn_core.registry import load_bundle
+    from medinn_core.io import load_bundle
 
     bundle = load_bundle(path)
     if bundle.bundle_hash != bundle_hash:  # changed between the check and the load
@@ -121,7 +121,7 @@ def load_model(path: str | Path) -> ActiveModel:
     medinn_core.errors.BundleError
         If the bundle is missing, altered or cannot be loaded.
     """
-    from medinn_core.registry import verify_bundle
+    from medinn_core.io import verify_bundle
 
     bundle_hash = verify_bundle(path)
     bundle = _cached_bundle(str(Path(path).resolve()), bundle_hash)

@@ -101,10 +101,10 @@ _DATA_MODULES = (
     "pandas",
     "pyarrow",
     "plotly.graph_objects",
-    "medinn_core.data",
+    "medinn_core.io",
     "medinn_core.schema",
     "medinn_core.validate",
-    "medinn_app.figures",
+    "medinn_core.figures",
     "medinn_app.tables",
     "medinn_app.loaders",
 )

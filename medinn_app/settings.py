@@ -56,12 +56,7 @@ def signing_policy():
     ConfigError
         If the secret is too short or the flag is not a yes/no value.
     """
-    from medinn_core.signing import (
-        ALLOW_UNSIGNED_ENV,
-        SECRET_ENV,
-        SigningPolicy,
-        parse_flag,
-    )
+    from medinn_core.security import ALLOW_UNSIGNED_ENV, SECRET_ENV, SigningPolicy, parse_flag
 
     return SigningPolicy(
         secret=setting(SECRET_ENV, SECRET_ENV),
@@ -71,7 +66,7 @@ def signing_policy():
 
 def audit_path():
     """Where the audit log goes (``MEDINN_AUDIT_LOG`` or the secret ``audit_log``), or None."""
-    from medinn_core.audit import AUDIT_ENV, audit_path
+    from medinn_core.security import AUDIT_ENV, audit_path
 
     configured = setting(AUDIT_ENV, "audit_log")
     environ = {**os.environ, AUDIT_ENV: str(configured)} if configured else os.environ

@@ -223,7 +223,7 @@ def collect() -> None:
         return
     if job.result is None:
         return
-    from medinn_core.registry import build_metadata
+    from medinn_core.io import build_metadata
 
     state.set_active_model(
         state.ActiveModel(
@@ -280,7 +280,7 @@ def progress_panel(job: TrainingJob) -> None:
         )
         _stop_button(job, "Cancel this training", ":material/cancel:")
         return
-    from medinn_core.plots import history_figure
+    from medinn_core.figures import history_figure
 
     done, total = len(job.epochs), job.config.epochs
     st.progress(

@@ -111,7 +111,7 @@ def _adopt_environment(environment: dict[str, str]) -> None:
 def _train(conn: Connection, job_id: int, request: dict[str, Any]) -> tuple:
     """One training in the worker; the reply to send (result, user error or bug)."""
     from medinn_core.config import TrainConfig
-    from medinn_core.registry import save_bundle
+    from medinn_core.io import save_bundle
     from medinn_core.schema import Schema
     from medinn_core.train import train_model
 
@@ -400,7 +400,7 @@ class TrainingPool:
         WorkerBug
             Any other exception in the worker, with its traceback as the message.
         """
-        from medinn_core.registry import load_bundle
+        from medinn_core.io import load_bundle
 
         if not self._wait_for_slot(ticket, stop):
             return None

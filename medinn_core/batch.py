@@ -7,7 +7,7 @@ partition. Both score exactly as ``python -m medinn_core predict`` does a chunk 
 their numbers are the CLI's to the bit.
 
 Engines read CSV files with their own readers: give them medinn's missing markers
-(:data:`medinn_core.data.MISSING_MARKERS`) as null values, so that ``NA`` or ``?`` in a
+(:data:`medinn_core.io.MISSING_MARKERS`) as null values, so that ``NA`` or ``?`` in a
 category column count as missing rather than as an unseen category (``docs/scaling.md``).
 """
 
@@ -44,7 +44,7 @@ class BatchScorer:
     """
 
     def __init__(self, bundle_dir: str | os.PathLike[str], *, threshold: float | None = None):
-        from medinn_core.registry import load_bundle
+        from medinn_core.io import load_bundle
 
         self.bundle = load_bundle(bundle_dir)
         self.threshold = threshold

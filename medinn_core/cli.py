@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str):
-    from medinn_core.data import read_table, use_jemalloc
+    from medinn_core.io import read_table, use_jemalloc
 
     if not Path(path).is_file():
         raise DataError(f"File '{path}' does not exist. Check the path.")
@@ -111,7 +111,7 @@ def _load(args: argparse.Namespace):
     The bundle's files are verified and the data read before the network is loaded, so a bad
     file is reported without the seconds TensorFlow takes to import.
     """
-    from medinn_core.registry import load_bundle, verify_bundle
+    from medinn_core.io import load_bundle, verify_bundle
 
     verify_bundle(args.model)
     df = _read(args.data)
@@ -131,21 +131,21 @@ def _audit(
     """One line in the audit log: the OS user, the model and a patient count, no values."""
     import getpass
 
-    from medinn_core import audit
+    from medinn_core.security import audit_path, manifest_hash, record_event
 
     try:
         user = getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
         user = "unknown"
     if folder is not None:
-        model, model_hash = name or folder.name, audit.manifest_hash(folder)
+        model, model_hash = name or folder.name, manifest_hash(folder)
     elif bundle is not None:
         model, model_hash = bundle.name, bundle.bundle_hash
     else:
         model = model_hash = None
-    audit.record(
+    record_event(
         action,
-        audit.audit_path(),
+        audit_path(),
         source="cli",
         user=user,
         auth="os",
@@ -161,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from medinn_core.config import TrainConfig
     from medinn_core.errors import SchemaError
-    from medinn_core.registry import save_bundle
+    from medinn_core.io import save_bundle
     from medinn_core.schema import infer_schema
     from medinn_core.train import train_model
 
@@ -216,7 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _table_chunks(path: str, chunk_rows: int, as_float: Iterable[str] = ()) -> Iterator:
     """A CSV file in chunks of cleaned rows (``as_float`` columns parsed straight as floats);
     an Excel or Parquet file, read whole, as one."""
-    from medinn_core.data import iter_csv_chunks
+    from medinn_core.io import iter_csv_chunks
 
     if not Path(path).is_file():
         raise DataError(f"File '{path}' does not exist. Check the path.")
@@ -270,14 +270,8 @@ def _written_at_end(path: Path) -> Iterator[BinaryIO]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from medinn_core.predict import (
-        check_columns,
-        combine_checks,
-        csv_bytes,
-        require_columns,
-        score_frame,
-    )
-    from medinn_core.registry import load_bundle
+    from medinn_core.io import csv_bytes, load_bundle
+    from medinn_core.predict import check_columns, combine_checks, require_columns, score_frame
     from medinn_core.schema import Kind
 
     bundle = load_bundle(args.model)
@@ -309,7 +303,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from medinn_core.evaluate import evaluate_bundle
+    from medinn_core.evaluation import evaluate_bundle
 
     bundle, df = _load(args)
 
@@ -324,7 +318,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from medinn_core.explain import explain_model
-    from medinn_core.predict import escape_formulas
+    from medinn_core.io import escape_formulas
 
     bundle, df = _load(args)
     explanation = explain_model(
@@ -343,8 +337,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from medinn_core.evaluate import evaluate_bundle, subgroup_table
-    from medinn_core.report import build_report
+    from medinn_core.evaluation import build_report, evaluate_bundle, subgroup_table
 
     bundle, df = _load(args)
     result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
@@ -375,7 +368,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from medinn_core.registry import verify_bundle
+    from medinn_core.io import verify_bundle
 
     verify_bundle(args.model)
     print((Path(args.model) / "metadata.json").read_text())
@@ -385,7 +378,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_hash_password(args: argparse.Namespace) -> int:
     import getpass
 
-    from medinn_core.passwords import hash_password
+    from medinn_core.security import hash_password
 
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")

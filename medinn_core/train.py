@@ -263,8 +263,8 @@ def train_model(
     SchemaError
         If the schema has no target.
     """
-    from medinn_core.data import fingerprint
     from medinn_core.explain import summarize_background, tensorflow_exclusive
+    from medinn_core.io import fingerprint
 
     config = config if config is not None else TrainConfig()
     start = time.perf_counter()
@@ -281,7 +281,7 @@ def train_model(
     with tensorflow_exclusive():
         model.fit(train, val, on_epoch=on_epoch)
     if schema.task == Task.BINARY:
-        from medinn_core.thresholds import youden_threshold
+        from medinn_core.evaluation import youden_threshold
 
         best = youden_threshold(model.encode_target(val), _model_output(model, val))
         model.threshold_ = 0.5 if best is None else best

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from medinn_app import figures, loaders, runtime, state, tables
+from medinn_app import loaders, runtime, state, tables
+from medinn_core import figures
 from medinn_core.errors import MedinnError
 from medinn_core.schema import Kind, Task, labels
 from medinn_core.validate import validate

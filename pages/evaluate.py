@@ -1,7 +1,7 @@
 """Evaluate: how well the current model does on labelled patients it was not trained on.
 
-One section per task; each shows what ``medinn_core.evaluate`` computes, drawn by
-``medinn_core.plots``. Extend a section by adding tabs. The tabs are lazy: only the open one
+One section per task; each shows what ``medinn_core.evaluation`` computes, drawn by
+``medinn_core.evaluation``. Extend a section by adding tabs. The tabs are lazy: only the open one
 is computed and sent, so the model report reads the closed tabs' choices from session state.
 """
 
@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from medinn_app import evaluation, reporting, runtime, state, ui
-from medinn_core import plots
+from medinn_app import reporting, runtime, sources, state, ui
+from medinn_core import evaluation
 from medinn_core.errors import MedinnError
-from medinn_core.evaluate import (
+from medinn_core.evaluation import (
     compare_models,
     decision_curve,
     evaluate_binary,
@@ -40,7 +40,7 @@ model = active.model
 schema = model.schema
 task = Task(schema.task)
 
-choices = evaluation.sources(active, state.dataset())
+choices = sources.sources(active, state.dataset())
 if not choices:
     st.info(
         f"Evaluation needs patients with a known outcome ('{schema.target}') that the model "
@@ -69,7 +69,7 @@ cached = st.session_state.get(state.EVALUATION)
 if cached is None or cached[0] != cache_key:
     try:
         with st.spinner("Evaluating…"):
-            y, output = evaluation.outputs(active, picked.rows())
+            y, output = sources.outputs(active, picked.rows())
             if task == Task.BINARY:
                 result = evaluate_binary(y, output, threshold=state.threshold(), n_boot=n_boot)
             elif task == Task.MULTICLASS:
@@ -82,7 +82,7 @@ if cached is None or cached[0] != cache_key:
     cached = (cache_key, y, output, result, {})
     st.session_state[state.EVALUATION] = cached
 _, y, output, result, memo = cached  # memo: what else was computed for this evaluation
-rows = evaluation.labelled(active, picked.rows())  # in the order of y and output
+rows = sources.labelled(active, picked.rows())  # in the order of y and output
 for note in result.notes:
     st.info(note)
 
@@ -103,7 +103,7 @@ def subgroup_column() -> str | None:
     # persist_state: the choice outlives a closed Subgroups tab (the report uses it).
     return st.selectbox(
         "Split the patients by",
-        evaluation.subgroup_columns(active, rows),
+        sources.subgroup_columns(active, rows),
         index=None,
         placeholder="Choose a column (sex, an age band, a site…)",
         key=state.W_EVAL_SUBGROUP,
@@ -115,7 +115,7 @@ def subgroup_column() -> str | None:
 def chosen_subgroup() -> str | None:
     """The column chosen on the Subgroups tab, open or closed; None if these patients lack it."""
     column = st.session_state.get(state.W_EVAL_SUBGROUP)
-    return column if column in evaluation.subgroup_columns(active, rows) else None
+    return column if column in sources.subgroup_columns(active, rows) else None
 
 
 def chosen_range() -> tuple[int, int]:
@@ -128,7 +128,7 @@ def subgroup_metrics(column: str, threshold: float) -> pd.DataFrame:
     """Binary metrics per group of ``column``, kept for this evaluation (they bootstrap)."""
     key = ("subgroups", column, threshold)
     if key not in memo:
-        groups = evaluation.subgroup_values(rows, column)
+        groups = sources.subgroup_values(rows, column)
         memo[key] = subgroup_table(y, output, groups, threshold, n_boot=n_boot)
     return memo[key]
 
@@ -158,7 +158,7 @@ def baseline_comparisons() -> list:
     if "comparisons" not in memo:
         found = [c for c in (logistic_comparison(),) if c is not None]
         with st.spinner("Fitting gradient boosting on the training split…"):
-            boosting = evaluation.gradient_boosting(active, state.dataset())
+            boosting = sources.gradient_boosting(active, state.dataset())
         if boosting is not None:
             x = model.transform(rows)
             found.append(compared_with("Gradient boosting", estimator_output(boosting, task, x)))
@@ -279,24 +279,26 @@ if task == Task.BINARY:
     if confusion_tab.open:
         with confusion_tab:
             st.plotly_chart(
-                plots.confusion_matrix_figure(
+                evaluation.confusion_matrix_figure(
                     at.confusion_matrix(), title=f"Confusion matrix at {threshold:.0%}"
                 ),
                 key="evaluate.confusion",
             )
     if roc_tab.open:
         with roc_tab:
-            st.plotly_chart(plots.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc")
+            st.plotly_chart(
+                evaluation.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc"
+            )
     if pr_tab.open:
         with pr_tab:
             st.plotly_chart(
-                plots.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
+                evaluation.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
                 key="evaluate.pr",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                plots.calibration_figure(cal, result.risk_distribution),
+                evaluation.calibration_figure(cal, result.risk_distribution),
                 key="evaluate.calibration",
             )
     if curve_tab.open:
@@ -313,7 +315,7 @@ if task == Task.BINARY:
                 persist_state="page",  # outlives a closed tab: the report uses it
             )
             curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
-            st.plotly_chart(plots.decision_curve_figure(curve), key="evaluate.decision_curve")
+            st.plotly_chart(evaluation.decision_curve_figure(curve), key="evaluate.decision_curve")
             st.caption(
                 "Net benefit: true positives minus false positives weighted by the odds of the "
                 "threshold, per patient. The model is useful where its curve lies above both "
@@ -322,14 +324,14 @@ if task == Task.BINARY:
     if risk_tab.open:
         with risk_tab:
             st.plotly_chart(
-                plots.risk_histogram_figure(result.risk_distribution),
+                evaluation.risk_histogram_figure(result.risk_distribution),
                 key="evaluate.risk_distribution",
             )
     if subgroups_tab.open:
         with subgroups_tab:
             column = subgroup_column()
             if column is not None:
-                groups = evaluation.subgroup_values(rows, column)
+                groups = sources.subgroup_values(rows, column)
                 table = subgroup_metrics(column, threshold)
                 st.dataframe(
                     table.style.apply(
@@ -342,7 +344,7 @@ if task == Task.BINARY:
                     "too_small: fewer than 30 events or non-events in the group, too few to judge."
                 )
                 st.plotly_chart(
-                    plots.subgroup_forest_figure(
+                    evaluation.subgroup_forest_figure(
                         table, result.auroc, title=f"AUROC by {groups.name or column}"
                     ),
                     key="evaluate.subgroup_forest",
@@ -395,18 +397,18 @@ elif task == Task.MULTICLASS:
     if confusion_tab.open:
         with confusion_tab:
             st.plotly_chart(
-                plots.confusion_matrix_figure(result.confusion), key="evaluate.confusion"
+                evaluation.confusion_matrix_figure(result.confusion), key="evaluate.confusion"
             )
     if roc_tab.open:
         with roc_tab:
             st.plotly_chart(
-                plots.multiclass_roc_figure(result.roc_curves, result.per_class),
+                evaluation.multiclass_roc_figure(result.roc_curves, result.per_class),
                 key="evaluate.roc",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                plots.multiclass_calibration_figure(result.calibration),
+                evaluation.multiclass_calibration_figure(result.calibration),
                 key="evaluate.calibration",
             )
     if per_class_tab.open:
@@ -428,19 +430,19 @@ else:
     if observed_tab.open:
         with observed_tab:
             st.plotly_chart(
-                plots.predicted_observed_figure(result.points, unit=unit),
+                evaluation.predicted_observed_figure(result.points, unit=unit),
                 key="evaluate.predicted_observed",
             )
     if residuals_tab.open:
         with residuals_tab:
             st.plotly_chart(
-                plots.residuals_figure(result.points, unit=unit), key="evaluate.residuals"
+                evaluation.residuals_figure(result.points, unit=unit), key="evaluate.residuals"
             )
     if subgroups_tab.open:
         with subgroups_tab:
             column = subgroup_column()
             if column is not None:
-                groups = evaluation.subgroup_values(rows, column)
+                groups = sources.subgroup_values(rows, column)
                 by_group = regression_by_group(y, output, groups)
                 st.dataframe(
                     by_group.rename(columns={"group": groups.name or column}).style.format(
@@ -450,7 +452,7 @@ else:
                     key="evaluate.regression_subgroups",
                 )
                 st.plotly_chart(
-                    plots.regression_subgroup_figure(
+                    evaluation.regression_subgroup_figure(
                         by_group,
                         result.mae.value,
                         unit=unit,
@@ -488,9 +490,9 @@ with st.expander("Model report"):
             if split_by is not None:
                 subgroups[split_by] = subgroup_metrics(split_by, threshold)
         elif task == Task.REGRESSION and split_by is not None:
-            groups = evaluation.subgroup_values(rows, split_by)
+            groups = sources.subgroup_values(rows, split_by)
             shown = dataclasses.replace(result, by_group=regression_by_group(y, output, groups))
-        return evaluation.report_html(
+        return sources.report_html(
             active,
             shown,
             data_name=picked.label,

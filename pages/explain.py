@@ -1,7 +1,7 @@
 """Explain: why the model predicts what it does, for all patients and for one.
 
 The contributions come from ``medinn_core.explain`` (computed once per model, patients, space
-and class, and kept in this session); the figures from ``medinn_core.explain_plots``. This
+and class, and kept in this session); the figures from ``medinn_core.explain``. This
 page never imports shap or keras itself.
 """
 
@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from medinn_app import explaining, runtime, state, tables, ui
-from medinn_core import explain_plots as ep
+from medinn_core import explain
 from medinn_core.errors import MedinnError
 from medinn_core.explain import METHOD_LABELS
 from medinn_core.schema import Kind, Task, as_label
@@ -86,7 +86,7 @@ names = tables.patient_labels(frame, schema.id_column).reset_index(drop=True)
 st.caption(
     f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients explained "
     f"in {seconds:.1f} s. Each patient's prediction is the average prediction "
-    f"({ep.output_text(expl, expl.base_value, unit, outcome)}) plus the contributions of "
+    f"({explain.output_text(expl, expl.base_value, unit, outcome)}) plus the contributions of "
     "their values."
 )
 if expl.note:
@@ -99,9 +99,9 @@ overview, dependence, one, what_if, cohorts = st.tabs(
 
 # -- global -------------------------------------------------------------------------------------
 def draw_global() -> None:
-    st.plotly_chart(ep.importance_figure(expl, **terms), key="explain.importance")
+    st.plotly_chart(explain.importance_figure(expl, **terms), key="explain.importance")
     st.plotly_chart(
-        ep.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=units, **terms),
+        explain.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=units, **terms),
         key="explain.beeswarm",
     )
     st.caption(
@@ -123,7 +123,7 @@ def draw_dependence() -> None:
         persist_state="page",
     )
     st.plotly_chart(
-        ep.dependence_figure(
+        explain.dependence_figure(
             expl, feature, colour, max_points=DEPENDENCE_DOTS, units=units, **terms
         ),
         key="explain.dependence",
@@ -136,7 +136,7 @@ explaining.check_patient(len(order))
 
 
 def choose_patient() -> int:
-    texts = ep.output_texts(expl, expl.output, unit, outcome)
+    texts = explain.output_texts(expl, expl.output, unit, outcome)
     choices = [f"{name} · {text}" for name, text in zip(names.tolist(), texts, strict=True)]
     return st.selectbox(
         "Patient",
@@ -156,9 +156,11 @@ def draw_patient() -> None:
             f"{'; '.join(reasons)}. This prediction and its explanation are less certain.",
             icon=":material/warning:",
         )
-    st.markdown("**" + ep.plain_sentence(expl, position, units, imputed=imputed, **terms) + "**")
+    st.markdown(
+        "**" + explain.plain_sentence(expl, position, units, imputed=imputed, **terms) + "**"
+    )
     st.plotly_chart(
-        ep.waterfall_figure(
+        explain.waterfall_figure(
             expl,
             position,
             units,
@@ -233,11 +235,11 @@ def draw_what_if() -> None:
             st.error(str(exc))
     if new is not None:
         before, after = float(expl.output[position]), float(new.output[0])
-        kind, value = ep.output_parts(new, after, unit, outcome)
+        kind, value = explain.output_parts(new, after, unit, outcome)
         st.metric(
             f"{kind} with the changes",
             value,
-            delta=ep.change_text(new, after - before, unit, outcome),
+            delta=explain.change_text(new, after - before, unit, outcome),
             delta_color="inverse" if task == Task.BINARY else "off",  # higher risk: worse
         )
         reasons = explaining.unusual_values(model, edited)
@@ -247,7 +249,7 @@ def draw_what_if() -> None:
                 f"{'; '.join(reasons)}. The new prediction is less certain.",
                 icon=":material/warning:",
             )
-        old_fig = ep.waterfall_figure(
+        old_fig = explain.waterfall_figure(
             expl,
             position,
             units,
@@ -256,7 +258,7 @@ def draw_what_if() -> None:
             **terms,
             title="As recorded",
         )
-        new_fig = ep.waterfall_figure(
+        new_fig = explain.waterfall_figure(
             new,
             0,
             units,
@@ -265,12 +267,12 @@ def draw_what_if() -> None:
             **terms,
             title="With your changes",
         )
-        ep.same_scale(old_fig, new_fig)
+        explain.same_scale(old_fig, new_fig)
         was, now = st.columns(2)
         was.plotly_chart(old_fig, key="explain.whatif_before")
         now.plotly_chart(new_fig, key="explain.whatif_after")
-        was.caption(ep.plain_sentence(expl, position, units, imputed=imputed, **terms))
-        now.caption(ep.plain_sentence(new, 0, units, imputed=imputed, **terms))
+        was.caption(explain.plain_sentence(expl, position, units, imputed=imputed, **terms))
+        now.caption(explain.plain_sentence(new, 0, units, imputed=imputed, **terms))
 
 
 # -- cohorts ------------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ def draw_cohorts() -> None:
             first = expl.output >= middle
             groups = ("Above the median", "Below the median")
             st.caption(
-                f"Split at the median prediction, {ep.output_text(expl, middle, unit, outcome)}."
+                f"Split at the median prediction, {explain.output_text(expl, middle, unit, outcome)}."
             )
         second = ~first
     else:
@@ -337,7 +339,7 @@ def draw_cohorts() -> None:
         )
     else:
         try:
-            fig = ep.compare_cohorts_figure(expl, first, second, groups, **terms)
+            fig = explain.compare_cohorts_figure(expl, first, second, groups, **terms)
         except MedinnError as exc:
             st.error(str(exc))
         else:

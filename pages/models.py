@@ -6,17 +6,17 @@ import streamlit as st
 
 from medinn_app import (
     audit,
-    evaluation,
     loaders,
     reporting,
     runtime,
     settings,
     sidebar,
+    sources,
     state,
     tables,
 )
-from medinn_core.audit import manifest_hash
 from medinn_core.errors import MedinnError
+from medinn_core.security import manifest_hash
 
 runtime.ensure_navigation()
 
@@ -105,7 +105,7 @@ with st.expander("Model report (HTML)", icon=":material/description:"):
             "it on labelled patients it was not trained on."
         )
     else:
-        choices = evaluation.sources(active, state.dataset())
+        choices = sources.sources(active, state.dataset())
         if not choices:
             st.info(
                 f"The report needs patients with a known outcome ('{meta.get('target')}') that "
@@ -131,7 +131,7 @@ with st.expander("Model report (HTML)", icon=":material/description:"):
                 "page builds a report with the threshold, subgroups and curves you choose there."
             )
             reporting.report_download(
-                lambda: evaluation.bundle_report_html(
+                lambda: sources.bundle_report_html(
                     active, source, intended_use=intended_use, limitations=limitations
                 ),
                 cache_key=("models", active.token, source.key, intended_use, limitations),

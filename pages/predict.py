@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from medinn_app import audit, explaining, figures, loaders, runtime, state, tables, ui
+from medinn_app import audit, explaining, loaders, runtime, state, tables, ui
+from medinn_core import figures
 from medinn_core.errors import MedinnError
-from medinn_core.predict import check_columns, escape_formulas, score_frame
+from medinn_core.io import escape_formulas
+from medinn_core.predict import check_columns, score_frame
 from medinn_core.schema import Kind, Task
 
 runtime.ensure_navigation()

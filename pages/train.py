@@ -7,7 +7,7 @@ import streamlit as st
 from medinn_app import audit, loaders, runtime, state, tables, training, ui
 from medinn_core.config import ACTIVATIONS, TrainConfig
 from medinn_core.errors import MedinnError
-from medinn_core.plots import history_figure
+from medinn_core.figures import history_figure
 from medinn_core.validate import validate
 
 runtime.ensure_navigation()

@@ -60,7 +60,7 @@ def regression_result():
 @pytest.fixture(scope="session")
 def saved_binary(binary_result, tmp_path_factory):
     """A bundle folder of the binary model."""
-    from medinn_core.registry import save_bundle
+    from medinn_core.io import save_bundle
 
     folder = tmp_path_factory.mktemp("bundles") / "cardio"
     save_bundle(binary_result, folder, "cardio", "test model")

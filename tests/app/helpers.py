@@ -6,9 +6,13 @@ in ``conftest.py`` beside this module.
 
 from __future__ import annotations
 
+import base64
 import time
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -83,3 +87,25 @@ def the_explanation(at: AppTest):
     """The explanation the Explain page computed last."""
     kept = at.session_state[state.EXPLANATIONS]
     return next(reversed(kept.values()))[0]
+
+
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Open the tab ``label`` of the lazy tabs with ``key``, as a click in the browser does."""
+    at.session_state[key] = label
+    return at.run()
+
+
+def charts(at: AppTest) -> dict[str, go.Figure]:
+    """The page's plotly figures by their key."""
+    return {
+        chart.proto.id.rsplit("-", 1)[-1]: pio.from_json(chart.proto.spec, skip_invalid=True)
+        for chart in at.get("plotly_chart")
+    }
+
+
+def numbers(values) -> np.ndarray:
+    """An array of a figure read back from JSON (plotly writes NumPy arrays as base64)."""
+    if isinstance(values, dict) and "bdata" in values:
+        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        return array.reshape(values["shape"]) if "shape" in values else array
+    return np.asarray(values, dtype=float)

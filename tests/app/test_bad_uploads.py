@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from medinn_app import loaders, state
-from medinn_core.data import DEFAULT_MAX_BYTES
+from medinn_core.io import DEFAULT_MAX_BYTES
 
 from ..conftest import ROOT
 from ..data.bad.make_bad import BY_NAME, CASES

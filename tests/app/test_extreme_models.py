@@ -15,8 +15,7 @@ from medinn_app import runtime, state
 from medinn_core.config import TrainConfig
 from medinn_core.schema import infer_schema
 
-from .helpers import goto, new_app, texts
-from .test_pages import open_tab
+from .helpers import goto, new_app, open_tab, texts
 
 EVALUATE_TABS = (
     "Confusion matrix",
@@ -82,7 +81,7 @@ CASES = {
 @pytest.fixture(scope="module", params=list(CASES))
 def extreme(request, medinn_home):
     """An app with the case's table uploaded and its model (trained and saved) loaded."""
-    from medinn_core.registry import Registry
+    from medinn_core.io import Registry
     from medinn_core.train import train_model
 
     frame, target, config = CASES[request.param]

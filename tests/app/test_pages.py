@@ -6,7 +6,6 @@ Every test points MEDINN_HOME at a temporary folder, so ~/.medinn is never touch
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -14,8 +13,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -25,9 +22,12 @@ from ..conftest import ROOT
 from .helpers import (
     APP,
     TIMEOUT,
+    charts,
     goto,
     load_sample,
     new_app,
+    numbers,
+    open_tab,
     table_with,
     texts,
     the_explanation,
@@ -214,7 +214,7 @@ def test_training_shows_metrics_beside_baselines(trained):
 
 
 def test_training_is_audited_with_counts_not_values(trained, audit_log):
-    from medinn_core.audit import read_log
+    from medinn_core.security import read_log
 
     session = trained[0].session_state[state.AUDIT_SESSION]
     events = [e for e in read_log(audit_log) if e["session"] == session]
@@ -444,31 +444,10 @@ def sample_model(tmp_path_factory):
 ONE_PATIENT = "One patient: try a change"  # Predict's second tab
 
 
-def open_tab(at: AppTest, key: str, label: str) -> AppTest:
-    """Open the tab ``label`` of the lazy tabs with ``key``, as a click in the browser does."""
-    at.session_state[key] = label
-    return at.run()
-
-
-def charts(at: AppTest) -> dict[str, go.Figure]:
-    """The page's plotly figures by their key."""
-    return {
-        chart.proto.id.rsplit("-", 1)[-1]: pio.from_json(chart.proto.spec, skip_invalid=True)
-        for chart in at.get("plotly_chart")
-    }
-
-
-def numbers(values) -> np.ndarray:
-    """An array of a figure read back from JSON (plotly writes NumPy arrays as base64)."""
-    if isinstance(values, dict) and "bdata" in values:
-        array = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-        return array.reshape(values["shape"]) if "shape" in values else array
-    return np.asarray(values, dtype=float)
-
-
 def test_explain_shows_why_for_the_sample_model(sample_model):
     from medinn_app import explaining
-    from medinn_core import explain_plots as ep
+    from medinn_core import explain as ep
+    from medinn_core.explain._wording import _percent
 
     at = open_tab(goto(sample_model, "explain"), state.W_EXPLAIN_TAB, "Global")
     expl = the_explanation(at)
@@ -501,7 +480,7 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
     assert list(bars.y[1:11]) == expected  # with units: "age = 74 y"
     assert any(units[f] and expected[k].endswith(units[f]) for k, f in enumerate(strongest))
     sentence = ep.plain_sentence(expl, top, units, imputed=imputed)
-    assert sentence.startswith(f"Risk {ep._percent(expl.output[top])} %")
+    assert sentence.startswith(f"Risk {_percent(expl.output[top])} %")
     assert f"**{sentence}**" in texts(at.markdown)
 
 
@@ -649,14 +628,14 @@ def test_stop_keeps_the_best_model_so_far():
 
 # -- Evaluate: subgroups and the model report ---------------------------------------------------
 def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
-    from medinn_app import evaluation
+    from medinn_app import sources
 
     at = open_tab(goto(sample_model, "evaluate"), state.W_EVAL_TAB, "Subgroups")
     assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
     table = table_with(at, "too_small")
-    rows = evaluation.labelled(at.session_state[state.ACTIVE_MODEL], split_rows_of(at))
+    rows = sources.labelled(at.session_state[state.ACTIVE_MODEL], split_rows_of(at))
     assert list(table["group"]) == sorted(rows["sex"].dropna().unique())
     assert table["n"].sum() == len(rows)
     assert "evaluate.subgroup_forest" in charts(at)
@@ -719,7 +698,7 @@ def test_evaluate_multiclass_views():
 
 
 def split_rows_of(at: AppTest) -> pd.DataFrame:
-    from medinn_app import evaluation
+    from medinn_app import sources
 
     active = at.session_state[state.ACTIVE_MODEL]
-    return evaluation.test_split(active, at.session_state[state.DATASET])
+    return sources.test_split(active, at.session_state[state.DATASET])

@@ -18,11 +18,11 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
 
 from medinn_app import auth, state
-from medinn_core import audit
-from medinn_core.passwords import hash_password
+from medinn_core.security import _audit as audit
+from medinn_core.security import hash_password
 
 from ..conftest import SAMPLES
-from ..core.test_audit import assert_no_patient_values
+from ..core.security.test_audit import assert_no_patient_values
 from .helpers import APP, TIMEOUT, new_app, texts
 
 PASSWORD = "correct horse battery staple"
@@ -242,7 +242,7 @@ def import_zip(at: AppTest, data: bytes) -> AppTest:
 
 
 def test_models_page_refuses_unsigned_imports_unless_allowed(saved_binary):
-    from medinn_core.registry import export_bundle_zip
+    from medinn_core.io import export_bundle_zip
 
     unsigned = export_bundle_zip(saved_binary)
     at = new_app()
@@ -260,7 +260,7 @@ def test_models_page_refuses_unsigned_imports_unless_allowed(saved_binary):
 
 
 def test_models_page_imports_bundles_signed_with_its_secret(saved_binary):
-    from medinn_core.registry import export_bundle_zip
+    from medinn_core.io import export_bundle_zip
 
     secret = "a-shared-server-secret-0123456789abcdef"
     at = new_app(MEDINN_SECRET=secret)

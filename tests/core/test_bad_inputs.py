@@ -8,9 +8,9 @@ import tracemalloc
 import pandas as pd
 import pytest
 
-from medinn_core.data import fingerprint, load_table, read_table
 from medinn_core.errors import DataError, SchemaError
-from medinn_core.predict import escape_formulas, require_columns, score_frame
+from medinn_core.io import escape_formulas, fingerprint, load_table, read_table
+from medinn_core.predict import require_columns, score_frame
 from medinn_core.schema import Kind, infer_schema
 from medinn_core.validate import validate
 

@@ -6,9 +6,9 @@ import pytest
 
 from medinn_core.batch import BatchScorer, score_iterator
 from medinn_core.cli import main
-from medinn_core.data import iter_csv_chunks, read_table
 from medinn_core.errors import BundleError, SchemaError
-from medinn_core.predict import check_columns, combine_checks, csv_bytes, score_frame
+from medinn_core.io import csv_bytes, iter_csv_chunks, read_table
+from medinn_core.predict import check_columns, combine_checks, score_frame
 from medinn_core.synthetic import make_cardiology_cohort
 
 CHUNK = 500
@@ -33,7 +33,7 @@ def patients(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(saved_binary):
-    from medinn_core.registry import load_bundle
+    from medinn_core.io import load_bundle
 
     return load_bundle(saved_binary).model
 
@@ -48,8 +48,8 @@ def test_chunked_predict_writes_the_whole_file_output(
 ):
     # Small blocks, so that the numeric features of the first chunks are parsed as floats and
     # the rest, from the block with '<20' on, as text (the whole file is a single block).
-    monkeypatch.setattr("medinn_core.data._STREAM_BLOCK_BYTES", 16384)
-    with caplog.at_level("INFO", logger="medinn_core.data"):
+    monkeypatch.setattr("medinn_core.io._parse._STREAM_BLOCK_BYTES", 16384)
+    with caplog.at_level("INFO", logger="medinn_core.io"):
         chunked = _predict(
             saved_binary, patients, tmp_path / "chunked.csv", "--chunk-rows", str(CHUNK)
         )
@@ -131,7 +131,7 @@ def test_csv_bytes_quotes_and_escapes_like_pandas_and_is_chunkable():
         }
     )
     text = csv_bytes(frame)
-    from medinn_core.predict import escape_formulas
+    from medinn_core.io import escape_formulas
 
     assert text == escape_formulas(frame).to_csv(index=False).encode()
     parts = csv_bytes(frame.iloc[:2]) + csv_bytes(frame.iloc[2:], header=False)

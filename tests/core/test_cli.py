@@ -79,8 +79,8 @@ def test_evaluate_writes_the_headline_numbers(trained, tmp_path):
 
 
 def test_evaluate_multiclass_and_regression_bundles(multiclass_result, regression_result, tmp_path):
-    from medinn_core.evaluate import evaluate_bundle
-    from medinn_core.registry import load_bundle, save_bundle
+    from medinn_core.evaluation import evaluate_bundle
+    from medinn_core.io import load_bundle, save_bundle
     from medinn_core.synthetic import make_drug_response, make_toxicity_cohort
 
     save_bundle(multiclass_result, tmp_path / "tox", "tox")

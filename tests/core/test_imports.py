@@ -14,14 +14,15 @@ def _modules_after(statement):
 
 def test_core_never_imports_streamlit():
     loaded = _modules_after(
-        "import medinn_core, medinn_core.cli, medinn_core.train, medinn_core.registry, "
-        "medinn_core.predict, medinn_core.evaluate, medinn_core.plots, medinn_core.explain"
+        "import medinn_core, medinn_core.cli, medinn_core.train, medinn_core.io, "
+        "medinn_core.predict, medinn_core.evaluation, medinn_core.explain, medinn_core.security, "
+        "medinn_core.figures, medinn_core.style"
     )
     assert "streamlit" not in loaded
 
 
 def test_light_modules_do_not_import_tensorflow():
     loaded = _modules_after(
-        "import medinn_core.data, medinn_core.schema, medinn_core.validate, medinn_core.preprocess"
+        "import medinn_core.io, medinn_core.schema, medinn_core.validate, medinn_core.preprocess"
     )
     assert "tensorflow" not in loaded and "keras" not in loaded and "shap" not in loaded

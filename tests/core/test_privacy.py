@@ -22,8 +22,7 @@ import pandas as pd
 import pytest
 
 from medinn_core.config import TrainConfig
-from medinn_core.data import load_table
-from medinn_core.registry import BUNDLE_FILES, MANIFEST, export_bundle_zip, save_bundle
+from medinn_core.io import BUNDLE_FILES, MANIFEST, export_bundle_zip, load_table, save_bundle
 from medinn_core.schema import infer_schema
 from medinn_core.synthetic import make_cardiology_cohort
 from medinn_core.validate import validate

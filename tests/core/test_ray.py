@@ -29,7 +29,7 @@ def test_map_batches_scores_a_csv_like_the_cli(local_ray, saved_binary, cardiolo
     import pyarrow.csv as pa_csv
 
     from medinn_core.batch import BatchScorer
-    from medinn_core.data import MISSING_MARKERS
+    from medinn_core.io import MISSING_MARKERS
 
     path = tmp_path / "patients.csv"
     cardiology_df.drop(columns="mace_1y").to_csv(path, index=False)

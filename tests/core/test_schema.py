@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from medinn_core.data import read_table
 from medinn_core.errors import SchemaError
+from medinn_core.io import read_table
 from medinn_core.schema import (
     Kind,
     Schema,

@@ -10,7 +10,7 @@ is the same, byte for byte, on every run.
 
 Each :class:`Case` says at which stage the file must be caught and how:
 
-* ``read``: :func:`medinn_core.data.load_table` refuses it with a ``DataError`` (``error``), or
+* ``read``: :func:`medinn_core.io.load_table` refuses it with a ``DataError`` (``error``), or
   reads it correctly (``ok``, the message being one of the reader's notes, or empty);
 * ``train``: the file reads, and the checks before training on ``target`` (``infer_schema``,
   then ``validate``) stop it (``error``) or warn (``warning``);

@@ -1,0 +1,437 @@
+"""A model report a clinician can take away: one self-contained HTML file.
+
+Laid out along the TRIPOD+AI items a tool can fill (source data, outcome and predictors,
+missing data, model and training, performance, calibration, decision curve, subgroups,
+baseline comparison, intended use and limitations). Plotly figures are embedded with
+plotly.js inline exactly once, and nothing is fetched from the network, so the file opens
+offline. Every string that came from a user or a data file is escaped.
+
+Pure: no file I/O and no Streamlit; the caller writes or serves the returned string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from medinn_core.evaluation import _figures as plots
+from medinn_core.evaluation._binary import BinaryEvaluation, ModelEvaluation
+from medinn_core.evaluation._multiclass import MulticlassEvaluation
+from medinn_core.evaluation._regression import RegressionEvaluation
+
+__all__ = ["DISCLAIMER", "NOT_STATED", "build_report"]
+
+DISCLAIMER = "Predictions support, not replace, clinical judgment."
+NOT_STATED = "Not stated: the author left this field empty."
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Arial, sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
+h1 { border-bottom: 2px solid #0072B2; padding-bottom: .2em; }
+h2 { margin-top: 2em; color: #0072B2; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: .92em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
+th { background: #f0f4f8; }
+.placeholder { color: #a33; font-style: italic; }
+.note { background: #fff8e1; border-left: 4px solid #E69F00; padding: .4em .8em; }
+footer { margin-top: 3em; border-top: 1px solid #ccc; font-size: .9em; color: #555; }
+.figure { margin: 1em 0; }
+"""
+
+
+# -- formatting ------------------------------------------------------------------------------
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if _missing(value):
+        return "n/a"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"{float(value):.{digits}f}"
+
+
+def _ci(interval: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """``0.812 (95 % CI 0.770–0.850)`` from an ``interval_dict``; "n/a" when undefined."""
+    if not interval or _missing(interval.get("value")):
+        return "n/a"
+    text = _num(interval["value"], digits)
+    low, high = interval.get("ci_low"), interval.get("ci_high")
+    if not _missing(low) and not _missing(high):
+        text += f" (95 % CI {_num(low, digits)}–{_num(high, digits)})"
+    return text
+
+
+def _rows(rows: list[tuple[str, str]]) -> str:
+    """A two-column table of already formatted values (both escaped here)."""
+    body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _frame(frame: pd.DataFrame, digits: int = 3) -> str:
+    # pandas escapes cell text and headers by default.
+    return frame.to_html(
+        index=False, na_rep="n/a", float_format=lambda x: f"{x:.{digits}f}", border=0
+    )
+
+
+def _text(value: str) -> str:
+    """The user's free text, escaped, or a visible placeholder when empty."""
+    if not value or not value.strip():
+        return f'<p class="placeholder">{_esc(NOT_STATED)}</p>'
+    return "".join(f"<p>{_esc(p)}</p>" for p in value.strip().split("\n") if p.strip())
+
+
+class _Figures:
+    """Embeds figures, putting plotly.js inline with the first one only."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: go.Figure) -> str:
+        first = self.count == 0
+        self.count += 1
+        inner = fig.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False})
+        return f'<div class="figure">{inner}</div>'
+
+
+# -- sections --------------------------------------------------------------------------------
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{_esc(title)}</h2>{body}</section>"
+
+
+def _source_data(meta: Mapping[str, Any], ev: Any, data_name: str, data: Any) -> str:
+    rows = [
+        ("Data set", data_name or "not stated"),
+        ("Data fingerprint (SHA-256 of the training table)", meta.get("data_fingerprint", "n/a")),
+        ("Patients evaluated", _num(int(ev.n))),
+    ]
+    if isinstance(ev, BinaryEvaluation):
+        rows.append(("Events (prevalence)", f"{ev.events:,} ({ev.prevalence:.1%})"))
+    if meta.get("n_rows_dropped"):
+        rows.append(("Rows dropped in training (no outcome)", _num(meta["n_rows_dropped"])))
+    if isinstance(data, pd.DataFrame):
+        for name in data.columns:
+            if pd.api.types.is_datetime64_any_dtype(data[name]) and data[name].notna().any():
+                rows.append(
+                    (
+                        f"Dates ({name})",
+                        f"{data[name].min():%Y-%m-%d} to {data[name].max():%Y-%m-%d}",
+                    )
+                )
+    return _rows(rows)
+
+
+def _predictors(schema: Any) -> str:
+    rows = []
+    for col in schema.columns:
+        if col.name == schema.target:
+            role = "outcome"
+        elif col.name == schema.id_column:
+            role = "identifier (never a predictor)"
+        elif col.is_feature:
+            role = "included"
+        else:
+            role = f"excluded: {col.reason}" if col.reason else "excluded"
+        rows.append(
+            {
+                "column": col.name,
+                "kind": str(col.kind),
+                "unit": col.unit,
+                "description": col.description,
+                "use": role,
+            }
+        )
+    classes = ", ".join(schema.classes) if schema.classes else ""
+    outcome = f"Outcome: <b>{_esc(schema.target)}</b> ({_esc(schema.task)})"
+    if classes:
+        outcome += f", classes {_esc(classes)}"
+        if schema.positive_class:
+            outcome += f"; the predicted event is <b>{_esc(schema.positive_class)}</b>"
+    return f"<p>{outcome}.</p>" + _frame(pd.DataFrame(rows))
+
+
+def _missing_data(schema: Any, data: Any) -> str:
+    body = (
+        "<ul><li>Numeric predictors: missing values replaced by the training-split median, "
+        "with a missing-value indicator added as an extra input.</li>"
+        "<li>Categorical predictors: a missing value is its own level, "
+        "&ldquo;(missing)&rdquo;; rare levels are grouped and levels unseen in training are "
+        "handled as unknown.</li>"
+        "<li>Patients without an outcome are left out of training and evaluation.</li></ul>"
+    )
+    if isinstance(data, pd.DataFrame):
+        names = [c for c in schema.feature_names if c in data.columns]
+        counts = pd.DataFrame(
+            {
+                "predictor": names,
+                "missing": [int(data[c].isna().sum()) for c in names],
+                "share": [float(data[c].isna().mean()) if len(data) else 0.0 for c in names],
+            }
+        )
+        body += "<p>Missing values per predictor in the evaluated patients:</p>" + _frame(counts)
+    return body
+
+
+def _training(meta: Mapping[str, Any]) -> str:
+    config = meta.get("config") or {}
+    split = meta.get("split") or {}
+    rows = [(f"Setting: {k}", str(v)) for k, v in config.items()]
+    rows += [
+        ("Model inputs after encoding", _num(meta.get("n_inputs"))),
+        ("Epochs run", _num(meta.get("epochs_run"))),
+        ("Best epoch (weights kept)", _num(meta.get("best_epoch"))),
+        ("Stopped by the user", "yes" if meta.get("stopped_by_user") else "no"),
+        (
+            "Split (train / validation / test)",
+            " / ".join(_num(split.get(k)) for k in ("train", "validation", "test")),
+        ),
+        ("Split grouped by patient", "yes" if meta.get("grouped_split") else "no"),
+        ("Decision threshold", _num(meta.get("threshold"))),
+        ("Threshold rule", meta.get("threshold_rule") or "n/a"),
+        ("Created", meta.get("created", "n/a")),
+    ]
+    body = _rows(rows)
+    warnings = meta.get("warnings") or []
+    if warnings:
+        body += "<p>Warnings raised on the training data:</p><ul>"
+        body += "".join(f"<li>{_esc(w)}</li>" for w in warnings) + "</ul>"
+    return body
+
+
+def _binary_performance(d: Mapping[str, Any], ev: BinaryEvaluation) -> str:
+    rows = [
+        ("AUROC", _ci(d["auroc"])),
+        ("Average precision", _ci(d["average_precision"])),
+        ("Brier score", _num(d["brier"])),
+        ("Scaled Brier score", _num(d["scaled_brier"])),
+        ("Threshold", _num(d["threshold"])),
+        ("Sensitivity", _ci(d["sensitivity"])),
+        ("Specificity", _ci(d["specificity"])),
+        ("PPV", _ci(d["ppv"])),
+        ("NPV", _ci(d["npv"])),
+        ("F1", _num(d["f1"])),
+        ("Positive likelihood ratio", _num(d["lr_positive"], 2)),
+        ("Negative likelihood ratio", _num(d["lr_negative"], 2)),
+        ("Number needed to evaluate", _num(d["number_needed_to_evaluate"], 1)),
+    ]
+    body = _rows(rows)
+    body += (
+        f"<p>Intervals: {d['n_boot']:,} bootstrap resamples of patients (seed {d['seed']}) "
+        "for AUROC and average precision; Wilson intervals at the threshold.</p>"
+    )
+    if ev.sample_size is not None:
+        s = ev.sample_size
+        body += _rows(
+            [
+                ("Model inputs after encoding", _num(s.n_parameters)),
+                ("Events per model input", _num(s.events_per_parameter, 1)),
+            ]
+        )
+    return body
+
+
+def _binary_calibration(d: Mapping[str, Any], ev: BinaryEvaluation, fig: _Figures) -> str:
+    cal = ev.calibration
+    rows = [
+        ("Calibration slope", _ci(cal.to_dict().get("slope"), 2)),
+        (
+            "Calibration intercept (calibration-in-the-large)",
+            _ci(cal.to_dict().get("intercept"), 2),
+        ),
+        ("Observed / expected events", _num(d["oe_ratio"], 2)),
+    ]
+    sentence = cal.interpretation or (
+        "Slope and intercept are close to their ideal values (1 and 0): predicted risks match "
+        "observed event rates in these patients."
+    )
+    return (
+        _rows(rows)
+        + f'<p class="note">{_esc(sentence)}</p>'
+        + fig(plots.calibration_figure(cal, ev.risk_distribution))
+    )
+
+
+def _subgroups(subgroups: Mapping[str, pd.DataFrame] | None, ev: Any, fig: _Figures) -> str:
+    if not subgroups:
+        return '<p class="placeholder">No subgroups were chosen for this report.</p>'
+    body = "<p>Groups with fewer than 30 events or non-events are marked too small to judge.</p>"
+    overall = ev.auroc if isinstance(ev, BinaryEvaluation) else None
+    for column, table in subgroups.items():
+        body += f"<h3>{_esc(column)}</h3>" + _frame(table)
+        if isinstance(ev, BinaryEvaluation) and {"auroc", "group"} <= set(table.columns):
+            body += fig(plots.subgroup_forest_figure(table, overall, title=f"AUROC by {column}"))
+    return body
+
+
+def _baseline(evaluation: ModelEvaluation, meta: Mapping[str, Any]) -> str:
+    comparison = evaluation.comparison
+    if comparison is not None:
+        diff = comparison.to_dict()["auroc_difference"]
+        names = f"{comparison.models[0].name} − {comparison.models[1].name}"
+        return (
+            "<p>Both models scored on the same patients.</p>"
+            + _frame(comparison.to_frame())
+            + _rows([(f"AUROC difference ({names}, paired bootstrap)", _ci(diff))])
+        )
+    baselines = meta.get("baselines") or {}
+    if not baselines:
+        return '<p class="placeholder">No baseline model was fitted.</p>'
+    metrics = meta.get("metrics") or {}
+    table = pd.DataFrame(
+        [{"model": "network", **metrics}]
+        + [{"model": name, **values} for name, values in baselines.items()]
+    )
+    keep = [c for c in table.columns if c == "model" or pd.api.types.is_numeric_dtype(table[c])]
+    return (
+        "<p>Test-split metrics from training (same split and preprocessing); no paired "
+        "comparison on the evaluated patients.</p>" + _frame(table[keep])
+    )
+
+
+def _performance_sections(
+    evaluation: ModelEvaluation, fig: _Figures, unit: str
+) -> list[tuple[str, str]]:
+    ev = evaluation.evaluation
+    d = evaluation.to_dict()
+    if isinstance(ev, BinaryEvaluation):
+        return [
+            (
+                "Performance",
+                _binary_performance(d, ev)
+                + fig(plots.roc_figure(ev.roc_curve, ev.auroc))
+                + fig(plots.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision))
+                + fig(
+                    plots.confusion_matrix_figure(
+                        ev.threshold.confusion_matrix(),
+                        title=f"Confusion matrix at {ev.threshold.threshold:.0%}",
+                    )
+                )
+                + fig(plots.risk_histogram_figure(ev.risk_distribution)),
+            ),
+            ("Calibration", _binary_calibration(d, ev, fig)),
+            (
+                "Decision curve",
+                "<p>Net benefit of acting on the model against treating everyone or no one, "
+                "over a range of threshold probabilities.</p>"
+                + fig(plots.decision_curve_figure(ev.decision_curve)),
+            ),
+        ]
+    if isinstance(ev, MulticlassEvaluation):
+        rows = [
+            ("Accuracy", _ci(d.get("accuracy"))),
+            ("Balanced accuracy", _ci(d.get("balanced_accuracy"))),
+            ("Macro one-vs-rest AUROC", _ci(d.get("macro_auroc"))),
+            ("Weighted one-vs-rest AUROC", _ci(d.get("weighted_auroc"))),
+        ]
+        return [
+            (
+                "Performance",
+                _rows(rows)
+                + _frame(ev.per_class)
+                + fig(plots.confusion_matrix_figure(ev.confusion))
+                + fig(plots.multiclass_roc_figure(ev.roc_curves, ev.per_class)),
+            ),
+            ("Calibration", fig(plots.multiclass_calibration_figure(ev.calibration))),
+        ]
+    assert isinstance(ev, RegressionEvaluation)
+    suffix = f" ({unit})" if unit else ""
+    rows = [
+        (f"MAE{suffix}", _ci(d.get("mae"))),
+        (f"RMSE{suffix}", _ci(d.get("rmse"))),
+        ("R²", _ci(d.get("r2"))),
+        (f"Mean error (bias){suffix}", _num(d.get("bias"))),
+    ]
+    body = _rows(rows) + fig(plots.predicted_observed_figure(ev.points, unit=unit))
+    body += fig(plots.residuals_figure(ev.points, unit=unit))
+    if ev.by_group is not None:
+        body += "<p>Error by group:</p>" + _frame(ev.by_group)
+    return [("Performance", body)]
+
+
+# -- the report ------------------------------------------------------------------------------
+def build_report(
+    bundle: Any,
+    evaluation: ModelEvaluation,
+    *,
+    data_name: str,
+    intended_use: str = "",
+    limitations: str = "",
+    subgroups: dict[str, pd.DataFrame] | None = None,
+    data: pd.DataFrame | None = None,
+) -> str:
+    """One self-contained HTML page describing a model and its evaluation (TRIPOD+AI items).
+
+    Parameters
+    ----------
+    bundle : a loaded :class:`~medinn_core.io.Bundle` (or any object with ``name``,
+        ``metadata`` in the bundle layout and ``model.schema``).
+    evaluation : :func:`~medinn_core.evaluation.evaluate_bundle` output for that model.
+    data_name : name of the evaluated data set, shown as given (escaped).
+    intended_use, limitations : the author's free text; a visible "not stated" otherwise.
+    subgroups : :func:`~medinn_core.evaluation.subgroup_table` output per grouping column.
+    data : the evaluated rows, to count missing values per predictor and show date ranges.
+
+    Returns
+    -------
+    str
+        A complete HTML document that needs no network (plotly.js is inline, once).
+
+    Raises
+    ------
+    ModelError
+        Never directly; the figure builders may raise ``DataError`` on malformed tables.
+    """
+    meta = dict(bundle.metadata or {})
+    schema = bundle.model.schema
+    ev = evaluation.evaluation
+    fig = _Figures()
+    unit = schema.column(schema.target).unit if schema.target in schema.names else ""
+    sections = [
+        ("Source data", _source_data(meta, ev, data_name, data)),
+        ("Outcome and predictors", _predictors(schema)),
+        ("Missing data", _missing_data(schema, data)),
+        ("Model and training", _training(meta)),
+        *_performance_sections(evaluation, fig, unit),
+    ]
+    if isinstance(ev, BinaryEvaluation) or subgroups:
+        sections.append(("Subgroups", _subgroups(subgroups, ev, fig)))
+    sections.append(("Baseline comparison", _baseline(evaluation, meta)))
+    sections.append(("Intended use", _text(intended_use)))
+    sections.append(("Limitations", _text(limitations)))
+    notes = getattr(ev, "notes", ())
+    if notes:
+        sections.append(("Notes", "<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>"))
+
+    name = meta.get("name") or bundle.name
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    libraries = meta.get("libraries") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in libraries.items()) or "not recorded"
+    head = (
+        f"<h1>Model report: {_esc(name)}</h1>"
+        f"<p>Task: {_esc(meta.get('task', schema.task))}, outcome {_esc(schema.target)}. "
+        f"Report generated {_esc(today)}; model created {_esc(meta.get('created', 'n/a'))}.</p>"
+    )
+    if meta.get("note"):
+        head += f"<p>Note: {_esc(meta['note'])}</p>"
+    body = "".join(_section(title, content) for title, content in sections)
+    footer = (
+        f"<footer><p>Made with medinn. Libraries: {_esc(versions)}.</p>"
+        f"<p><b>{_esc(DISCLAIMER)}</b></p></footer>"
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Model report: {_esc(name)}</title><style>{_CSS}</style></head>"
+        f"<body>{head}{body}{footer}</body></html>"
+    )

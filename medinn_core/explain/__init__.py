@@ -1,0 +1,100 @@
+"""Explanations: why the model predicts what it does, exactly and fast.
+
+Private modules, public names here (``from medinn_core.explain import explain_model``):
+
+- ``_deeplift``: a vectorised DeepLIFT of the network's dense stack (equal to shap's
+  DeepExplainer, additive to the output);
+- ``_engine``: :func:`explain_model` on raw rows, the :class:`Explanation` it returns, the
+  background summary, and the lock that keeps shap's TensorFlow patches away from training;
+- ``_wording``: an output, a change and a patient's value in the clinician's terms, and the
+  plain sentence under a waterfall;
+- ``_figures``: importance, beeswarm, dependence, cohort comparison and waterfall figures.
+
+Importing this package does not import TensorFlow or shap; explaining does.
+"""
+
+from __future__ import annotations
+
+from medinn_core.explain._deeplift import (
+    ACTIVATIONS,
+    SOFTMAX_RULES,
+    SPACES,
+    DenseStack,
+    deeplift,
+    dense_stack_from_model,
+)
+from medinn_core.explain._engine import (
+    METHOD_LABELS,
+    METHODS,
+    MIN_ROWS_PER_CENTROID,
+    TF_GRAPH_LOCK,
+    EncodedExplanation,
+    Explanation,
+    build_explanation,
+    explain_encoded,
+    explain_model,
+    global_importance,
+    group_contributions,
+    summarize_background,
+    tensorflow_exclusive,
+)
+from medinn_core.explain._figures import (
+    MISSING_COLOUR,
+    VALUE_COLOURS,
+    beeswarm_figure,
+    compare_cohorts_figure,
+    dependence_figure,
+    importance_figure,
+    normalised_values,
+    same_scale,
+    waterfall_extent,
+    waterfall_figure,
+)
+from medinn_core.explain._wording import (
+    change_text,
+    describe_value,
+    format_number,
+    output_parts,
+    output_text,
+    output_texts,
+    plain_sentence,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "METHODS",
+    "METHOD_LABELS",
+    "MIN_ROWS_PER_CENTROID",
+    "MISSING_COLOUR",
+    "SOFTMAX_RULES",
+    "SPACES",
+    "TF_GRAPH_LOCK",
+    "VALUE_COLOURS",
+    "DenseStack",
+    "EncodedExplanation",
+    "Explanation",
+    "beeswarm_figure",
+    "build_explanation",
+    "change_text",
+    "compare_cohorts_figure",
+    "deeplift",
+    "dense_stack_from_model",
+    "dependence_figure",
+    "describe_value",
+    "explain_encoded",
+    "explain_model",
+    "format_number",
+    "global_importance",
+    "group_contributions",
+    "importance_figure",
+    "normalised_values",
+    "output_parts",
+    "output_text",
+    "output_texts",
+    "plain_sentence",
+    "same_scale",
+    "summarize_background",
+    "tensorflow_exclusive",
+    "waterfall_extent",
+    "waterfall_figure",
+]

@@ -1,0 +1,182 @@
+"""Figures of the Data, Train and Predict pages: the data profile, the training history, the
+predicted risks. Evaluation and explanation figures live in their packages.
+
+Each builder is pure: data in, ``plotly.graph_objects.Figure`` out; no Streamlit calls and no
+change to plotly's global templates (the template is set per figure). Nothing here imports
+scipy: the Data page draws with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from medinn_core.errors import DataError
+from medinn_core.style import BAND_COLOURS, PALETTE, style, template
+
+BLUE = PALETTE["model"]
+ORANGE = PALETTE["event"]
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
+    fig.update_layout(
+        template=template(),
+        title={"text": title, "x": 0, "xanchor": "left"},
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+# -- Data page ----------------------------------------------------------------------------------
+def outcome_balance(counts: pd.Series, target: str) -> go.Figure:
+    """Bar chart of patients per outcome value (``counts`` from ``value_counts``)."""
+    share = counts / max(int(counts.sum()), 1)
+    fig = go.Figure(
+        go.Bar(
+            x=[str(v) for v in counts.index],
+            y=counts.to_numpy(),
+            text=[f"{n:,} ({s:.0%})" for n, s in zip(counts, share, strict=True)],
+            textposition="auto",
+            marker_color=BLUE,
+        )
+    )
+    fig.update_xaxes(type="category")
+    return _layout(fig, f"Outcome balance: {target}", target, "patients")
+
+
+def missing_values(frame: pd.DataFrame) -> go.Figure:
+    """Horizontal bars: share of missing cells in each column (columns in file order)."""
+    share = frame.isna().mean()
+    fig = go.Figure(
+        go.Bar(
+            x=share.to_numpy() * 100,
+            y=[str(c) for c in share.index],
+            orientation="h",
+            text=[f"{s:.0%}" if s > 0 else "" for s in share],
+            textposition="auto",
+            marker_color=[ORANGE if s > 0.5 else BLUE for s in share],
+        )
+    )
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(range=[0, 100])
+    height = max(240, 22 * len(share) + 90)
+    return _layout(fig, "Missing values per column", "% of rows missing", "", height)
+
+
+def column_distribution(series: pd.Series, name: str, numeric: bool, unit: str = "") -> go.Figure:
+    """Histogram of a numeric column, or bars of the 30 most frequent values of another."""
+    label = f"{name} ({unit})" if unit else name
+    if numeric:
+        values = pd.to_numeric(series, errors="coerce").dropna()
+        fig = go.Figure(go.Histogram(x=values.to_numpy(), nbinsx=40, marker_color=BLUE))
+        missing = int(series.isna().sum())
+        title = f"Distribution of {name}" + (f" ({missing:,} missing)" if missing else "")
+        return _layout(fig, title, label, "patients")
+    counts = series.astype("string").fillna("(missing)").value_counts().head(30)
+    fig = go.Figure(go.Bar(x=list(counts.index), y=counts.to_numpy(), marker_color=BLUE))
+    fig.update_xaxes(type="category")
+    return _layout(fig, f"Values of {name}", label, "patients")
+
+
+# -- Predict page -------------------------------------------------------------------------------
+def risk_histogram(risk: np.ndarray, threshold: float) -> go.Figure:
+    """Predicted risks (%) with the decision threshold marked."""
+    fig = go.Figure(
+        go.Histogram(
+            x=np.asarray(risk) * 100, xbins={"start": 0, "end": 100, "size": 2.5}, marker_color=BLUE
+        )
+    )
+    fig.add_vline(
+        x=threshold * 100,
+        line_dash="dash",
+        line_color=BAND_COLOURS["high"],
+        annotation_text=f"threshold {threshold:.0%}",
+    )
+    fig.update_xaxes(range=[0, 100])
+    return _layout(fig, "Predicted risk of the patients", "risk (%)", "patients", 280)
+
+
+# -- Train page ---------------------------------------------------------------------------------
+_METRIC_NAMES = MappingProxyType(
+    {
+        "loss": "Loss",
+        "auroc": "AUROC",
+        "auc": "AUROC",
+        "accuracy": "Accuracy",
+        "mae": "MAE",
+        "rmse": "RMSE",
+        "mse": "Mean squared error",
+    }
+)
+
+
+def history_figure(
+    history: Mapping[str, Sequence[float]],
+    *,
+    best_epoch: int | None = None,
+    title: str = "Training history",
+) -> go.Figure:
+    """Loss and every other metric per epoch, training (solid) against validation (dashed).
+
+    ``history`` is Keras' ``History.history`` (``{"loss": [...], "val_loss": [...], ...}``);
+    each metric gets its own panel, loss first. ``best_epoch`` (1-based) marks the epoch whose
+    weights were kept.
+
+    Raises
+    ------
+    DataError
+        If the history holds no values.
+    """
+    if not history or not any(len(v) for v in history.values()):
+        raise DataError("The training history is empty: train a model before plotting it.")
+    bases = sorted({k.removeprefix("val_") for k in history}, key=lambda b: (b != "loss", b))
+    titles = [_METRIC_NAMES.get(b, b.replace("_", " ").capitalize()) for b in bases]
+    fig = make_subplots(
+        rows=len(bases),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=titles,
+        vertical_spacing=0.08 if len(bases) > 1 else 0.0,
+    )
+    for row, base in enumerate(bases, start=1):
+        for key, split, colour, dash in (
+            (base, "Training", PALETTE["training"], "solid"),
+            (f"val_{base}", "Validation", PALETTE["validation"], "dash"),
+        ):
+            values = history.get(key)
+            if not values:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=np.arange(1, len(values) + 1),
+                    y=list(values),
+                    mode="lines",
+                    name=split,
+                    legendgroup=split,
+                    showlegend=row == 1,
+                    meta=key,
+                    line={"color": colour, "dash": dash, "width": 2},
+                    hovertemplate=f"{split} {titles[row - 1]}<br>Epoch %{{x}}: %{{y:.4g}}"
+                    "<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(title_text=titles[row - 1], row=row, col=1)
+    fig.update_xaxes(title_text="Epoch", row=len(bases), col=1)
+    if best_epoch is not None:
+        fig.add_vline(
+            x=best_epoch,
+            line={"color": PALETTE["reference"], "dash": "dot"},
+            annotation_text=f"Best epoch {best_epoch}",
+        )
+    return style(fig, title, height=max(320, 260 * len(bases)))
