@@ -4,11 +4,14 @@ model, how many patients. The lines themselves are written by :mod:`medinn_core.
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from medinn_app import auth, settings, state
-from medinn_app.state import ActiveModel
+
+if TYPE_CHECKING:  # annotations only: a light import for Home
+    from medinn_core.io import Bundle
 
 
 def session_token() -> str:
@@ -19,7 +22,7 @@ def session_token() -> str:
 def record(
     action: str,
     *,
-    active: ActiveModel | None = None,
+    active: Bundle | None = None,
     model: str | None = None,
     model_hash: str | None = None,
     n_patients: int | None = None,

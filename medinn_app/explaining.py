@@ -5,43 +5,31 @@ An explanation is computed once per (model, data fingerprint, space, class) and 
 between sessions. The Predict page asks for a patient's explanation through
 :func:`request_patient`.
 
-The keys below belong with the others in :mod:`medinn_app.state`; they live here until they
-are moved there. This module imports nothing heavy when it is imported (Predict imports it).
+Its session-state keys are in :mod:`medinn_app.state` with the others.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from medinn_app import audit, loaders
-from medinn_app.state import (  # noqa: F401 - the Explain page's keys live in state.py
+from medinn_app.state import (
     EXPLAIN_REQUEST,
     EXPLAIN_SAMPLE,
     EXPLANATIONS,
     FINGERPRINTS,
-    W_EXPLAIN_CLASS,
-    W_EXPLAIN_COHORT_A,
-    W_EXPLAIN_COHORT_B,
-    W_EXPLAIN_COHORT_COLUMN,
-    W_EXPLAIN_COHORT_MODE,
-    W_EXPLAIN_COLOUR,
-    W_EXPLAIN_FEATURE,
     W_EXPLAIN_PATIENT,
     W_EXPLAIN_SOURCE,
-    W_EXPLAIN_SPACE,
     W_EXPLAIN_TAB,
-    W_EXPLAIN_WHATIF_FIELD,
-    W_EXPLAIN_WHATIF_FORM,
-    W_EXPLAIN_WHATIF_PICK,
-    W_EXPLAIN_WHATIF_SUBMIT,
-    W_PREDICT_EXPLAIN,
-    ActiveModel,
     Dataset,
 )
+
+if TYPE_CHECKING:
+    from medinn_core.io import Bundle
 
 # -- session-state keys -------------------------------------------------------------------------
 KEEP = 4  # explanations kept per session (switching space or class back costs nothing)
@@ -117,14 +105,9 @@ def fingerprint(data: Dataset) -> str:
     return known[data.token]
 
 
-def model_key(active: ActiveModel) -> str:
-    """The saved bundle's hash, or the token of a model not saved yet."""
-    return active.bundle_hash or active.token
-
-
 # -- explanations -------------------------------------------------------------------------------
 def explanation(
-    active: ActiveModel, data: Dataset, space: str, class_name: str | None
+    active: Bundle, data: Dataset, space: str, class_name: str | None
 ) -> tuple[Any, float]:
     """The explanation of ``data`` (and the seconds it took), computed once per session.
 
@@ -133,7 +116,7 @@ def explanation(
     medinn_core.errors.MedinnError
         If the model cannot explain these patients (missing columns, no background).
     """
-    key = (model_key(active), fingerprint(data), space, class_name)
+    key = (active.key, fingerprint(data), space, class_name)
     kept: dict = st.session_state.setdefault(EXPLANATIONS, {})
     if key not in kept:
         start = time.perf_counter()
@@ -147,7 +130,7 @@ def explanation(
     return kept[key]
 
 
-def explain_rows(active: ActiveModel, frame: pd.DataFrame, space: str, class_name: str | None):
+def explain_rows(active: Bundle, frame: pd.DataFrame, space: str, class_name: str | None):
     """Explain a few rows now, without keeping the result (the what-if patient).
 
     Raises

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from medinn_app.state import ActiveModel, Dataset
+from medinn_app.state import Dataset
 
 if TYPE_CHECKING:  # only annotations: Home, which imports this module, draws without pandas
     import pandas as pd
+
+    from medinn_core.io import Bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "sample_data"
@@ -113,8 +115,8 @@ def _cached_bundle(path: str, bundle_hash: str):
     return bundle
 
 
-def load_model(path: str | Path) -> ActiveModel:
-    """Verify and load a bundle folder (cached by path and hash) as the active model record.
+def load_model(path: str | Path) -> Bundle:
+    """Verify and load a bundle folder (cached by path and hash).
 
     Raises
     ------
@@ -124,19 +126,10 @@ def load_model(path: str | Path) -> ActiveModel:
     from medinn_core.io import verify_bundle
 
     bundle_hash = verify_bundle(path)
-    bundle = _cached_bundle(str(Path(path).resolve()), bundle_hash)
-    return ActiveModel(
-        name=bundle.name,
-        model=bundle.model,
-        metadata=bundle.metadata,
-        background=bundle.background,
-        path=bundle.path,
-        bundle_hash=bundle_hash,
-        baseline=bundle.baseline,
-    )
+    return _cached_bundle(str(Path(path).resolve()), bundle_hash)
 
 
-def load_registered(name: str) -> ActiveModel:
+def load_registered(name: str) -> Bundle:
     """Load a model of the registry by name."""
     reg = registry()
     path = reg.path(name)

@@ -7,15 +7,18 @@ the same table (same fingerprint), schema and settings give the same test patien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from medinn_app import loaders, state
-from medinn_app.state import ActiveModel, Dataset
+from medinn_app.state import Dataset
 from medinn_core.schema import Task, labels
+
+if TYPE_CHECKING:  # annotations only: a light import for Home
+    from medinn_core.io import Bundle
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Source:
         return self.frame if self.frame is not None else loaders.read_sample(self.sample).frame
 
 
-def _training_split(active: ActiveModel, data: Dataset):
+def _training_split(active: Bundle, data: Dataset):
     """(labelled rows, Split) when ``data`` is the table the model was trained on, else None."""
     from medinn_core.train import split_rows
 
@@ -45,7 +48,7 @@ def _training_split(active: ActiveModel, data: Dataset):
     return usable, split_rows(usable, schema, active.model.config)
 
 
-def test_split(active: ActiveModel, data: Dataset) -> pd.DataFrame | None:
+def test_split(active: Bundle, data: Dataset) -> pd.DataFrame | None:
     """The model's test patients when ``data`` is the table it was trained on, else None."""
     found = _training_split(active, data)
     if found is None:
@@ -54,7 +57,7 @@ def test_split(active: ActiveModel, data: Dataset) -> pd.DataFrame | None:
     return usable.loc[split.test]
 
 
-def gradient_boosting(active: ActiveModel, data: Dataset | None) -> Any | None:
+def gradient_boosting(active: Bundle, data: Dataset | None) -> Any | None:
     """HistGradientBoosting refitted on the model's training split (the seeded fit behind the
     training-time baseline) when the table the model was trained on is loaded, else None.
 
@@ -78,7 +81,7 @@ def gradient_boosting(active: ActiveModel, data: Dataset | None) -> Any | None:
     return estimator
 
 
-def sources(active: ActiveModel, data: Dataset | None) -> list[Source]:
+def sources(active: Bundle, data: Dataset | None) -> list[Source]:
     """Every labelled set the model can be evaluated on, the test split first."""
     target = active.model.schema.target
     found = []
@@ -111,7 +114,7 @@ def sources(active: ActiveModel, data: Dataset | None) -> list[Source]:
     return found
 
 
-def outputs(active: ActiveModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def outputs(active: Bundle, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Observed outcomes and model outputs for the rows that have an outcome.
 
     Binary: (0/1 codes, risk of the positive class); multiclass: (labels, probability
@@ -139,13 +142,13 @@ def outputs(active: ActiveModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.nd
 MAX_LEVELS_AS_IS = 6
 
 
-def labelled(active: ActiveModel, frame: pd.DataFrame) -> pd.DataFrame:
+def labelled(active: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` with an outcome, in the order :func:`outputs` scores them."""
     target = active.model.schema.target
     return frame[frame[target].notna()] if target in frame.columns else frame
 
 
-def subgroup_columns(active: ActiveModel, frame: pd.DataFrame) -> list[str]:
+def subgroup_columns(active: Bundle, frame: pd.DataFrame) -> list[str]:
     """Columns to split patients by: the model's inputs first, then other kept columns."""
     schema = active.model.schema
     skip = {schema.target, schema.id_column}
@@ -182,7 +185,7 @@ def subgroup_values(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def report_html(
-    active: ActiveModel,
+    active: Bundle,
     result,
     *,
     data_name: str,
@@ -209,7 +212,7 @@ def report_html(
 
 
 def bundle_report_html(
-    active: ActiveModel,
+    active: Bundle,
     source: Source,
     *,
     intended_use: str,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 if TYPE_CHECKING:  # pandas is imported by the pages that read tables: Home draws without it
     import pandas as pd
+
+    from medinn_core.io import Bundle
 
 # -- application state ------------------------------------------------------------------------
 DATASET = "medinn.dataset"  # Dataset: the table the user works on
@@ -25,7 +26,7 @@ SCHEMA_MESSAGE = "medinn.schema_message"  # an error from the last schema edit, 
 TRAIN_JOB = "medinn.train_job"  # TrainingJob: queued, training in a worker, or finished
 TRAIN_RESULT = "medinn.train_result"  # TrainingResult of the last finished run
 TRAIN_SAVED = "medinn.train_saved"  # registry name under which TRAIN_RESULT was saved
-ACTIVE_MODEL = "medinn.active_model"  # ActiveModel: the model every page uses
+ACTIVE_MODEL = "medinn.active_model"  # Bundle: the model every page uses (saved or not)
 THRESHOLD = "medinn.threshold"  # decision threshold shared by Predict and Evaluate
 PREDICT_DATA = "medinn.predict_data"  # Dataset read on the Predict page (sample or upload)
 PREDICT_UPLOAD_ID = "medinn.predict_upload_id"  # file id of the upload in PREDICT_DATA
@@ -99,31 +100,6 @@ class Dataset:
         return self.frame.shape
 
 
-@dataclass(frozen=True)
-class ActiveModel:
-    """The model in use: a saved bundle or a freshly trained, not yet saved, network.
-
-    ``metadata`` has the layout of a bundle's ``metadata.json`` in both cases.
-    """
-
-    name: str
-    model: Any  # medinn_core.model.MedinnModel
-    metadata: dict[str, Any]
-    background: Any = None
-    path: Path | None = None
-    bundle_hash: str = ""
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
-    baseline: Any = None  # the logistic regression's coefficients, for paired comparisons
-
-    @property
-    def saved(self) -> bool:
-        return self.path is not None
-
-    @property
-    def task(self) -> str:
-        return str(self.metadata.get("task", ""))
-
-
 MAIN_METRIC = {
     "binary": ("auroc", "AUROC"),
     "multiclass": ("macro_auroc", "macro AUROC"),
@@ -147,7 +123,7 @@ def schema():
     return st.session_state.get(SCHEMA)
 
 
-def active_model() -> ActiveModel | None:
+def active_model() -> Bundle | None:
     return st.session_state.get(ACTIVE_MODEL)
 
 
@@ -166,7 +142,7 @@ def set_schema(schema_) -> None:
     st.session_state[SCHEMA_VERSION] = st.session_state.get(SCHEMA_VERSION, 0) + 1
 
 
-def set_active_model(active: ActiveModel) -> None:
+def set_active_model(active: Bundle) -> None:
     """Make ``active`` the model of every page; the threshold resets to the model's own."""
     st.session_state[ACTIVE_MODEL] = active
     st.session_state[THRESHOLD] = clamp_threshold(active.metadata.get("threshold") or 0.5)

@@ -223,19 +223,9 @@ def collect() -> None:
         return
     if job.result is None:
         return
-    from medinn_core.io import build_metadata
+    from medinn_core.io import bundle_from_result
 
-    state.set_active_model(
-        state.ActiveModel(
-            name=UNSAVED_NAME,
-            model=job.result.model,
-            metadata=build_metadata(job.result, UNSAVED_NAME),
-            background=job.result.background,
-            baseline=next(
-                (v["params"] for v in job.result.baselines.values() if "params" in v), None
-            ),
-        )
-    )
+    state.set_active_model(bundle_from_result(job.result, UNSAVED_NAME))
     _audit_finish(job)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from medinn_app import state
-from medinn_app.state import ActiveModel, Dataset
+from medinn_app.state import Dataset
+
+if TYPE_CHECKING:  # annotations only: a light import for Home
+    from medinn_core.io import Bundle
 
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
@@ -33,7 +38,7 @@ def require_target():
     return schema
 
 
-def require_model() -> ActiveModel:
+def require_model() -> Bundle:
     """The active model, or end the page with a note on how to get one."""
     active = state.active_model()
     if active is None:

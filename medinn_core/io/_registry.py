@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -57,22 +58,54 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded model with its metadata and explanation background."""
+    """A model ready to use: the network with its preprocessing and schema, its metadata (the
+    layout of ``metadata.json``), the explanation background and the linear baseline.
+
+    Loaded from a bundle folder (:func:`load_bundle`: ``path`` and ``bundle_hash`` set) or made
+    from a training run that is not saved yet (:func:`bundle_from_result`). ``token`` tells
+    two loads apart, for caches.
+    """
 
     model: MedinnModel
     metadata: dict[str, Any]
-    background: np.ndarray
-    path: Path
-    bundle_hash: str
+    background: np.ndarray | None = None
+    path: Path | None = None
+    bundle_hash: str = ""
     baseline: dict[str, Any] | None = None
+    token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
     @property
     def name(self) -> str:
-        return str(self.metadata.get("name", self.path.name))
+        fallback = self.path.name if self.path is not None else ""
+        return str(self.metadata.get("name", fallback))
 
     @property
     def schema(self) -> Schema:
         return self.model.schema
+
+    @property
+    def task(self) -> str:
+        return str(self.model.schema.task)
+
+    @property
+    def saved(self) -> bool:
+        return self.path is not None
+
+    @property
+    def key(self) -> str:
+        """The saved bundle's hash, or the token of a model not saved yet: the same model
+        gives the same key, so that what was computed for it can be kept."""
+        return self.bundle_hash or self.token
+
+
+def bundle_from_result(result, name: str, note: str = "") -> Bundle:
+    """A :class:`Bundle` of a training run that is not saved (yet), to use like a saved one."""
+    return Bundle(
+        model=result.model,
+        metadata=build_metadata(result, name, note),
+        background=result.background,
+        baseline=next((v["params"] for v in result.baselines.values() if "params" in v), None),
+    )
 
 
 def safe_name(name: str) -> str:
