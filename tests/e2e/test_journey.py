@@ -28,11 +28,24 @@ def _nav(page, label: str) -> None:
     expect(page.get_by_role("heading", name=label, exact=True).first).to_be_visible(timeout=LONG)
 
 
-def _pick(page, label: str, option: str) -> None:
-    """Choose ``option`` in the Streamlit selectbox labelled ``label``."""
+def _pick(page, label: str, option: str, attempts: int = 3) -> None:
+    """Choose ``option`` in the Streamlit selectbox labelled ``label``.
+
+    A list opened while the page is still rerunning (just after an upload) is closed by the
+    rerun and comes up empty; a user opens it again, and so does this, up to ``attempts``
+    times.
+    """
     box = page.get_by_test_id("stSelectbox").filter(has_text=label)
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(attempts):
+        box.click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.click(timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
 
 
 def test_upload_train_evaluate_explain_download(page, server, shoot):
