@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("data", help="CSV (or .xlsx/.parquet) with one row per patient")
     t.add_argument("--target", required=True, help="the column to predict")
     t.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    t.add_argument(
+        "--event",
+        help="binary target: the value whose risk is predicted (default: a value such as 1, yes "
+        "or dead, never one that reads as an absence such as 'notckd' or 'alive'; else the rarer)",
+    )
     t.add_argument("--id-column", help="the patient identifier column (never used as an input)")
     t.add_argument("--exclude", nargs="+", default=[], metavar="COL", help="columns not to use")
     t.add_argument("--epochs", type=int, help="upper bound on epochs (default 100)")
@@ -182,6 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         schema = infer_schema(
             df, args.target, task=args.task, id_column=args.id_column, exclude=args.exclude
         )
+        if args.event is not None:
+            schema = schema.with_event(args.event)
     except SchemaError as exc:  # e.g. a target with one class: name the file as well
         raise SchemaError(f"'{args.data}' cannot be used for training: {exc}") from None
     config = TrainConfig(seed=args.seed)
@@ -195,9 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"epoch {epoch + 1}/{config.epochs}: {shown} ({time.perf_counter() - started:.0f} s)"
         )
 
-    _status(
-        f"Training a {schema.task} model for {schema.target!r} on {len(schema.features)} columns"
-    )
+    predicted = f"the {schema.event_text}" if schema.positive_class else repr(schema.target)
+    _status(f"Training a {schema.task} model for {predicted} on {len(schema.features)} columns")
     _audit("train_start", n=len(df))
     try:
         result = train_model(df, schema, config, on_epoch=on_epoch)

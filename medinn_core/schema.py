@@ -192,6 +192,41 @@ class Schema:
             self, columns=columns, target=target, task=task, classes=classes, id_column=id_column
         )
 
+    def with_event(self, event: str) -> Schema:
+        """Make ``event`` the positive class of a binary target: the outcome whose risk the
+        model predicts (``"ckd"`` rather than ``"notckd"``).
+
+        Raises
+        ------
+        SchemaError
+            If the task is not binary, or ``event`` is not one of the target's two classes.
+        """
+        if self.task != Task.BINARY or len(self.classes) != 2:
+            raise SchemaError(
+                "The event can be chosen for a binary target only; choose a target with two "
+                "outcomes first."
+            )
+        event = as_label(event)
+        if event not in self.classes:
+            raise SchemaError(
+                f"{event!r} is not a value of the target {self.target!r}: its values are "
+                f"{list_examples(list(self.classes))}. Choose one of them as the event."
+            )
+        other = next(c for c in self.classes if c != event)
+        return replace(self, classes=(other, event))
+
+    @property
+    def event_text(self) -> str:
+        """How pages, downloads and the report name what a binary model predicts: "risk of
+        ckd" for a label that names the event, "risk of mace_1y = 1" for a code or a yes; the
+        target's name for other tasks."""
+        event = self.positive_class
+        if event is None:
+            return str(self.target or "")
+        if len(event) >= 3 and event.isalpha() and event.lower() not in _POSITIVE:
+            return f"risk of {event}"
+        return f"risk of {self.target} = {event}"
+
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -313,6 +348,21 @@ _POSITIVE = (
 )
 
 
+# Labels that read as the absence of something ("notckd", "no", "non-smoker", "alive"): never
+# the event when the other label is not such a word.
+_ABSENCE = re.compile(
+    r"^(not|non)([\W_]|[a-z])|^no([\W_]|$)|^(none|nil|never|normal|healthy|negative|neg|absent|"
+    r"absence|alive|survived|survivor|benign|control|false|n|0)$",
+    re.IGNORECASE,
+)
+
+
+def reads_as_absence(label: str) -> bool:
+    """Whether a class label reads as the absence of something (``notckd``, ``no``,
+    ``non-diabetic``, ``normal``, ``healthy``, ``negative``, ``absent``, ``alive``...)."""
+    return bool(_ABSENCE.search(str(label).strip()))
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
@@ -406,8 +456,10 @@ def detect_task(target: pd.Series, name: str = "target") -> Task:
 def target_classes(target: pd.Series, name: str, task: Task) -> tuple[str, ...]:
     """The class labels in output order; for binary, (negative, positive).
 
-    The positive class is a recognised event label (1, yes, true, positive, malignant...),
-    otherwise the rarer class.
+    The positive class (the event whose risk is predicted) is a recognised event label (1,
+    yes, true, positive, malignant...); else, when one label reads as the absence of something
+    (``notckd``, ``no``, ``normal``, ``alive``...) and the other does not, the other one;
+    otherwise the rarer class. :meth:`Schema.with_event` lets the user choose.
     """
     if task == Task.REGRESSION:
         if numeric_view(target.dropna()).isna().any():
@@ -427,8 +479,11 @@ def target_classes(target: pd.Series, name: str, task: Task) -> tuple[str, ...]:
                 "exactly 2. Choose 'multiclass' or 'regression', or another column."
             )
         known = [c for c in counts.index if c.lower() in _POSITIVE]
+        absent = [c for c in counts.index if reads_as_absence(c)]
         if len(known) == 1:
             positive = known[0]
+        elif len(absent) == 1:
+            positive = next(c for c in counts.index if c != absent[0])
         else:
             ordered = sorted(counts.index, key=lambda c: (counts[c], _sort_key(c)))
             positive = (
