@@ -51,8 +51,11 @@ class Column:
     """One column: its kind, whether it is used, and what a clinician needs to read it.
 
     ``excluded`` columns are never model inputs; ``reason`` says why (shown to the user).
-    ``valid_min``/``valid_max`` are the plausible range; ``nonzero`` marks a measurement that
-    cannot be zero (a zero there is probably a missing value).
+    ``valid_min``/``valid_max`` are the plausible range in ``unit``; ``nonzero`` marks a
+    measurement that cannot be zero (a zero there is probably a missing value). ``measure`` is
+    the key of the clinical measurement recognised by its name (:mod:`medinn_core.units`),
+    ``unit_reason`` why its unit was assumed; ``code_hint`` says why a numeric column's values
+    look like codes of categories (a proposal the user may take).
     """
 
     name: str
@@ -65,6 +68,9 @@ class Column:
     valid_max: float | None = None
     nonzero: bool = False
     categories: tuple[str, ...] = ()
+    measure: str = ""
+    unit_reason: str = ""
+    code_hint: str = ""
 
     @property
     def is_feature(self) -> bool:
@@ -141,6 +147,8 @@ class Schema:
                 changes.setdefault("excluded", True)
         if "categories" in changes:
             changes["categories"] = tuple(str(c) for c in changes["categories"])
+        if "unit" in changes and changes["unit"] != col.unit:
+            changes = {**_unit_change(col, str(changes["unit"] or "")), **changes}
         new_col = replace(col, **changes)
         if new_col.kind == Kind.IDENTIFIER:
             new_col = replace(new_col, excluded=True, reason=new_col.reason or "identifier")
@@ -288,23 +296,6 @@ class Schema:
 
 # -- inference -----------------------------------------------------------------------------
 
-# Known clinical measurements: unit, plausible range, and whether zero is impossible.
-_KNOWN = [
-    (r"^age(_?y(ea)?rs?)?$", "y", 0, 120, False, "age"),
-    (r"bmi|body_?mass", "kg/m²", 10, 90, True, "body-mass index"),
-    (r"glucose|glu$", "mg/dL", 10, 1000, True, "blood glucose"),
-    (r"systolic|sbp|^trestbps$", "mmHg", 50, 300, True, "systolic blood pressure"),
-    (r"diastolic|dbp|blood_?pressure|^bp$", "mmHg", 20, 200, True, "blood pressure"),
-    (r"chol", "mg/dL", 50, 1000, True, "cholesterol"),
-    (r"^hdl|^ldl", "mg/dL", 5, 500, True, "lipoprotein cholesterol"),
-    (r"heart_?rate|^hr$|pulse", "bpm", 20, 300, True, "heart rate"),
-    (r"hba1c|a1c", "%", 3, 20, True, "glycated haemoglobin"),
-    (r"creatinine(?!_?clear)", "mg/dL", 0.1, 20, True, "serum creatinine"),
-    (r"weight|_kg$", "kg", 1, 400, True, "body weight"),
-    (r"height|_cm$", "cm", 30, 250, True, "height"),
-    (r"skin_?thickness", "mm", 1, 120, True, "skinfold thickness"),
-    (r"insulin", "µU/mL", 1, 1000, True, "serum insulin"),
-]
 _ID_NAME = re.compile(
     r"^(id|uid|mrn|nhs(_?number)?|patient|record(_?id)?|encounter(_?id)?|subject(_?id)?)$"
     r"|(^|_)(id|mrn)$|^patient_?(id|no|number)$",
@@ -506,12 +497,70 @@ def _sort_key(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
-def _known_measure(name: str) -> tuple[str, float, float, bool, str] | None:
-    norm = _norm(name)
-    for pattern, unit, lo, hi, nonzero, description in _KNOWN:
-        if re.search(pattern, norm):
-            return unit, lo, hi, nonzero, description
-    return None
+def _unit_change(col: Column, unit: str) -> dict[str, Any]:
+    """What changes with a column's unit: the plausible range, converted when the measurement
+    knows the unit, else no range (medinn cannot check values in a unit it does not know)."""
+    from medinn_core import units
+
+    if col.measure:
+        found = units.measure(col.measure)
+        if unit in found.units:
+            low, high = found.range_in(unit)
+            return {"valid_min": low, "valid_max": high, "unit_reason": "chosen by the user"}
+    return {
+        "valid_min": None,
+        "valid_max": None,
+        "unit_reason": "chosen by the user; medinn does not know this unit, so it does not "
+        "check the values' range",
+    }
+
+
+def _measured(name: str, values: pd.Series) -> Column | None:
+    """A numeric column of a known clinical measurement, in the unit its values are in."""
+    from medinn_core import units
+
+    found = units.match(name)
+    if found is None:
+        return None
+    choice = units.choose_unit(found, name, numeric_view(values).to_numpy())
+    low, high = found.range_in(choice.unit)
+    return Column(
+        name,
+        Kind.NUMERIC,
+        unit=choice.unit,
+        valid_min=low,
+        valid_max=high,
+        nonzero=found.nonzero,
+        description=found.description,
+        measure=found.key,
+        unit_reason=choice.reason,
+    )
+
+
+# Names of amounts, which few whole numbers do not make codes: counts of things.
+_COUNT_NAME = re.compile(r"count|number|^num|^n_|_n$|pregnan|children|vessels|^ca$|visits|days")
+MAX_CODES = 10
+
+
+def _code_hint(name: str, values: pd.Series) -> str:
+    """Why a numeric column's few whole numbers look like codes of categories (chest-pain type
+    1-4, thal 3/6/7), or '' if they do not."""
+    numbers = numeric_view(values).dropna()
+    distinct = np.unique(numbers.to_numpy())
+    if not 3 <= distinct.size <= MAX_CODES or _COUNT_NAME.search(_norm(name)):
+        return ""
+    if not np.all(np.mod(distinct, 1) == 0) or distinct.min() < 0 or distinct.max() > 20:
+        return ""
+    shown = ", ".join(str(int(v)) for v in distinct)
+    if np.any(np.diff(distinct) > 1):
+        return (
+            f"{distinct.size} whole numbers with gaps ({shown}): they look like codes of "
+            "categories, not amounts"
+        )
+    return (
+        f"only {distinct.size} whole numbers ({shown}): codes of categories (a type) or a "
+        "scale (a grade)? Categories if the numbers are labels, not amounts"
+    )
 
 
 def _text_reason(name: str, values: pd.Series) -> str | None:
@@ -594,19 +643,9 @@ def infer_column(series: pd.Series, name: str) -> Column:
         cats = tuple(sorted(labels(values).unique(), key=_sort_key))
         return Column(name, Kind.BINARY, categories=cats)
     if is_numeric:
-        known = _known_measure(name)
-        if known:
-            unit, lo, hi, nonzero, description = known
-            return Column(
-                name,
-                Kind.NUMERIC,
-                unit=unit,
-                valid_min=lo,
-                valid_max=hi,
-                nonzero=nonzero,
-                description=description,
-            )
-        return Column(name, Kind.NUMERIC)
+        return _measured(name, values) or Column(
+            name, Kind.NUMERIC, code_hint=_code_hint(name, values)
+        )
     if n_unique > MAX_CATEGORY_LEVELS and unique_share > 0.5:
         return Column(
             name,

@@ -477,8 +477,10 @@ def choose_unit(found: Measure, name: str, values: Iterable[float]) -> UnitChoic
     numbers = numbers[np.isfinite(numbers)]
     if found.nonzero:
         numbers = numbers[numbers != 0]
-    if len(found.units) == 1 or numbers.size == 0:
-        return UnitChoice(found, found.units[0], f"{found.description} is recorded in it")
+    if len(found.units) == 1:
+        return UnitChoice(found, found.units[0], f"the unit of {found.description}")
+    if numbers.size == 0:
+        return UnitChoice(found, found.units[0], "assumed: the column holds no values")
     shares = {u: _share_within(numbers, *found.range_in(u, "typical")) for u in found.units}
     best = max(found.units, key=lambda u: (shares[u], -found.units.index(u)))
     low, high = np.quantile(numbers, [0.05, 0.95])
@@ -515,4 +517,4 @@ def unit_fitting(found: Measure, values: Iterable[float], but: str) -> str | Non
 
 
 def _g(value: float) -> str:
-    return f"{value:.3g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"

@@ -139,17 +139,38 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
     finite = values[np.isfinite(values) & ~(col.nonzero & (values == 0))]
     if col.valid_min is not None and col.valid_max is not None and not finite.empty:
         out = finite[(finite < col.valid_min) | (finite > col.valid_max)]
-        if not out.empty:
+        other = _fitting_unit(col, finite) if not out.empty else None
+        if other is not None:
+            add(
+                "warning",
+                "unit_mismatch",
+                col.name,
+                len(out),
+                f"Column {col.name!r} has {len(out):,} values outside the plausible range "
+                f"{col.valid_min:.3g}–{col.valid_max:.3g}{_unit(col, ' ')}, but its values are "
+                f"plausible in {other}: the column is probably in {other}. Change its unit to "
+                f"{other} (the values themselves look right).",
+            )
+        elif not out.empty:
             add(
                 "warning",
                 "out_of_range",
                 col.name,
                 len(out),
                 f"Column {col.name!r} has {len(out)} values outside the plausible range "
-                f"{col.valid_min:g}–{col.valid_max:g}{_unit(col, ' ')}, e.g. "
+                f"{col.valid_min:.3g}–{col.valid_max:.3g}{_unit(col, ' ')}, e.g. "
                 f"{_examples(out.map('{:g}'.format))} in rows {sheet_rows(out.index)}. Check the "
                 "unit of this column, or correct the values.",
             )
+
+
+def _fitting_unit(col, values: pd.Series) -> str | None:
+    """Another unit of the column's measurement in which its values are plausible."""
+    if not col.measure:
+        return None
+    from medinn_core import units
+
+    return units.unit_fitting(units.measure(col.measure), values.to_numpy(), but=col.unit)
 
 
 def _unit(col, sep: str = "(") -> str:

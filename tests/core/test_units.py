@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from medinn_core import units
+from medinn_core.schema import Kind, infer_schema
+from medinn_core.validate import validate
 
 
 @pytest.mark.parametrize(
@@ -97,3 +100,62 @@ def test_values_that_fit_another_unit_are_told_apart_from_wrong_values():
     assert units.unit_fitting(cholesterol, si, but="mg/dL") == "mmol/L"
     wrong = [180, 220, 5000, 9000]  # not plausible in either unit
     assert units.unit_fitting(cholesterol, wrong, but="mg/dL") is None
+
+
+# -- in the schema and the validation ------------------------------------------------------------
+def _si_cohort(n: int = 600, seed: int = 5) -> pd.DataFrame:
+    """Patients recorded in SI units, as in most of the world."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.integers(25, 90, n),
+            "cholesterol": np.round(rng.lognormal(np.log(5.2), 0.18, n), 2),
+            "creatinine": np.round(rng.lognormal(np.log(85), 0.3, n)),
+            "glucose": np.round(rng.lognormal(np.log(6.0), 0.25, n), 1),
+            "creatinine_phosphokinase": np.round(rng.lognormal(np.log(250), 1.0, n)),
+            "chest_pain_type": rng.integers(1, 5, n),
+            "thal": rng.choice([3, 6, 7], n),
+            "event": rng.integers(0, 2, n),
+        }
+    )
+
+
+def test_si_units_are_recognised_and_raise_no_unit_warning():
+    frame = _si_cohort()
+    schema = infer_schema(frame, "event")
+    recognised = {c.name: c.unit for c in schema.columns if c.unit}
+    assert recognised == {
+        "age": "y",
+        "cholesterol": "mmol/L",
+        "creatinine": "µmol/L",
+        "glucose": "mmol/L",
+        "creatinine_phosphokinase": "U/L",  # an enzyme: no creatinine unit
+    }
+    assert "typical in mmol/L" in schema.column("cholesterol").unit_reason
+    codes = {w.code for w in validate(frame, schema).warnings}
+    assert not codes & {"out_of_range", "unit_mismatch"}
+
+
+def test_a_wrong_unit_is_named_as_such_not_blamed_on_the_values():
+    frame = _si_cohort()
+    schema = infer_schema(frame, "event").with_column("cholesterol", unit="mg/dL")
+    assert (schema.column("cholesterol").valid_min, schema.column("cholesterol").valid_max) == (
+        50,
+        1000,
+    )
+    warning = next(w for w in validate(frame, schema).warnings if w.column == "cholesterol")
+    assert warning.code == "unit_mismatch"
+    assert "probably in mmol/L" in warning.message and "correct" not in warning.message
+    unknown = schema.with_column("glucose", unit="mg%")
+    assert unknown.column("glucose").valid_min is None  # no range checked in an unknown unit
+    assert "does not know this unit" in unknown.column("glucose").unit_reason
+
+
+def test_few_whole_numbers_are_proposed_as_categories_with_the_reason():
+    schema = infer_schema(_si_cohort(), "event")
+    assert "with gaps (3, 6, 7)" in schema.column("thal").code_hint
+    assert "(1, 2, 3, 4)" in schema.column("chest_pain_type").code_hint
+    assert schema.column("thal").kind == Kind.NUMERIC  # proposed, not imposed
+    assert schema.column("age").code_hint == ""
+    counts = pd.DataFrame({"n_children": [0, 1, 2, 3, 1, 2] * 5, "y": [0, 1] * 15})
+    assert infer_schema(counts, "y").column("n_children").code_hint == ""  # an amount
