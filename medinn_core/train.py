@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medinn_core.backend import import_keras
 from medinn_core.config import TrainConfig
 from medinn_core.errors import DataError
 from medinn_core.model import MedinnModel
@@ -277,6 +278,7 @@ def train_model(
     log.info(
         "Training on %d rows, validating on %d, testing on %d", len(train), len(val), len(test)
     )
+    import_keras()  # quietly, before the network is built
     model = MedinnModel(schema, config)
     with tensorflow_exclusive():
         model.fit(train, val, on_epoch=on_epoch)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from medinn_core.backend import import_keras
 from medinn_core.config import TrainConfig
 from medinn_core.errors import BundleError, ModelError, list_examples
 from medinn_core.model import MedinnModel
@@ -286,10 +287,9 @@ def load_bundle(folder: str | os.PathLike) -> Bundle:
     BundleError
         If verification fails or a file cannot be read.
     """
-    import keras
-
     folder = Path(folder)
     bundle_hash = verify_bundle(folder)
+    keras = import_keras()  # after the checks: a refused bundle costs no TensorFlow
     try:
         schema = Schema.from_json((folder / "schema.json").read_text())
         meta = json.loads((folder / "metadata.json").read_text())
