@@ -5,7 +5,8 @@ Private modules, public names here (``from medinn_core.evaluation import evaluat
 - ``_bootstrap``: intervals, input checks, the vectorised patient bootstrap;
 - ``_calibration``: calibration plot data, slope, intercept, Brier scores;
 - ``_thresholds``: confusion-matrix measures, threshold presets, decision curves;
-- ``_subgroups``: performance by subgroup, bands of a number;
+- ``_subgroups``: performance by subgroup, bands of a number, the columns to split by and
+  each patient's group;
 - ``_binary``, ``_multiclass``, ``_regression``: each task's evaluation, the paired
   comparison with a baseline, the sample-size check and the evaluation of a bundle;
 - ``_figures``: ROC, precision-recall, confusion matrix, calibration, decision curve, risk
@@ -104,11 +105,14 @@ from medinn_core.evaluation._report import (
     build_report,
 )
 from medinn_core.evaluation._subgroups import (
+    MAX_LEVELS_AS_IS,
     MIN_SUBGROUP_EVENTS,
     MISSING_GROUP,
     age_bands,
     group_masks,
+    subgroup_columns,
     subgroup_table,
+    subgroup_values,
 )
 from medinn_core.evaluation._thresholds import (
     OUTCOME_LABELS,
@@ -130,6 +134,7 @@ __all__ = [
     "EPS",
     "FALSE_POSITIVE_RATE",
     "INTERCEPT_TOLERANCE",
+    "MAX_LEVELS_AS_IS",
     "MIN_EVENTS_PER_PARAMETER",
     "MIN_SUBGROUP_EVENTS",
     "MIN_VALID_RESAMPLES",
@@ -209,8 +214,10 @@ __all__ = [
     "sample_size",
     "scaled_brier_score",
     "sensitivity_threshold",
+    "subgroup_columns",
     "subgroup_forest_figure",
     "subgroup_table",
+    "subgroup_values",
     "threshold_metrics",
     "threshold_presets",
     "wilson_interval",
