@@ -8,7 +8,9 @@ Private modules, public names here (``from medinn_core.evaluation import evaluat
 - ``_subgroups``: performance by subgroup, bands of a number, the columns to split by and
   each patient's group;
 - ``_binary``, ``_multiclass``, ``_regression``: each task's evaluation, the paired
-  comparison with a baseline, the sample-size check and the evaluation of a bundle;
+  comparison with a baseline and the sample-size check;
+- ``_bundle``: the evaluation of a saved model for any task, the questions asked of it
+  afterwards and what the report shows of it;
 - ``_figures``: ROC, precision-recall, confusion matrix, calibration, decision curve, risk
   distributions, subgroup forest plots, and the multiclass and regression figures;
 - ``_report``: the self-contained HTML model report along TRIPOD+AI.
@@ -20,12 +22,10 @@ from medinn_core.evaluation._binary import (
     MIN_EVENTS_PER_PARAMETER,
     BinaryEvaluation,
     ModelComparison,
-    ModelEvaluation,
     ModelSummary,
     SampleSize,
     compare_models,
     evaluate_binary,
-    evaluate_bundle,
     risk_distribution,
     sample_size,
 )
@@ -55,6 +55,16 @@ from medinn_core.evaluation._bootstrap import (
     regression_resamples,
     roc_curve_frame,
     wilson_interval,
+)
+from medinn_core.evaluation._bundle import (
+    GRADIENT_BOOSTING,
+    LOGISTIC_REGRESSION,
+    MIN_COMPARISON_RESAMPLES,
+    NETWORK,
+    ModelEvaluation,
+    ReportInput,
+    SubgroupTable,
+    evaluate_bundle,
 )
 from medinn_core.evaluation._calibration import (
     EPS,
@@ -133,12 +143,16 @@ __all__ = [
     "DISCLAIMER",
     "EPS",
     "FALSE_POSITIVE_RATE",
+    "GRADIENT_BOOSTING",
     "INTERCEPT_TOLERANCE",
+    "LOGISTIC_REGRESSION",
     "MAX_LEVELS_AS_IS",
+    "MIN_COMPARISON_RESAMPLES",
     "MIN_EVENTS_PER_PARAMETER",
     "MIN_SUBGROUP_EVENTS",
     "MIN_VALID_RESAMPLES",
     "MISSING_GROUP",
+    "NETWORK",
     "NOT_STATED",
     "OUTCOME_LABELS",
     "PREDICTED_RISK",
@@ -154,7 +168,9 @@ __all__ = [
     "ModelSummary",
     "MulticlassEvaluation",
     "RegressionEvaluation",
+    "ReportInput",
     "SampleSize",
+    "SubgroupTable",
     "ThresholdMetrics",
     "age_bands",
     "as_binary_inputs",
