@@ -343,28 +343,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from medinn_core.evaluation import build_report, evaluate_bundle, subgroup_table
+    from medinn_core.evaluation import build_report, evaluate_bundle
 
     bundle, df = _load(args)
     result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
-    groups = {}
-    if args.subgroup and bundle.schema.task == "binary":
-        labelled = df[df[bundle.schema.target].notna()]
-        y = bundle.model.encode_target(labelled)
-        p = bundle.model.predict_proba(labelled)[:, 1]
-        for col in args.subgroup:
-            if col not in df.columns:
-                raise DataError(f"Subgroup column {col!r} is not in '{args.data}'.")
-            groups[col] = subgroup_table(
-                y, p, labelled[col].astype("str"), bundle.model.threshold_, n_boot=args.bootstrap
-            )
     html = build_report(
         bundle,
-        result,
+        result.shown(subgroups=args.subgroup),
         data_name=Path(args.data).name,
         intended_use=args.intended_use,
         limitations=args.limitations,
-        subgroups=groups or None,
         data=df,
     )
     Path(args.out).write_text(html, encoding="utf-8")

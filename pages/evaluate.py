@@ -1,13 +1,16 @@
 """Evaluate: how well the current model does on labelled patients it was not trained on.
 
-One section per task; each shows what ``medinn_core.evaluation`` computes, drawn by
-``medinn_core.evaluation``. Extend a section by adding tabs. The tabs are lazy: only the open one
-is computed and sent, so the model report reads the closed tabs' choices from session state.
+The core evaluates (:func:`medinn_core.evaluation.evaluate_bundle`) and answers the page's later
+questions from that evaluation; the page picks the section of the model's task and lays the
+answers out. Extend a section by adding tabs. The tabs are lazy: only the open one is computed
+and sent, so the model report reads the closed tabs' choices from session state.
 """
 
-import dataclasses
+from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
 import pandas as pd
 import streamlit as st
 
@@ -15,78 +18,26 @@ from medinn_app import reporting, runtime, sources, state, ui
 from medinn_core import evaluation
 from medinn_core.errors import MedinnError
 from medinn_core.evaluation import (
-    compare_models,
-    decision_curve,
-    evaluate_binary,
-    evaluate_multiclass,
-    evaluate_regression,
-    regression_by_group,
-    sample_size,
-    subgroup_table,
-    threshold_metrics,
-    threshold_presets,
+    GRADIENT_BOOSTING,
+    ModelComparison,
+    ModelEvaluation,
+    SubgroupTable,
+    ThresholdMetrics,
+    build_report,
+    evaluate_bundle,
 )
 from medinn_core.schema import Task
-from medinn_core.train import baseline_output, estimator_output
+
+if TYPE_CHECKING:
+    from medinn_core.io import Bundle
 
 runtime.ensure_navigation()
 
 BOOTSTRAP_CHOICES = (0, 200, 1000)
 DC_RANGE = (1, 50)  # the decision curve's threshold probabilities (%) until the user moves them
 
-st.title("Evaluate")
-active = ui.require_model()
-model = active.model
-schema = model.schema
-task = Task(schema.task)
 
-choices = sources.sources(active, state.dataset())
-if not choices:
-    st.info(
-        f"Evaluation needs patients with a known outcome ('{schema.target}') that the model "
-        "was not trained on. Load the table the model was trained on (its test split is used) "
-        "or another labelled file on the Data page."
-    )
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
-    st.stop()
-by_key = {c.key: c for c in choices}
-left, right = st.columns([3, 1])
-picked = by_key[
-    left.selectbox(
-        "Patients", list(by_key), format_func=lambda k: by_key[k].label, key=state.W_EVAL_SOURCE
-    )
-]
-n_boot = right.selectbox(
-    "Bootstrap resamples",
-    BOOTSTRAP_CHOICES,
-    index=1,
-    key=state.W_EVAL_BOOT,
-    help="For the 95 % intervals and curve bands; 0 skips them.",
-)
-
-cache_key = (active.token, picked.key, n_boot)
-cached = st.session_state.get(state.EVALUATION)
-if cached is None or cached[0] != cache_key:
-    try:
-        with st.spinner("Evaluating…"):
-            y, output = sources.outputs(active, picked.rows())
-            if task == Task.BINARY:
-                result = evaluate_binary(y, output, threshold=state.threshold(), n_boot=n_boot)
-            elif task == Task.MULTICLASS:
-                result = evaluate_multiclass(y, output, model.classes_, n_boot=n_boot)
-            else:
-                result = evaluate_regression(y, output, n_boot=n_boot)
-    except MedinnError as exc:
-        st.error(str(exc))
-        st.stop()
-    cached = (cache_key, y, output, result, {})
-    st.session_state[state.EVALUATION] = cached
-_, y, output, result, memo = cached  # memo: what else was computed for this evaluation
-rows = sources.labelled(active, picked.rows())  # in the order of y and output
-for note in result.notes:
-    st.info(note)
-
-
+# -- small helpers ------------------------------------------------------------------------------
 def show(column, label: str, value, digits: int = 3) -> None:
     """A metric with its 95 % interval underneath (an Interval, a float, or None)."""
     if value is None:
@@ -99,11 +50,77 @@ def show(column, label: str, value, digits: int = 3) -> None:
         column.caption(f"95 % CI {low:.{digits}f}–{high:.{digits}f}")
 
 
-def subgroup_column() -> str | None:
+def memoized(memo: dict, key: Hashable, compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in ``memo`` (this evaluation's store in the session) under ``key``."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+# -- which patients, and their evaluation -------------------------------------------------------
+def pick_source(active: Bundle) -> tuple[sources.Source, int]:
+    """The labelled patients and the bootstrap resamples chosen; ends the page without any."""
+    choices = sources.sources(active, state.dataset())
+    if not choices:
+        st.info(
+            f"Evaluation needs patients with a known outcome ('{active.schema.target}') that the "
+            "model was not trained on. Load the table the model was trained on (its test split "
+            "is used) or another labelled file on the Data page."
+        )
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        st.stop()
+    by_key = {c.key: c for c in choices}
+    left, right = st.columns([3, 1])
+    picked = by_key[
+        left.selectbox(
+            "Patients",
+            list(by_key),
+            format_func=lambda k: by_key[k].label,
+            key=state.W_EVAL_SOURCE,
+        )
+    ]
+    n_boot = right.selectbox(
+        "Bootstrap resamples",
+        BOOTSTRAP_CHOICES,
+        index=1,
+        key=state.W_EVAL_BOOT,
+        help="For the 95 % intervals and curve bands; 0 skips them.",
+    )
+    return picked, n_boot
+
+
+def evaluated(
+    active: Bundle, picked: sources.Source, n_boot: int
+) -> tuple[Hashable, ModelEvaluation, dict]:
+    """(cache key, evaluation, memo) of ``active`` on ``picked``, kept for this session until
+    one of them changes; the memo keeps what else was computed for this evaluation. A
+    ``MedinnError`` ends the page with its message."""
+    key = (active.token, picked.key, n_boot)
+    cached = st.session_state.get(state.EVALUATION)
+    if cached is None or cached[0] != key:
+        try:
+            with st.spinner("Evaluating…"):
+                result = evaluate_bundle(
+                    active,
+                    picked.rows(),
+                    threshold=state.threshold(),
+                    n_boot=n_boot,
+                    source=picked.label,
+                )
+        except MedinnError as exc:
+            st.error(str(exc))
+            st.stop()
+        cached = (key, result, {})
+        st.session_state[state.EVALUATION] = cached
+    return cached
+
+
+# -- the choices that outlive their tab, and what depends on them ------------------------------
+def subgroup_column(result: ModelEvaluation) -> str | None:
     # persist_state: the choice outlives a closed Subgroups tab (the report uses it).
     return st.selectbox(
         "Split the patients by",
-        sources.subgroup_columns(active, rows),
+        result.subgroup_columns,
         index=None,
         placeholder="Choose a column (sex, an age band, a site…)",
         key=state.W_EVAL_SUBGROUP,
@@ -112,10 +129,11 @@ def subgroup_column() -> str | None:
     )
 
 
-def chosen_subgroup() -> str | None:
-    """The column chosen on the Subgroups tab, open or closed; None if these patients lack it."""
+def chosen_subgroup(result: ModelEvaluation) -> str | None:
+    """The column chosen on the Subgroups tab, open or closed; None if these patients lack it
+    (or the model's task has no subgroup tables)."""
     column = st.session_state.get(state.W_EVAL_SUBGROUP)
-    return column if column in sources.subgroup_columns(active, rows) else None
+    return column if column in result.subgroup_columns else None
 
 
 def chosen_range() -> tuple[int, int]:
@@ -124,54 +142,43 @@ def chosen_range() -> tuple[int, int]:
     return low, high
 
 
-def subgroup_metrics(column: str, threshold: float) -> pd.DataFrame:
-    """Binary metrics per group of ``column``, kept for this evaluation (they bootstrap)."""
-    key = ("subgroups", column, threshold)
-    if key not in memo:
-        groups = sources.subgroup_values(rows, column)
-        memo[key] = subgroup_table(y, output, groups, threshold, n_boot=n_boot)
-    return memo[key]
-
-
-def compared_with(name: str, other_output):
-    return compare_models(
-        y, output, other_output, names=("Neural network", name), n_boot=max(n_boot, 50)
+def subgroups(
+    result: ModelEvaluation, memo: dict, column: str, threshold: float | None
+) -> SubgroupTable:
+    """Performance by the groups of ``column``, kept for this evaluation (binary ones bootstrap)."""
+    return memoized(
+        memo, ("subgroups", column, threshold), lambda: result.subgroups(column, threshold)
     )
 
 
-def logistic_comparison():
+def logistic(result: ModelEvaluation, memo: dict) -> ModelComparison | None:
     """The network against its logistic regression, paired on these patients; None without
     one. The report shows this one only, so building it never fits gradient boosting."""
-    if active.baseline is None:
-        return None
-    if "logistic" not in memo:
-        x = model.transform(rows)
-        memo["logistic"] = compared_with(
-            "Logistic regression", baseline_output(active.baseline, task, x)
-        )
-    return memo["logistic"]
+    return memoized(memo, "logistic", result.logistic_comparison)
 
 
-def baseline_comparisons() -> list:
+def comparisons(active: Bundle, result: ModelEvaluation, memo: dict) -> list[ModelComparison]:
     """The logistic comparison and, when the training table is loaded, HistGradientBoosting
     refitted on the same training split; paired on these patients."""
     if "comparisons" not in memo:
-        found = [c for c in (logistic_comparison(),) if c is not None]
+        found = [c for c in (logistic(result, memo),) if c is not None]
         with st.spinner("Fitting gradient boosting on the training split…"):
             boosting = sources.gradient_boosting(active, state.dataset())
         if boosting is not None:
-            x = model.transform(rows)
-            found.append(compared_with("Gradient boosting", estimator_output(boosting, task, x)))
+            found.append(result.compare_with(boosting, GRADIENT_BOOSTING))
         memo["comparisons"] = found
     return memo["comparisons"]
 
 
-if task == Task.BINARY:
-    cal = result.calibration
+# -- binary -------------------------------------------------------------------------------------
+def binary_section(active: Bundle, result: ModelEvaluation, memo: dict) -> float:
+    """Headline numbers, the threshold's measures, presets and the tabs; returns the threshold."""
+    ev = result.evaluation
+    cal = ev.calibration
     cols = st.columns(5)
-    cols[0].metric("Patients", f"{result.n:,}", help=f"{result.events:,} events")
-    cols[1].metric("Prevalence", f"{result.prevalence:.1%}")
-    show(cols[2], "AUROC", result.auroc)
+    cols[0].metric("Patients", f"{ev.n:,}", help=f"{ev.events:,} events")
+    cols[1].metric("Prevalence", f"{ev.prevalence:.1%}")
+    show(cols[2], "AUROC", ev.auroc)
     show(cols[3], "Brier score", cal.brier)
     show(cols[4], "Calibration slope", cal.slope, 2)
     if cal.interpretation:
@@ -179,7 +186,7 @@ if task == Task.BINARY:
 
     st.subheader("At the decision threshold")
     threshold = ui.threshold_slider(state.W_EVAL_THRESHOLD)
-    at = threshold_metrics(y, output, threshold)
+    at = result.at(threshold)
     cols = st.columns(4)
     show(cols[0], "Sensitivity", at.sensitivity, 2)
     show(cols[1], "Specificity", at.specificity, 2)
@@ -191,68 +198,79 @@ if task == Task.BINARY:
     show(cols[2], "Negative likelihood ratio", at.lr_negative, 2)
     show(cols[3], "Number needed to evaluate", at.number_needed_to_evaluate, 1)
     with st.expander("Threshold presets, a clinic's prevalence, and sample size"):
-        left, right = st.columns(2)
-        target = left.number_input(
-            "Target sensitivity (%)",
-            50,
-            99,
-            90,
-            key=state.W_EVAL_TARGET_SENS,
-            help="The preset 'target sensitivity' is the highest threshold that reaches it.",
-        )
-        presets_key = ("presets", target, threshold)
-        if presets_key not in memo:
-            memo[presets_key] = threshold_presets(
-                y, output, target_sensitivity=target / 100, user_threshold=threshold
-            )
-        presets = memo[presets_key]
-        st.dataframe(
-            presets.drop(columns="key").style.format(
-                {c: "{:.3f}" for c in presets.columns if c not in ("key", "label")}, na_rep="n/a"
-            ),
-            hide_index=True,
-            key="evaluate.presets_table",
-        )
-        usable = presets.dropna(subset=["threshold"])
-        pick = left.selectbox(
-            "Use a preset as the decision threshold",
-            list(usable["key"]),
-            format_func=dict(zip(usable["key"], usable["label"], strict=True)).get,
-            key=state.W_EVAL_PRESET,
-        )
+        presets_and_prevalence(result, memo, threshold)
+    binary_tabs(active, result, memo, threshold, at)
+    return threshold
 
-        def apply_preset() -> None:
-            value = float(usable.set_index("key").loc[pick, "threshold"])
-            st.session_state[state.THRESHOLD] = state.clamp_threshold(value)
 
-        left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
-        prevalence = right.number_input(
-            "Prevalence in your clinic (%)",
-            0.1,
-            99.9,
-            min(max(round(100 * result.prevalence, 1), 0.1), 99.9),
-            0.1,
-            key=state.W_EVAL_PREVALENCE,
-            help="PPV and NPV depend on how common the outcome is where the model is used.",
-        )
-        local = threshold_metrics(y, output, threshold, prevalence=prevalence / 100)
-        a, b = right.columns(2)
-        a.metric(
-            "PPV at this prevalence",
-            f"{local.ppv_at_prevalence:.2f}" if local.ppv_at_prevalence is not None else "n/a",
-        )
-        b.metric(
-            "NPV at this prevalence",
-            f"{local.npv_at_prevalence:.2f}" if local.npv_at_prevalence is not None else "n/a",
-        )
-        size = sample_size(y, len(model.preprocessor_.feature_names_))
-        st.caption(
-            f"Sample size: {size.n:,} patients, {size.events:,} events, "
-            f"{size.n_parameters} model inputs after encoding, "
-            f"{size.events_per_parameter:.1f} events per input."
-        )
-        if size.warning:
-            st.warning(size.warning)
+def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float) -> None:
+    left, right = st.columns(2)
+    target = left.number_input(
+        "Target sensitivity (%)",
+        50,
+        99,
+        90,
+        key=state.W_EVAL_TARGET_SENS,
+        help="The preset 'target sensitivity' is the highest threshold that reaches it.",
+    )
+    presets = memoized(
+        memo,
+        ("presets", target, threshold),
+        lambda: result.presets(target_sensitivity=target / 100, user_threshold=threshold),
+    )
+    st.dataframe(
+        presets.drop(columns="key").style.format(
+            {c: "{:.3f}" for c in presets.columns if c not in ("key", "label")}, na_rep="n/a"
+        ),
+        hide_index=True,
+        key="evaluate.presets_table",
+    )
+    usable = presets.dropna(subset=["threshold"])
+    pick = left.selectbox(
+        "Use a preset as the decision threshold",
+        list(usable["key"]),
+        format_func=dict(zip(usable["key"], usable["label"], strict=True)).get,
+        key=state.W_EVAL_PRESET,
+    )
+
+    def apply_preset() -> None:
+        value = float(usable.set_index("key").loc[pick, "threshold"])
+        st.session_state[state.THRESHOLD] = state.clamp_threshold(value)
+
+    left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
+    prevalence = right.number_input(
+        "Prevalence in your clinic (%)",
+        0.1,
+        99.9,
+        min(max(round(100 * result.evaluation.prevalence, 1), 0.1), 99.9),
+        0.1,
+        key=state.W_EVAL_PREVALENCE,
+        help="PPV and NPV depend on how common the outcome is where the model is used.",
+    )
+    local = result.at(threshold, prevalence=prevalence / 100)
+    a, b = right.columns(2)
+    a.metric(
+        "PPV at this prevalence",
+        f"{local.ppv_at_prevalence:.2f}" if local.ppv_at_prevalence is not None else "n/a",
+    )
+    b.metric(
+        "NPV at this prevalence",
+        f"{local.npv_at_prevalence:.2f}" if local.npv_at_prevalence is not None else "n/a",
+    )
+    size = result.sample_size
+    st.caption(
+        f"Sample size: {size.n:,} patients, {size.events:,} events, "
+        f"{size.n_parameters} model inputs after encoding, "
+        f"{size.events_per_parameter:.1f} events per input."
+    )
+    if size.warning:
+        st.warning(size.warning)
+
+
+def binary_tabs(
+    active: Bundle, result: ModelEvaluation, memo: dict, threshold: float, at: ThresholdMetrics
+) -> None:
+    ev = result.evaluation
     (
         confusion_tab,
         roc_tab,
@@ -286,109 +304,114 @@ if task == Task.BINARY:
             )
     if roc_tab.open:
         with roc_tab:
-            st.plotly_chart(
-                evaluation.roc_figure(result.roc_curve, result.auroc), key="evaluate.roc"
-            )
+            st.plotly_chart(evaluation.roc_figure(ev.roc_curve, ev.auroc), key="evaluate.roc")
     if pr_tab.open:
         with pr_tab:
             st.plotly_chart(
-                evaluation.pr_figure(result.pr_curve, result.prevalence, result.average_precision),
+                evaluation.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision),
                 key="evaluate.pr",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                evaluation.calibration_figure(cal, result.risk_distribution),
+                evaluation.calibration_figure(ev.calibration, ev.risk_distribution),
                 key="evaluate.calibration",
             )
     if curve_tab.open:
         with curve_tab:
-            low, high = st.slider(
-                "Threshold probabilities (%)",
-                1,
-                99,
-                DC_RANGE,
-                key=state.W_EVAL_DC_RANGE,
-                help=(
-                    "The risks at which a clinician would act: the net benefit is shown over them."
-                ),
-                persist_state="page",  # outlives a closed tab: the report uses it
-            )
-            curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
-            st.plotly_chart(evaluation.decision_curve_figure(curve), key="evaluate.decision_curve")
-            st.caption(
-                "Net benefit: true positives minus false positives weighted by the odds of the "
-                "threshold, per patient. The model is useful where its curve lies above both "
-                "treat-all and treat-none."
-            )
+            decision_curve_tab(result)
     if risk_tab.open:
         with risk_tab:
             st.plotly_chart(
-                evaluation.risk_histogram_figure(result.risk_distribution),
+                evaluation.risk_histogram_figure(ev.risk_distribution),
                 key="evaluate.risk_distribution",
             )
     if subgroups_tab.open:
         with subgroups_tab:
-            column = subgroup_column()
-            if column is not None:
-                groups = sources.subgroup_values(rows, column)
-                table = subgroup_metrics(column, threshold)
-                st.dataframe(
-                    table.style.apply(
-                        lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r),
-                        axis=1,
-                    ),
-                    hide_index=True,
-                )
-                st.caption(
-                    "too_small: fewer than 30 events or non-events in the group, too few to judge."
-                )
-                st.plotly_chart(
-                    evaluation.subgroup_forest_figure(
-                        table, result.auroc, title=f"AUROC by {groups.name or column}"
-                    ),
-                    key="evaluate.subgroup_forest",
-                )
+            binary_subgroups_tab(result, memo, threshold)
     if baseline_tab.open:
         with baseline_tab:
-            comparisons = baseline_comparisons()
-            if not comparisons:
-                st.info("This model carries no logistic-regression baseline to compare with.")
-            else:
-                table = pd.concat(
-                    [c.to_frame().set_index("name") for c in comparisons]
-                ).drop_duplicates()
-                st.dataframe(
-                    table.style.format("{:.3f}", na_rep="n/a"), key="evaluate.baseline_table"
-                )
-                for compared in comparisons:
-                    diff = compared.auroc_difference
-                    other = compared.models[1].name.lower()
-                    if diff is not None and diff.ci_low is not None:
-                        st.markdown(
-                            f"AUROC difference (network − {other}): **{diff.value:+.3f}** "
-                            f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired "
-                            "bootstrap on the same patients)."
-                        )
-                st.caption(
-                    "The baselines were fitted on the same training split with the same "
-                    "preprocessing. If an interval includes 0, the network has not shown that "
-                    "it earns its complexity on these patients."
-                )
-                if not any(c.models[1].name == "Gradient boosting" for c in comparisons):
-                    st.caption(
-                        "Gradient boosting is compared when the table the model was trained on "
-                        "is loaded (it is refitted on the same training split; bundles hold no "
-                        "fitted trees)."
-                    )
+            baseline_tab_body(comparisons(active, result, memo))
 
-elif task == Task.MULTICLASS:
+
+def decision_curve_tab(result: ModelEvaluation) -> None:
+    low, high = st.slider(
+        "Threshold probabilities (%)",
+        1,
+        99,
+        DC_RANGE,
+        key=state.W_EVAL_DC_RANGE,
+        help="The risks at which a clinician would act: the net benefit is shown over them.",
+        persist_state="page",  # outlives a closed tab: the report uses it
+    )
+    st.plotly_chart(
+        evaluation.decision_curve_figure(result.decision_curve(low, high)),
+        key="evaluate.decision_curve",
+    )
+    st.caption(
+        "Net benefit: true positives minus false positives weighted by the odds of the "
+        "threshold, per patient. The model is useful where its curve lies above both "
+        "treat-all and treat-none."
+    )
+
+
+def binary_subgroups_tab(result: ModelEvaluation, memo: dict, threshold: float) -> None:
+    column = subgroup_column(result)
+    if column is None:
+        return
+    shown = subgroups(result, memo, column, threshold)
+    st.dataframe(
+        shown.table.style.apply(
+            lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r), axis=1
+        ),
+        hide_index=True,
+    )
+    st.caption("too_small: fewer than 30 events or non-events in the group, too few to judge.")
+    st.plotly_chart(
+        evaluation.subgroup_forest_figure(
+            shown.table, result.evaluation.auroc, title=f"AUROC by {shown.label}"
+        ),
+        key="evaluate.subgroup_forest",
+    )
+
+
+def baseline_tab_body(compared: list[ModelComparison]) -> None:
+    if not compared:
+        st.info("This model carries no logistic-regression baseline to compare with.")
+        return
+    table = pd.concat([c.to_frame().set_index("name") for c in compared]).drop_duplicates()
+    st.dataframe(table.style.format("{:.3f}", na_rep="n/a"), key="evaluate.baseline_table")
+    for comparison in compared:
+        diff = comparison.auroc_difference
+        other = comparison.models[1].name.lower()
+        if diff is not None and diff.ci_low is not None:
+            st.markdown(
+                f"AUROC difference (network − {other}): **{diff.value:+.3f}** "
+                f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired "
+                "bootstrap on the same patients)."
+            )
+    st.caption(
+        "The baselines were fitted on the same training split with the same "
+        "preprocessing. If an interval includes 0, the network has not shown that "
+        "it earns its complexity on these patients."
+    )
+    if not any(c.models[1].name == GRADIENT_BOOSTING for c in compared):
+        st.caption(
+            "Gradient boosting is compared when the table the model was trained on "
+            "is loaded (it is refitted on the same training split; bundles hold no "
+            "fitted trees)."
+        )
+
+
+# -- multiclass and regression ------------------------------------------------------------------
+def multiclass_section(result: ModelEvaluation) -> None:
+    ev = result.evaluation
     cols = st.columns(5)
-    cols[0].metric("Patients", f"{result.n:,}")
-    show(cols[1], "Accuracy", result.accuracy)
-    show(cols[2], "Balanced accuracy", result.balanced_accuracy)
-    show(cols[3], "Macro AUROC", result.macro_auroc)
-    show(cols[4], "Weighted AUROC", result.weighted_auroc)
+    cols[0].metric("Patients", f"{ev.n:,}")
+    show(cols[1], "Accuracy", ev.accuracy)
+    show(cols[2], "Balanced accuracy", ev.balanced_accuracy)
+    show(cols[3], "Macro AUROC", ev.macro_auroc)
+    show(cols[4], "Weighted AUROC", ev.weighted_auroc)
     confusion_tab, roc_tab, calibration_tab, per_class_tab = st.tabs(
         ["Confusion matrix", "ROC", "Calibration", "Per class"],
         key=state.W_EVAL_TAB,
@@ -397,31 +420,33 @@ elif task == Task.MULTICLASS:
     if confusion_tab.open:
         with confusion_tab:
             st.plotly_chart(
-                evaluation.confusion_matrix_figure(result.confusion), key="evaluate.confusion"
+                evaluation.confusion_matrix_figure(ev.confusion), key="evaluate.confusion"
             )
     if roc_tab.open:
         with roc_tab:
             st.plotly_chart(
-                evaluation.multiclass_roc_figure(result.roc_curves, result.per_class),
+                evaluation.multiclass_roc_figure(ev.roc_curves, ev.per_class),
                 key="evaluate.roc",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                evaluation.multiclass_calibration_figure(result.calibration),
+                evaluation.multiclass_calibration_figure(ev.calibration),
                 key="evaluate.calibration",
             )
     if per_class_tab.open:
         with per_class_tab:
-            st.dataframe(result.per_class, hide_index=True)
+            st.dataframe(ev.per_class, hide_index=True)
 
-else:
-    unit = schema.column(schema.target).unit
+
+def regression_section(active: Bundle, result: ModelEvaluation, memo: dict) -> None:
+    ev = result.evaluation
+    unit = active.schema.column(active.schema.target).unit
     cols = st.columns(4)
-    cols[0].metric("Patients", f"{result.n:,}")
-    show(cols[1], f"MAE {unit}".strip(), result.mae)
-    show(cols[2], f"RMSE {unit}".strip(), result.rmse)
-    show(cols[3], "R²", result.r2)
+    cols[0].metric("Patients", f"{ev.n:,}")
+    show(cols[1], f"MAE {unit}".strip(), ev.mae)
+    show(cols[2], f"RMSE {unit}".strip(), ev.rmse)
+    show(cols[3], "R²", ev.r2)
     observed_tab, residuals_tab, subgroups_tab = st.tabs(
         ["Predicted against observed", "Residuals", "Subgroups"],
         key=state.W_EVAL_TAB,
@@ -430,42 +455,53 @@ else:
     if observed_tab.open:
         with observed_tab:
             st.plotly_chart(
-                evaluation.predicted_observed_figure(result.points, unit=unit),
+                evaluation.predicted_observed_figure(ev.points, unit=unit),
                 key="evaluate.predicted_observed",
             )
     if residuals_tab.open:
         with residuals_tab:
             st.plotly_chart(
-                evaluation.residuals_figure(result.points, unit=unit), key="evaluate.residuals"
+                evaluation.residuals_figure(ev.points, unit=unit), key="evaluate.residuals"
             )
     if subgroups_tab.open:
         with subgroups_tab:
-            column = subgroup_column()
-            if column is not None:
-                groups = sources.subgroup_values(rows, column)
-                by_group = regression_by_group(y, output, groups)
-                st.dataframe(
-                    by_group.rename(columns={"group": groups.name or column}).style.format(
-                        {"mae": "{:.3g}", "rmse": "{:.3g}", "bias": "{:+.3g}"}
-                    ),
-                    hide_index=True,
-                    key="evaluate.regression_subgroups",
-                )
-                st.plotly_chart(
-                    evaluation.regression_subgroup_figure(
-                        by_group,
-                        result.mae.value,
-                        unit=unit,
-                        title=f"Error by {groups.name or column}",
-                    ),
-                    key="evaluate.regression_subgroup_figure",
-                )
-                st.caption(
-                    "Bias is the mean of predicted − observed: above 0, the model predicts "
-                    "too high."
-                )
+            regression_subgroups_tab(result, memo, unit)
 
-with st.expander("Model report"):
+
+def regression_subgroups_tab(result: ModelEvaluation, memo: dict, unit: str) -> None:
+    column = subgroup_column(result)
+    if column is None:
+        return
+    shown = subgroups(result, memo, column, None)
+    st.dataframe(
+        shown.table.rename(columns={"group": shown.label}).style.format(
+            {"mae": "{:.3g}", "rmse": "{:.3g}", "bias": "{:+.3g}"}
+        ),
+        hide_index=True,
+        key="evaluate.regression_subgroups",
+    )
+    st.plotly_chart(
+        evaluation.regression_subgroup_figure(
+            shown.table, result.evaluation.mae.value, unit=unit, title=f"Error by {shown.label}"
+        ),
+        key="evaluate.regression_subgroup_figure",
+    )
+    st.caption("Bias is the mean of predicted − observed: above 0, the model predicts too high.")
+
+
+# -- the model report ---------------------------------------------------------------------------
+def report_section(
+    active: Bundle,
+    picked: sources.Source,
+    evaluation_key: Hashable,
+    result: ModelEvaluation,
+    memo: dict,
+    *,
+    threshold: float | None,
+    curve_range: tuple[int, int] | None,
+) -> None:
+    """The report of what this page shows: the threshold and decision curve range (binary),
+    the subgroups chosen and the logistic comparison; built on request."""
     st.caption(
         "One HTML file that opens offline: data, predictors, missing-data handling, training "
         "settings, performance with intervals, calibration, decision curve, subgroups and "
@@ -476,39 +512,30 @@ with st.expander("Model report"):
     )
     limitations = st.text_area("Limitations", key=state.W_EVAL_LIMITATIONS)
     # The choices of the tabs, open or closed; what depends on them is computed on request.
-    split_by = chosen_subgroup() if task != Task.MULTICLASS else None
-    curve_range = chosen_range() if task == Task.BINARY else None
+    split_by = chosen_subgroup(result)
 
     def report() -> str:
-        shown, comparison, subgroups = result, None, None
-        if task == Task.BINARY:
-            low, high = curve_range
-            curve = decision_curve(y, output, np.arange(low, high + 1) / 100)
-            shown = dataclasses.replace(result, threshold=at, decision_curve=curve)
-            comparison = logistic_comparison()
-            subgroups = {}
-            if split_by is not None:
-                subgroups[split_by] = subgroup_metrics(split_by, threshold)
-        elif task == Task.REGRESSION and split_by is not None:
-            groups = sources.subgroup_values(rows, split_by)
-            shown = dataclasses.replace(result, by_group=regression_by_group(y, output, groups))
-        return sources.report_html(
+        shown = result.shown(
+            threshold=threshold,
+            decision_range=curve_range,
+            subgroups=[subgroups(result, memo, split_by, threshold)] if split_by else [],
+            comparison=logistic(result, memo),
+        )
+        return build_report(
             active,
             shown,
             data_name=picked.label,
-            rows=rows,
             intended_use=intended_use,
             limitations=limitations,
-            comparison=comparison,
-            subgroups=subgroups,
+            data=result.rows,
         )
 
     reporting.report_download(
         report,
         cache_key=(
             "evaluate",
-            cache_key,
-            threshold if task == Task.BINARY else None,
+            evaluation_key,
+            threshold,
             curve_range,
             split_by,
             intended_use,
@@ -518,3 +545,34 @@ with st.expander("Model report"):
         build_key=state.W_EVAL_REPORT_BUILD,
         download_key=state.W_EVAL_REPORT,
     )
+
+
+def main() -> None:
+    st.title("Evaluate")
+    active = ui.require_model()
+    picked, n_boot = pick_source(active)
+    key, result, memo = evaluated(active, picked, n_boot)
+    for note in result.notes:
+        st.info(note)
+    threshold, curve_range = None, None
+    task = Task(active.task)
+    if task == Task.BINARY:
+        threshold = binary_section(active, result, memo)
+        curve_range = chosen_range()
+    elif task == Task.MULTICLASS:
+        multiclass_section(result)
+    else:
+        regression_section(active, result, memo)
+    with st.expander("Model report"):
+        report_section(
+            active,
+            picked,
+            key,
+            result,
+            memo,
+            threshold=threshold,
+            curve_range=curve_range,
+        )
+
+
+main()

@@ -5,9 +5,12 @@ Private modules, public names here (``from medinn_core.evaluation import evaluat
 - ``_bootstrap``: intervals, input checks, the vectorised patient bootstrap;
 - ``_calibration``: calibration plot data, slope, intercept, Brier scores;
 - ``_thresholds``: confusion-matrix measures, threshold presets, decision curves;
-- ``_subgroups``: performance by subgroup, bands of a number;
+- ``_subgroups``: performance by subgroup, bands of a number, the columns to split by and
+  each patient's group;
 - ``_binary``, ``_multiclass``, ``_regression``: each task's evaluation, the paired
-  comparison with a baseline, the sample-size check and the evaluation of a bundle;
+  comparison with a baseline and the sample-size check;
+- ``_bundle``: the evaluation of a saved model for any task, the questions asked of it
+  afterwards and what the report shows of it;
 - ``_figures``: ROC, precision-recall, confusion matrix, calibration, decision curve, risk
   distributions, subgroup forest plots, and the multiclass and regression figures;
 - ``_report``: the self-contained HTML model report along TRIPOD+AI.
@@ -19,12 +22,10 @@ from medinn_core.evaluation._binary import (
     MIN_EVENTS_PER_PARAMETER,
     BinaryEvaluation,
     ModelComparison,
-    ModelEvaluation,
     ModelSummary,
     SampleSize,
     compare_models,
     evaluate_binary,
-    evaluate_bundle,
     risk_distribution,
     sample_size,
 )
@@ -54,6 +55,16 @@ from medinn_core.evaluation._bootstrap import (
     regression_resamples,
     roc_curve_frame,
     wilson_interval,
+)
+from medinn_core.evaluation._bundle import (
+    GRADIENT_BOOSTING,
+    LOGISTIC_REGRESSION,
+    MIN_COMPARISON_RESAMPLES,
+    NETWORK,
+    ModelEvaluation,
+    ReportInput,
+    SubgroupTable,
+    evaluate_bundle,
 )
 from medinn_core.evaluation._calibration import (
     EPS,
@@ -104,11 +115,14 @@ from medinn_core.evaluation._report import (
     build_report,
 )
 from medinn_core.evaluation._subgroups import (
+    MAX_LEVELS_AS_IS,
     MIN_SUBGROUP_EVENTS,
     MISSING_GROUP,
     age_bands,
     group_masks,
+    subgroup_columns,
     subgroup_table,
+    subgroup_values,
 )
 from medinn_core.evaluation._thresholds import (
     OUTCOME_LABELS,
@@ -129,11 +143,16 @@ __all__ = [
     "DISCLAIMER",
     "EPS",
     "FALSE_POSITIVE_RATE",
+    "GRADIENT_BOOSTING",
     "INTERCEPT_TOLERANCE",
+    "LOGISTIC_REGRESSION",
+    "MAX_LEVELS_AS_IS",
+    "MIN_COMPARISON_RESAMPLES",
     "MIN_EVENTS_PER_PARAMETER",
     "MIN_SUBGROUP_EVENTS",
     "MIN_VALID_RESAMPLES",
     "MISSING_GROUP",
+    "NETWORK",
     "NOT_STATED",
     "OUTCOME_LABELS",
     "PREDICTED_RISK",
@@ -149,7 +168,9 @@ __all__ = [
     "ModelSummary",
     "MulticlassEvaluation",
     "RegressionEvaluation",
+    "ReportInput",
     "SampleSize",
+    "SubgroupTable",
     "ThresholdMetrics",
     "age_bands",
     "as_binary_inputs",
@@ -209,8 +230,10 @@ __all__ = [
     "sample_size",
     "scaled_brier_score",
     "sensitivity_threshold",
+    "subgroup_columns",
     "subgroup_forest_figure",
     "subgroup_table",
+    "subgroup_values",
     "threshold_metrics",
     "threshold_presets",
     "wilson_interval",

@@ -6,9 +6,8 @@ subgroups, a paired comparison with a baseline model and a sample-size check. Mu
 regression models get their own summaries. Every function is pure: arrays in, frozen
 dataclasses or DataFrames out, each with a JSON-ready ``to_dict``.
 
-This module holds the binary evaluation, the baseline comparison, risk distributions, the
-sample-size check and the evaluation of a whole bundle; the package's ``__init__`` lists the
-others.
+This module holds the binary evaluation, the baseline comparison, risk distributions and the
+sample-size check; the package's ``__init__`` lists the others.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ from medinn_core.evaluation._bootstrap import (
     as_binary_inputs,
     as_vector,
     binary_resamples,
-    bootstrap_auroc,
-    bootstrap_average_precision,
     bootstrap_indices,
     check_bootstrap_settings,
     curve_band,
@@ -37,61 +34,28 @@ from medinn_core.evaluation._bootstrap import (
     percentile_interval,
     plain_float,
     roc_curve_frame,
-    wilson_interval,
 )
 from medinn_core.evaluation._calibration import (
     CalibrationResult,
     calibration,
-    calibration_slope_intercept,
 )
-from medinn_core.evaluation._multiclass import MulticlassEvaluation, evaluate_multiclass
-from medinn_core.evaluation._regression import (
-    RegressionEvaluation,
-    evaluate_regression,
-    regression_by_group,
-)
-from medinn_core.evaluation._subgroups import age_bands, subgroup_table
 from medinn_core.evaluation._thresholds import (
     ThresholdMetrics,
     decision_curve,
-    predictive_values,
-    sensitivity_threshold,
     threshold_metrics,
     threshold_presets,
-    youden_threshold,
 )
 
 __all__ = [
+    "MIN_EVENTS_PER_PARAMETER",
     "BinaryEvaluation",
-    "CalibrationResult",
-    "Interval",
     "ModelComparison",
     "ModelSummary",
-    "MulticlassEvaluation",
-    "RegressionEvaluation",
     "SampleSize",
-    "ThresholdMetrics",
-    "age_bands",
-    "bootstrap_auroc",
-    "bootstrap_average_precision",
-    "bootstrap_indices",
-    "calibration",
-    "calibration_slope_intercept",
     "compare_models",
-    "decision_curve",
     "evaluate_binary",
-    "evaluate_multiclass",
-    "evaluate_regression",
-    "predictive_values",
-    "regression_by_group",
     "risk_distribution",
     "sample_size",
-    "sensitivity_threshold",
-    "subgroup_table",
-    "threshold_metrics",
-    "threshold_presets",
-    "wilson_interval",
-    "youden_threshold",
 ]
 
 #: Fewer events per model input than this triggers a sample-size warning.
@@ -508,101 +472,3 @@ def compare_models(
         n_boot=int(n_boot),
         seed=int(seed),
     )
-
-
-# -- a saved model on a labelled table ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelEvaluation:
-    """A bundle's evaluation on one labelled table, with the stored linear baseline beside it."""
-
-    model_name: str
-    task: str
-    evaluation: BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation
-    comparison: ModelComparison | None = None
-    n_dropped: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        out = self.evaluation.to_dict()
-        out["model"] = self.model_name
-        out["n_rows_without_target"] = self.n_dropped
-        if self.comparison is not None:
-            compared = self.comparison.to_dict()
-            out["baseline"] = compared.pop("baseline")
-            out["comparison"] = compared
-        return out
-
-
-def evaluate_bundle(
-    bundle: Any,
-    df: pd.DataFrame,
-    *,
-    threshold: float | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    source: str = "the data",
-) -> ModelEvaluation:
-    """Score a loaded bundle on a labelled table and evaluate it for its task.
-
-    Rows without a target value are left out (and counted). For binary models the bundle's
-    logistic-regression baseline is scored on the same rows and compared (paired bootstrap).
-
-    Raises
-    ------
-    SchemaError
-        If the target or a column the model needs is missing, or the target holds classes
-        the model does not know.
-    DataError
-        If no row has a target value.
-    """
-    from medinn_core.errors import DataError, SchemaError
-    from medinn_core.predict import require_columns
-    from medinn_core.schema import Task, labels, numeric_view
-    from medinn_core.train import baseline_output
-
-    model = bundle.model
-    schema = model.schema
-    if schema.target not in df.columns:
-        raise SchemaError(
-            f"{source} has no target column {schema.target!r}; evaluation needs the true outcome."
-        )
-    labelled = df[df[schema.target].notna()]
-    if labelled.empty:
-        raise DataError(f"Target column {schema.target!r} in {source} is empty in every row.")
-    require_columns(labelled, model, source)
-    task = Task(schema.task)
-    comparison = None
-    if task == Task.REGRESSION:
-        result = evaluate_regression(
-            numeric_view(labelled[schema.target]).to_numpy(),
-            model.predict(labelled),
-            n_boot=n_boot,
-            seed=seed,
-        )
-    elif task == Task.BINARY:
-        y = model.encode_target(labelled)
-        p = model.predict_proba(labelled)[:, 1]
-        result = evaluate_binary(
-            y,
-            p,
-            threshold=model.threshold_ if threshold is None else threshold,
-            n_boot=n_boot,
-            seed=seed,
-            n_parameters=len(model.preprocessor_.feature_names_),
-        )
-        if bundle.baseline:
-            base = baseline_output(bundle.baseline, task, model.transform(labelled))
-            comparison = compare_models(
-                y, p, base, names=("network", "logistic_regression"), n_boot=n_boot, seed=seed
-            )
-    else:
-        model.encode_target(labelled)  # refuses unknown classes by name
-        result = evaluate_multiclass(
-            labels(labelled[schema.target]).to_numpy(),
-            model.predict_proba(labelled),
-            list(model.classes_),
-            n_boot=n_boot,
-            seed=seed,
-        )
-    return ModelEvaluation(bundle.name, task.value, result, comparison, len(df) - len(labelled))

@@ -15,17 +15,25 @@ import datetime as dt
 import html
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from medinn_core.errors import ConfigError
 from medinn_core.evaluation import _figures as plots
-from medinn_core.evaluation._binary import BinaryEvaluation, ModelEvaluation
+from medinn_core.evaluation._binary import BinaryEvaluation, ModelComparison
+from medinn_core.evaluation._bundle import ReportInput, SubgroupTable
 from medinn_core.evaluation._multiclass import MulticlassEvaluation
 from medinn_core.evaluation._regression import RegressionEvaluation
+from medinn_core.schema import Schema
+
+if TYPE_CHECKING:  # annotations only: the registry is not needed to write a report
+    from medinn_core.io import Bundle
 
 __all__ = ["DISCLAIMER", "NOT_STATED", "build_report"]
+
+Evaluation = BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation
 
 DISCLAIMER = "Predictions support, not replace, clinical judgment."
 NOT_STATED = "Not stated: the author left this field empty."
@@ -111,7 +119,9 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{_esc(title)}</h2>{body}</section>"
 
 
-def _source_data(meta: Mapping[str, Any], ev: Any, data_name: str, data: Any) -> str:
+def _source_data(
+    meta: Mapping[str, Any], ev: Evaluation, data_name: str, data: pd.DataFrame | None
+) -> str:
     rows = [
         ("Data set", data_name or "not stated"),
         ("Data fingerprint (SHA-256 of the training table)", meta.get("data_fingerprint", "n/a")),
@@ -133,7 +143,7 @@ def _source_data(meta: Mapping[str, Any], ev: Any, data_name: str, data: Any) ->
     return _rows(rows)
 
 
-def _predictors(schema: Any) -> str:
+def _predictors(schema: Schema) -> str:
     rows = []
     for col in schema.columns:
         if col.name == schema.target:
@@ -162,7 +172,7 @@ def _predictors(schema: Any) -> str:
     return f"<p>{outcome}.</p>" + _frame(pd.DataFrame(rows))
 
 
-def _missing_data(schema: Any, data: Any) -> str:
+def _missing_data(schema: Schema, data: pd.DataFrame | None) -> str:
     body = (
         "<ul><li>Numeric predictors: missing values replaced by the training-split median, "
         "with a missing-value indicator added as an extra input.</li>"
@@ -263,20 +273,18 @@ def _binary_calibration(d: Mapping[str, Any], ev: BinaryEvaluation, fig: _Figure
     )
 
 
-def _subgroups(subgroups: Mapping[str, pd.DataFrame] | None, ev: Any, fig: _Figures) -> str:
+def _subgroups(subgroups: tuple[SubgroupTable, ...], ev: BinaryEvaluation, fig: _Figures) -> str:
     if not subgroups:
         return '<p class="placeholder">No subgroups were chosen for this report.</p>'
     body = "<p>Groups with fewer than 30 events or non-events are marked too small to judge.</p>"
-    overall = ev.auroc if isinstance(ev, BinaryEvaluation) else None
-    for column, table in subgroups.items():
-        body += f"<h3>{_esc(column)}</h3>" + _frame(table)
-        if isinstance(ev, BinaryEvaluation) and {"auroc", "group"} <= set(table.columns):
-            body += fig(plots.subgroup_forest_figure(table, overall, title=f"AUROC by {column}"))
+    for shown in subgroups:
+        column = shown.column
+        body += f"<h3>{_esc(column)}</h3>" + _frame(shown.table)
+        body += fig(plots.subgroup_forest_figure(shown.table, ev.auroc, title=f"AUROC by {column}"))
     return body
 
 
-def _baseline(evaluation: ModelEvaluation, meta: Mapping[str, Any]) -> str:
-    comparison = evaluation.comparison
+def _baseline(comparison: ModelComparison | None, meta: Mapping[str, Any]) -> str:
     if comparison is not None:
         diff = comparison.to_dict()["auroc_difference"]
         names = f"{comparison.models[0].name} − {comparison.models[1].name}"
@@ -300,12 +308,12 @@ def _baseline(evaluation: ModelEvaluation, meta: Mapping[str, Any]) -> str:
     )
 
 
-def _performance_sections(
-    evaluation: ModelEvaluation, fig: _Figures, unit: str
-) -> list[tuple[str, str]]:
-    ev = evaluation.evaluation
-    d = evaluation.to_dict()
+def _performance_sections(shown: ReportInput, fig: _Figures, unit: str) -> list[tuple[str, str]]:
+    ev = shown.evaluation.evaluation
+    d = ev.to_dict()
     if isinstance(ev, BinaryEvaluation):
+        at = shown.threshold
+        d.update(at.to_dict())  # the threshold shown, which may not be the evaluation's own
         return [
             (
                 "Performance",
@@ -314,8 +322,7 @@ def _performance_sections(
                 + fig(plots.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision))
                 + fig(
                     plots.confusion_matrix_figure(
-                        ev.threshold.confusion_matrix(),
-                        title=f"Confusion matrix at {ev.threshold.threshold:.0%}",
+                        at.confusion_matrix(), title=f"Confusion matrix at {at.threshold:.0%}"
                     )
                 )
                 + fig(plots.risk_histogram_figure(ev.risk_distribution)),
@@ -325,7 +332,7 @@ def _performance_sections(
                 "Decision curve",
                 "<p>Net benefit of acting on the model against treating everyone or no one, "
                 "over a range of threshold probabilities.</p>"
-                + fig(plots.decision_curve_figure(ev.decision_curve)),
+                + fig(plots.decision_curve_figure(shown.decision_curve)),
             ),
         ]
     if isinstance(ev, MulticlassEvaluation):
@@ -355,32 +362,32 @@ def _performance_sections(
     ]
     body = _rows(rows) + fig(plots.predicted_observed_figure(ev.points, unit=unit))
     body += fig(plots.residuals_figure(ev.points, unit=unit))
-    if ev.by_group is not None:
-        body += "<p>Error by group:</p>" + _frame(ev.by_group)
+    for table in shown.subgroups:
+        if len(shown.subgroups) > 1:
+            body += f"<h3>{_esc(table.column)}</h3>"
+        body += "<p>Error by group:</p>" + _frame(table.table)
     return [("Performance", body)]
 
 
 # -- the report ------------------------------------------------------------------------------
 def build_report(
-    bundle: Any,
-    evaluation: ModelEvaluation,
+    bundle: Bundle,
+    shown: ReportInput,
     *,
     data_name: str,
     intended_use: str = "",
     limitations: str = "",
-    subgroups: dict[str, pd.DataFrame] | None = None,
     data: pd.DataFrame | None = None,
 ) -> str:
     """One self-contained HTML page describing a model and its evaluation (TRIPOD+AI items).
 
     Parameters
     ----------
-    bundle : a loaded :class:`~medinn_core.io.Bundle` (or any object with ``name``,
-        ``metadata`` in the bundle layout and ``model.schema``).
-    evaluation : :func:`~medinn_core.evaluation.evaluate_bundle` output for that model.
+    bundle : the model reported: its metadata, schema and name.
+    shown : what to show of the model's evaluation, from
+        :meth:`~medinn_core.evaluation.ModelEvaluation.shown`.
     data_name : name of the evaluated data set, shown as given (escaped).
     intended_use, limitations : the author's free text; a visible "not stated" otherwise.
-    subgroups : :func:`~medinn_core.evaluation.subgroup_table` output per grouping column.
     data : the evaluated rows, to count missing values per predictor and show date ranges.
 
     Returns
@@ -390,12 +397,19 @@ def build_report(
 
     Raises
     ------
-    ModelError
-        Never directly; the figure builders may raise ``DataError`` on malformed tables.
+    ConfigError
+        If ``shown`` evaluates a model of another task or outcome than ``bundle``'s.
     """
     meta = dict(bundle.metadata or {})
-    schema = bundle.model.schema
-    ev = evaluation.evaluation
+    schema = bundle.schema
+    evaluated = shown.evaluation
+    if evaluated.task != bundle.task or evaluated.schema.target != schema.target:
+        raise ConfigError(
+            f"The evaluation is of a {evaluated.task} model of {evaluated.schema.target!r}, "
+            f"but '{bundle.name}' is a {bundle.task} model of {schema.target!r}: evaluate this "
+            "model to report on it."
+        )
+    ev = evaluated.evaluation
     fig = _Figures()
     unit = schema.column(schema.target).unit if schema.target in schema.names else ""
     sections = [
@@ -403,14 +417,14 @@ def build_report(
         ("Outcome and predictors", _predictors(schema)),
         ("Missing data", _missing_data(schema, data)),
         ("Model and training", _training(meta)),
-        *_performance_sections(evaluation, fig, unit),
+        *_performance_sections(shown, fig, unit),
     ]
-    if isinstance(ev, BinaryEvaluation) or subgroups:
-        sections.append(("Subgroups", _subgroups(subgroups, ev, fig)))
-    sections.append(("Baseline comparison", _baseline(evaluation, meta)))
+    if isinstance(ev, BinaryEvaluation):
+        sections.append(("Subgroups", _subgroups(shown.subgroups, ev, fig)))
+    sections.append(("Baseline comparison", _baseline(shown.comparison, meta)))
     sections.append(("Intended use", _text(intended_use)))
     sections.append(("Limitations", _text(limitations)))
-    notes = getattr(ev, "notes", ())
+    notes = ev.notes
     if notes:
         sections.append(("Notes", "<ul>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>"))
 

@@ -1,7 +1,9 @@
 """Performance by subgroup (sex, age band, site): is the model as good for everyone?
 
 Groups with few events are flagged rather than hidden, since an AUROC from a handful of events
-says little either way.
+says little either way. Which columns patients can be split by, and the group of each patient
+(categories as they are, numbers cut at their quartiles), are decided here too, so that the
+app, the CLI and the report group patients alike.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from medinn_core.evaluation._bootstrap import (
 )
 from medinn_core.evaluation._calibration import calibration_slope_intercept
 from medinn_core.evaluation._thresholds import threshold_metrics
+from medinn_core.schema import Kind, Schema
 
 #: Subgroups with fewer events (or non-events) than this are flagged as too small to judge.
 MIN_SUBGROUP_EVENTS = 30
 #: Label of the group of patients whose group value is missing.
 MISSING_GROUP = "(missing)"
+#: Numeric columns with at most this many distinct values are grouped as they are.
+MAX_LEVELS_AS_IS = 6
 
 
 def group_masks(groups: Any, n: int) -> list[tuple[str, np.ndarray]]:
@@ -153,3 +158,54 @@ def age_bands(series: pd.Series, edges: Any) -> pd.Series:
     labels.append(f"≥{fmt(cut[-1])}")
     bands = pd.cut(values, np.r_[-np.inf, cut, np.inf], right=False, labels=labels, ordered=True)
     return pd.Series(bands, index=series.index, name=f"{name} band" if name else "band")
+
+
+def subgroup_columns(schema: Schema, frame: pd.DataFrame) -> list[str]:
+    """Columns of ``frame`` to split patients by: the model's inputs first (in the schema's
+    order), then the other categorical, binary and numeric columns of the schema. The target
+    and the patient identifier are never offered."""
+    skip = {schema.target, schema.id_column}
+    names = [c for c in schema.feature_names if c in frame.columns]
+    names += [
+        c.name
+        for c in schema.columns
+        if c.name in frame.columns
+        and c.name not in skip
+        and c.name not in names
+        and c.kind in (Kind.CATEGORICAL, Kind.BINARY, Kind.NUMERIC)
+    ]
+    return names
+
+
+def subgroup_values(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The group of each patient (row) of ``frame`` by ``column``, in row order, on a fresh
+    0-based index.
+
+    Categories are kept as they are; so are numbers with at most ``MAX_LEVELS_AS_IS`` distinct
+    values. Other numbers are cut with :func:`age_bands` at their quartiles, rounded to about
+    three significant digits of the column's spread (the series is then named
+    ``"<column> band"``). Missing values stay missing.
+
+    Raises
+    ------
+    DataError
+        If ``column`` is not a column of ``frame``.
+    """
+    if column not in frame.columns:
+        raise DataError(
+            f"Column {column!r} is not in the data; choose one of "
+            f"{list_examples([str(c) for c in frame.columns])}."
+        )
+    values = frame[column]
+    numbers = pd.to_numeric(values, errors="coerce")
+    numeric = bool(numbers.notna().sum()) and numbers.notna().sum() == values.notna().sum()
+    if not numeric or numbers.nunique() <= MAX_LEVELS_AS_IS:
+        return values.reset_index(drop=True)
+    quartiles = numbers.quantile([0.25, 0.5, 0.75]).to_numpy()
+    spread = float(numbers.max() - numbers.min())
+    digits = max(0, 2 - int(np.floor(np.log10(spread)))) if spread > 0 else 0
+    edges = np.unique(np.round(quartiles, digits))
+    edges = edges[(edges > numbers.min()) & (edges <= numbers.max())]
+    if edges.size == 0:
+        return values.reset_index(drop=True)
+    return age_bands(numbers.rename(column), edges).reset_index(drop=True)

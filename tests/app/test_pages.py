@@ -398,7 +398,8 @@ def test_evaluate_decision_curve_follows_the_chosen_range(trained):
     x = numbers(model.x)
     assert x.min() == pytest.approx(0.05) and x.max() == pytest.approx(0.30) and x.size == 26
     # the same net benefit as the core's formula at 10 %: TP/n - FP/n * pt / (1 - pt)
-    _, y, output, *_ = at.session_state[state.EVALUATION]
+    evaluated = at.session_state[state.EVALUATION][1]
+    y, output = evaluated.observed, evaluated.output
     treated = output >= 0.10
     expected = ((treated & (y == 1)).sum() - (treated & (y == 0)).sum() * 0.1 / 0.9) / y.size
     assert numbers(model.y)[list(np.round(x, 2)).index(0.10)] == pytest.approx(expected)
@@ -628,14 +629,12 @@ def test_stop_keeps_the_best_model_so_far():
 
 # -- Evaluate: subgroups and the model report ---------------------------------------------------
 def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
-    from medinn_app import sources
-
     at = open_tab(goto(sample_model, "evaluate"), state.W_EVAL_TAB, "Subgroups")
     assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
     table = table_with(at, "too_small")
-    rows = sources.labelled(at.session_state[state.ACTIVE_MODEL], split_rows_of(at))
+    rows = split_rows_of(at)
     assert list(table["group"]) == sorted(rows["sex"].dropna().unique())
     assert table["n"].sum() == len(rows)
     assert "evaluate.subgroup_forest" in charts(at)
@@ -672,7 +671,8 @@ def test_evaluate_regression_error_by_subgroup():
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
     table = table_with(at, "bias")
-    _, y, output, *_ = at.session_state[state.EVALUATION]
+    evaluated = at.session_state[state.EVALUATION][1]
+    y, output = evaluated.observed, evaluated.output
     rows = split_rows_of(at)
     assert table["n"].sum() == len(rows) == len(y)
     for _, row in table.iterrows():
@@ -685,7 +685,7 @@ def test_evaluate_regression_error_by_subgroup():
 def test_evaluate_multiclass_views():
     at = trained_briefly("toxicity.csv")
     goto(at, "evaluate")
-    result = at.session_state[state.EVALUATION][3]
+    result = at.session_state[state.EVALUATION][1].evaluation
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Macro AUROC"]) == pytest.approx(result.macro_auroc.value, abs=1e-3)
     assert float(metrics["Weighted AUROC"]) == pytest.approx(result.weighted_auroc.value, abs=1e-3)

@@ -12,7 +12,6 @@ from medinn_core.evaluation import (
     NOT_STATED,
     build_report,
     evaluate_bundle,
-    subgroup_table,
 )
 from medinn_core.io import load_bundle, save_bundle
 
@@ -42,16 +41,11 @@ def binary(saved_binary, cardiology_df):
 @pytest.fixture(scope="module")
 def binary_report(binary, cardiology_df):
     bundle, evaluation = binary
-    model = bundle.model
-    y = model.encode_target(cardiology_df)
-    p = model.predict_proba(cardiology_df)[:, 1]
-    table = subgroup_table(y, p, cardiology_df["sex"], n_boot=20)
     return build_report(
         bundle,
-        evaluation,
+        evaluation.shown(subgroups=["sex"]),
         data_name="cardio <cohort>.csv",
         intended_use=ATTACK,
-        subgroups={"sex": table},
         data=cardiology_df,
     )
 
@@ -108,7 +102,7 @@ def test_multiclass_and_regression_reports_build(fixture, expected, request, tmp
     bundle = load_bundle(save_bundle(result, tmp_path / "model", "other"))
     rows = result_frame(result)
     evaluation = evaluate_bundle(bundle, rows, n_boot=50)
-    text = build_report(bundle, evaluation, data_name="held-out rows")
+    text = build_report(bundle, evaluation.shown(), data_name="held-out rows")
     for label in expected:
         assert label in text
     assert "<h2>Performance</h2>" in text and "<h2>Intended use</h2>" in text
