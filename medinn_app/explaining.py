@@ -188,27 +188,3 @@ def output_name(model, class_name: str | None) -> str:
     if task == Task.REGRESSION:
         return f"Predicted {schema.target}"
     return ""
-
-
-def unusual_values(model, row: pd.DataFrame) -> list[str]:
-    """Why a one-patient table is unlike the training data: values outside the training
-    range (0.5th to 99.5th percentile) and categories never seen in training."""
-    from medinn_core.explain import describe_value, format_number
-    from medinn_core.predict import check_columns
-
-    check = check_columns(row, model)
-    pre = model.preprocessor_
-    unit_of = units(model)
-    found = []
-    if not check.out_of_range.empty:
-        flags = check.out_of_range.iloc[0]
-        for col in flags.index[flags.to_numpy(dtype=bool)]:
-            low, high = pre.training_range(col)
-            unit = f" {unit_of[col]}" if unit_of.get(col) else ""
-            found.append(
-                f"{describe_value(col, row[col].iloc[0], unit_of)} lies outside the training "
-                f"range ({format_number(low)} to {format_number(high)}{unit})"
-            )
-    for col, cats in check.unseen.items():
-        found.append(f"{col} = {', '.join(cats)} was never seen in training")
-    return found

@@ -30,8 +30,8 @@ ACTIVE_MODEL = "medinn.active_model"  # Bundle: the model every page uses (saved
 THRESHOLD = "medinn.threshold"  # decision threshold shared by Predict and Evaluate
 PREDICT_DATA = "medinn.predict_data"  # Dataset read on the Predict page (sample or upload)
 PREDICT_UPLOAD_ID = "medinn.predict_upload_id"  # file id of the upload in PREDICT_DATA
-PREDICTIONS = "medinn.predictions"  # (cache key, scores, ColumnCheck, table before the
-#   threshold, {row: patient label}) of the last scoring, for Predict's reruns
+PREDICTIONS = "medinn.predictions"  # (cache key, predict.Scoring) of the last scoring, for
+#   Predict's reruns
 EVALUATION = "medinn.evaluation"  # (cache key, ModelEvaluation, memo) of the last run
 PREDICTIONS_MADE = "medinn.predictions_made"  # True once risks were shown for some patients
 FLASH = "medinn.flash"  # a success message to show after a rerun

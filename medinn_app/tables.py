@@ -1,4 +1,4 @@
-"""Tables the pages show: the schema editor's rows, metrics, the registry, the risk table.
+"""Tables the pages show: the schema editor's rows, metrics, the registry, the settings.
 
 Pure functions (frames and dicts in, frames out) so that pages stay thin and tests can check
 them without a browser.
@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medinn_core.schema import Kind, Schema
+from medinn_core.schema import Schema
 
-EDITABLE = ("kind", "include", "unit")
 METRIC_LABELS = {
     "auroc": "AUROC",
     "average_precision": "Average precision",
@@ -55,48 +54,12 @@ def schema_frame(schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["column", "kind", "include", "unit", "reason"])
 
 
-def apply_schema_edits(schema: Schema, edited_rows: Mapping[Any, Mapping[str, Any]]) -> Schema:
-    """Apply the data editor's ``edited_rows`` (row position -> changed cells) to ``schema``.
-
-    Raises
-    ------
-    medinn_core.errors.SchemaError
-        If an edit is not allowed (unknown kind, or the target made an input).
-    """
-    from medinn_core.errors import SchemaError
-
-    names = [c.name for c in schema.columns]
-    for position, changes in sorted(edited_rows.items(), key=lambda item: int(item[0])):
-        name = names[int(position)]
-        changes = {k: v for k, v in changes.items() if k in EDITABLE}
-        if name == schema.target and changes.get("include"):
-            raise SchemaError(
-                f"Column {name!r} is the target: it cannot also be an input. Choose another "
-                "target first."
-            )
-        if changes.get("kind") == Kind.IDENTIFIER.value:
-            schema = schema.with_id_column(name)
-            changes.pop("kind")
-            changes.pop("include", None)
-        update: dict[str, Any] = {}
-        if changes.get("kind"):
-            update["kind"] = changes["kind"]
-        if "include" in changes:
-            include = bool(changes["include"])
-            kind = Kind(update.get("kind", schema.column(name).kind))
-            if include and kind not in (Kind.NUMERIC, Kind.CATEGORICAL, Kind.BINARY):
-                raise SchemaError(
-                    f"Column {name!r} is of kind {kind.value!r}, which is never a model input. "
-                    "Change its kind to numeric, categorical or binary to include it."
-                )
-            update["excluded"] = not include
-            if not include:
-                update["reason"] = "excluded by the user"
-        if "unit" in changes:
-            update["unit"] = str(changes["unit"] or "")
-        if update:
-            schema = schema.with_column(name, **update)
-    return schema
+def edited_columns(
+    schema: Schema, edited_rows: Mapping[Any, Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """The data editor's ``edited_rows`` (row of :func:`schema_frame` -> changed cells) by
+    column name, for :meth:`Schema.with_edits`."""
+    return {schema.columns[int(row)].name: cells for row, cells in edited_rows.items()}
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -161,121 +124,3 @@ def settings_frame(config: Mapping[str, Any]) -> pd.DataFrame:
         for key, v in config.items()
     ]
     return pd.DataFrame(rows, columns=["setting", "value"])
-
-
-# -- predictions --------------------------------------------------------------------------------
-BANDS = ("low", "intermediate", "high")
-
-
-def risk_band(risk: pd.Series, threshold: float) -> pd.Series:
-    """'high' at or above the threshold, 'intermediate' from half of it, else 'low'."""
-    band = np.where(
-        risk >= threshold, "high", np.where(risk >= threshold / 2, "intermediate", "low")
-    )
-    return pd.Series(band, index=risk.index, dtype="str")
-
-
-def unusual_flags(frame: pd.DataFrame, check) -> pd.Series:
-    """Per patient: True where a value lies outside the training range or a category is new."""
-    flags = pd.Series(False, index=frame.index)
-    ranges = check.unusual()
-    if not ranges.empty:
-        flags |= ranges.reindex(frame.index, fill_value=False).astype(bool)
-    for col, cats in check.unseen.items():
-        values = frame[col].map(lambda v: str(v).strip() if pd.notna(v) else v)
-        flags |= values.isin(set(cats))
-    return flags
-
-
-def unusual_summary(check) -> str:
-    """One sentence per kind of finding: values outside the training range (patients per
-    column) and categories never seen in training; empty when there is nothing to report."""
-    parts = []
-    if not check.out_of_range.empty:
-        counts = check.out_of_range.sum()
-        counts = counts[counts > 0]
-        if len(counts):
-            listed = ", ".join(f"{col} ({int(n)})" for col, n in counts.items())
-            parts.append(
-                f"Outside the training range (0.5th–99.5th percentile), patients per column: "
-                f"{listed}."
-            )
-    for col, cats in check.unseen.items():
-        parts.append(f"Column '{col}' has categories not seen in training: {', '.join(cats)}.")
-    return " ".join(parts)
-
-
-def unusual_reasons(frame: pd.DataFrame, check) -> pd.Series:
-    """Per patient: the columns that make the patient unusual, as a short text."""
-    parts = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
-    if not check.out_of_range.empty:
-        for col in check.out_of_range.columns:
-            mask = check.out_of_range[col].reindex(frame.index, fill_value=False).astype(bool)
-            for idx in frame.index[mask]:
-                parts[idx].append(col)
-    for col, cats in check.unseen.items():
-        values = frame[col].map(lambda v: str(v).strip() if pd.notna(v) else v)
-        for idx in frame.index[values.isin(set(cats))]:
-            parts[idx].append(col)
-    return parts.map(", ".join)
-
-
-def patient_labels(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
-    """How each patient is named on screen: the identifier, else the spreadsheet row."""
-    if id_column and id_column in frame.columns:
-        return frame[id_column].astype("string").fillna("(no id)")
-    rows = pd.Series(np.arange(len(frame)) + 2, index=frame.index)
-    return rows.map(lambda r: f"row {r}").astype("string")
-
-
-def risk_table(
-    frame: pd.DataFrame,
-    scores: pd.DataFrame,
-    check,
-    threshold: float,
-    classes: tuple[str, str],
-    id_column: str | None,
-) -> pd.DataFrame:
-    """Binary risks for display, highest first: patient, risk %, band, prediction, unusual."""
-    return with_bands(risk_columns(frame, scores, check, id_column), scores, threshold, classes)
-
-
-def risk_columns(
-    frame: pd.DataFrame, scores: pd.DataFrame, check, id_column: str | None
-) -> pd.DataFrame:
-    """The part of :func:`risk_table` that the threshold does not change, highest risk first:
-    patient, risk %, unusual and where. Computed once per model and table; the slider then
-    only redraws the bands (:func:`with_bands`)."""
-    table = pd.DataFrame(
-        {
-            "patient": patient_labels(frame, id_column),
-            "risk (%)": scores["risk"] * 100,
-            "unusual": unusual_flags(frame, check),
-            "unusual in": unusual_reasons(frame, check),
-        },
-        index=frame.index,
-    )
-    return table.sort_values("risk (%)", ascending=False, kind="stable")
-
-
-def with_bands(
-    table: pd.DataFrame, scores: pd.DataFrame, threshold: float, classes: tuple[str, str]
-) -> pd.DataFrame:
-    """:func:`risk_columns`' table with each patient's band and prediction at ``threshold``
-    (from the unrounded ``scores``), after the risk."""
-    risk = scores["risk"].reindex(table.index)
-    out = table.copy()
-    out.insert(2, "band", risk_band(risk, threshold))
-    out.insert(3, "prediction", np.where(risk >= threshold, classes[1], classes[0]))
-    return out
-
-
-def other_table(
-    frame: pd.DataFrame, scores: pd.DataFrame, check, id_column: str | None
-) -> pd.DataFrame:
-    """Multiclass probabilities or regression values for display, with the unusual flag."""
-    table = scores.drop(columns=[id_column], errors="ignore").copy()
-    table.insert(0, "patient", patient_labels(frame, id_column))
-    table["unusual"] = unusual_flags(frame, check)
-    table["unusual in"] = unusual_reasons(frame, check)
-    return table

@@ -1,14 +1,15 @@
 """The schema: the single source of truth about a dataset's columns and a model's target.
 
 A schema is inferred at upload (:func:`infer_schema`), edited by the user
-(:meth:`Schema.with_column`, :meth:`Schema.with_target`), saved as JSON with every model and
-checked on every later upload.
+(:meth:`Schema.with_column`, :meth:`Schema.with_edits`, :meth:`Schema.with_target`), saved as
+JSON with every model and checked on every later upload.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,8 @@ class Kind(StrEnum):
 
 
 FEATURE_KINDS = (Kind.NUMERIC, Kind.CATEGORICAL, Kind.BINARY)
+#: What a user may edit of a column (:meth:`Schema.with_edits`).
+EDITABLE_FIELDS = ("kind", "include", "unit")
 
 
 class Task(StrEnum):
@@ -171,6 +174,58 @@ class Schema:
             return replace(schema, id_column=None)
         schema = schema.with_column(name, kind=Kind.IDENTIFIER, reason="patient identifier")
         return replace(schema, id_column=name)
+
+    def with_edits(self, edits: Mapping[str, Mapping[str, Any]]) -> Schema:
+        """Apply a user's edits of columns, in column order: ``{name: {field: value}}`` with
+        the fields ``kind`` (a :class:`Kind` value), ``include`` (a model input or not) and
+        ``unit``; other fields are ignored.
+
+        The kind ``identifier`` makes the column the patient identifier (the previous one is
+        ignored from then on).
+
+        Raises
+        ------
+        SchemaError
+            If an edit is not allowed: an unknown kind or column, the target made an input,
+            or a column of a kind that is never an input (identifier, ignored) included.
+        """
+        for name in edits:
+            self.column(name)  # an unknown column is refused before any edit
+        schema = self
+        for name in self.names:
+            if name in edits:
+                schema = schema._with_edit(name, edits[name])
+        return schema
+
+    def _with_edit(self, name: str, edit: Mapping[str, Any]) -> Schema:
+        changes = {k: v for k, v in edit.items() if k in EDITABLE_FIELDS}
+        if name == self.target and changes.get("include"):
+            raise SchemaError(
+                f"Column {name!r} is the target: it cannot also be an input. Choose another "
+                "target first."
+            )
+        schema = self
+        if changes.get("kind") == Kind.IDENTIFIER.value:
+            schema = schema.with_id_column(name)
+            changes.pop("kind")
+            changes.pop("include", None)
+        update: dict[str, Any] = {}
+        if changes.get("kind"):
+            update["kind"] = changes["kind"]
+        if "include" in changes:
+            include = bool(changes["include"])
+            kind = update.get("kind", schema.column(name).kind)
+            if include and kind in set(Kind) and kind not in FEATURE_KINDS:  # unknown: below
+                raise SchemaError(
+                    f"Column {name!r} is of kind {Kind(kind).value!r}, which is never a model "
+                    "input. Change its kind to numeric, categorical or binary to include it."
+                )
+            update["excluded"] = not include
+            if not include:
+                update["reason"] = "excluded by the user"
+        if "unit" in changes:
+            update["unit"] = str(changes["unit"] or "")
+        return schema.with_column(name, **update) if update else schema
 
     def with_target(self, df: pd.DataFrame, target: str, task: Task | str | None = None) -> Schema:
         """Choose the target column and detect (or set) the task and classes from ``df``.

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from medinn_app import explaining, runtime, state, tables, ui
+from medinn_app import explaining, runtime, state, ui
 from medinn_core import explain
 from medinn_core.errors import MedinnError
 from medinn_core.explain import METHOD_LABELS
+from medinn_core.predict import patient_labels, unusual_values
 from medinn_core.schema import Kind, Task, as_label
 
 runtime.ensure_navigation()
@@ -82,7 +83,7 @@ imputed = explaining.imputed(model)
 unit = explaining.output_unit(model)
 outcome = explaining.output_name(model, class_name)
 terms = {"output_unit": unit, "output_name": outcome}  # what the figures call the output
-names = tables.patient_labels(frame, schema.id_column).reset_index(drop=True)
+names = patient_labels(frame, schema.id_column).reset_index(drop=True)
 st.caption(
     f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients explained "
     f"in {seconds:.1f} s. Each patient's prediction is the average prediction "
@@ -149,7 +150,7 @@ def choose_patient() -> int:
 
 
 def draw_patient() -> None:
-    reasons = explaining.unusual_values(model, row)
+    reasons = unusual_values(active, row)
     if reasons:
         st.warning(
             f"Patient {patient} is unlike the patients the model learned from: "
@@ -242,7 +243,7 @@ def draw_what_if() -> None:
             delta=explain.change_text(new, after - before, unit, outcome),
             delta_color="inverse" if task == Task.BINARY else "off",  # higher risk: worse
         )
-        reasons = explaining.unusual_values(model, edited)
+        reasons = unusual_values(active, edited)
         if reasons:
             st.warning(
                 f"With these values, the patient is unlike the training data: "

@@ -1,16 +1,20 @@
-"""Predict: score patients, check their columns, a risk table, and one patient to try changes."""
+"""Predict: score patients, check their columns, a risk table, and one patient to try changes.
+
+The core answers "score these patients" (:func:`medinn_core.predict.score_patients`), once per
+model and table; a slider move only asks it for the bands and decisions at the new threshold.
+"""
+
+import functools
 
 import pandas as pd
 import streamlit as st
 
-from medinn_app import audit, explaining, loaders, runtime, state, tables, ui
+from medinn_app import audit, explaining, loaders, runtime, state, ui
 from medinn_core import figures
 from medinn_core.errors import MedinnError
-from medinn_core.io import escape_formulas
-from medinn_core.predict import check_columns, score_frame
-from medinn_core.schema import Kind, Task
-
-runtime.ensure_navigation()
+from medinn_core.io import Bundle, escape_formulas
+from medinn_core.predict import Scoring, score_patients, unusual_values
+from medinn_core.schema import Task
 
 NEW_PATIENTS = "new_patients.csv"
 # Light fills behind the band's word: readable, and the words carry the meaning without
@@ -18,36 +22,31 @@ NEW_PATIENTS = "new_patients.csv"
 BAND_FILLS = {"low": "#D1E7DD", "intermediate": "#FFF3CD", "high": "#F8D7DA"}
 PREDICT_TABS = ("All patients", "One patient: try a change")
 
-st.title("Predict")
-active = ui.require_model()
-model = active.model
-schema = model.schema
-task = Task(schema.task)
 
 # -- which patients -----------------------------------------------------------------------------
-current = state.dataset()
-sources = (["current"] if current is not None else []) + ["sample", "upload"]
-labels = {
-    "current": f"Current dataset ({current.name})" if current is not None else "",
-    "sample": f"Sample: {NEW_PATIENTS}",
-    "upload": "Upload a file",
-}
-source = st.radio(
-    "Patients to score",
-    sources,
-    format_func=labels.get,
-    horizontal=True,
-    key=state.W_PREDICT_SOURCE,
-)
-held: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
-if source == "current":
-    data = current
-elif source == "sample":
-    if held is None or held.source != "sample":
-        held = loaders.read_sample(NEW_PATIENTS)
-        st.session_state[state.PREDICT_DATA] = held
-    data = held
-else:
+def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
+    """The source the user picked (current dataset, sample or upload) and its table."""
+    sources = (["current"] if current is not None else []) + ["sample", "upload"]
+    labels = {
+        "current": f"Current dataset ({current.name})" if current is not None else "",
+        "sample": f"Sample: {NEW_PATIENTS}",
+        "upload": "Upload a file",
+    }
+    source = st.radio(
+        "Patients to score",
+        sources,
+        format_func=labels.get,
+        horizontal=True,
+        key=state.W_PREDICT_SOURCE,
+    )
+    if source == "current":
+        return source, current
+    held: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
+    if source == "sample":
+        if held is None or held.source != "sample":
+            held = loaders.read_sample(NEW_PATIENTS)
+            st.session_state[state.PREDICT_DATA] = held
+        return source, held
     upload = st.file_uploader(
         "CSV, Excel (.xlsx) or Parquet file of patients",
         type=loaders.UPLOAD_TYPES,
@@ -65,70 +64,49 @@ else:
             st.stop()
         st.session_state[state.PREDICT_DATA] = held
         st.session_state[state.PREDICT_UPLOAD_ID] = upload.file_id
-    data = held
-frame = data.frame
+    return source, held
 
-# -- column check -------------------------------------------------------------------------------
-# The check, the scores and the threshold-free table are computed once per model and table.
-cache_key = (active.token, data.token)
-cached = st.session_state.get(state.PREDICTIONS)
-if cached is None or cached[0] != cache_key:
-    cached = None
-check = cached[2] if cached is not None else check_columns(frame, model)
-if check.missing:
-    st.error(
-        f"These patients lack {len(check.missing)} column(s) the model needs: "
-        f"{', '.join(check.missing)}. Add them (empty cells are allowed) or load the model "
-        "trained on these columns."
-    )
-    st.stop()
-if check.extra:
-    st.caption(f"Columns the model does not use (ignored): {', '.join(check.extra)}.")
-unusual = tables.unusual_summary(check)
-if unusual:
-    st.warning(
-        "Some patients are unlike the training data, so their risk is less certain; they are "
-        f"marked unusual in the table. {unusual}",
-        icon=":material/warning:",
-    )
 
 # -- scores -------------------------------------------------------------------------------------
-if cached is None:
+def scored(active: Bundle, data: state.Dataset) -> Scoring:
+    """The core's scoring of ``data``, computed once per model and table (a slider move only
+    re-bands it); ends the page with the core's message when the patients cannot be scored."""
+    cache_key = (active.token, data.token)
+    cached = st.session_state.get(state.PREDICTIONS)
+    if cached is not None and cached[0] == cache_key:
+        return cached[1]
     try:
-        with st.spinner(f"Scoring {len(frame):,} patients…"):
-            # Padded as the command line pads: the same numbers to the last bit.
-            scores = score_frame(model, frame, fixed_shape=True)
-        audit.record("predict", active=active, n_patients=len(frame))
+        with st.spinner(f"Scoring {len(data.frame):,} patients…"):
+            scoring = score_patients(active, data.frame, source=f"'{data.name}'")
+        audit.record("predict", active=active, n_patients=len(data.frame))
     except MedinnError as exc:
         st.error(str(exc))
         st.stop()
-    if task == Task.BINARY:
-        base = tables.risk_columns(frame, scores, check, schema.id_column)
-    else:
-        base = tables.other_table(frame, scores, check, schema.id_column)
-    names = tables.patient_labels(frame, schema.id_column).to_dict()
-    cached = (cache_key, scores, check, base, names)
-    st.session_state[state.PREDICTIONS] = cached
-_, scores, check, base, names = cached
-st.session_state[state.PREDICTIONS_MADE] = True
+    st.session_state[state.PREDICTIONS] = (cache_key, scoring)
+    return scoring
 
-st.subheader(f"{len(frame):,} patients")
-# Lazy tabs: the patient picker (one option a patient) and an input a feature cost the browser
-# a second on every visit; they are drawn only when their tab is open.
-every_tab, one_tab = st.tabs(PREDICT_TABS, key=state.W_PREDICT_TAB, on_change="rerun")
-if task == Task.BINARY:
+
+def show_notes(scoring: Scoring) -> None:
+    if scoring.ignored_message:
+        st.caption(scoring.ignored_message)
+    if scoring.unusual_message:
+        st.warning(scoring.unusual_message, icon=":material/warning:")
+
+
+def choose_threshold(every_tab, task: Task) -> float | None:
+    """The decision threshold of a binary model: its slider in the open table tab, else the
+    shared value; None for other tasks."""
+    if task != Task.BINARY:
+        return None
     if every_tab.open:
         with every_tab:
-            threshold = ui.threshold_slider(state.W_PREDICT_THRESHOLD)
-    else:
-        threshold = state.threshold()
-    table = tables.with_bands(base, scores, threshold, model.classes_)
-else:
-    table = base
+            return ui.threshold_slider(state.W_PREDICT_THRESHOLD)
+    return state.threshold()
 
 
-def draw_table() -> None:
-    if task != Task.BINARY:
+# -- all patients -------------------------------------------------------------------------------
+def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, schema) -> None:
+    if scoring.task != Task.BINARY:
         st.dataframe(table, hide_index=True)
         return
     bands = table["band"].value_counts()
@@ -159,40 +137,39 @@ def draw_table() -> None:
         },
     )
     st.plotly_chart(
-        figures.risk_histogram(scores["risk"].to_numpy(), threshold), key="predict.histogram"
+        figures.risk_histogram(scoring.outputs["risk"].to_numpy(), threshold),
+        key="predict.histogram",
     )
 
 
-def predictions_csv(shown=table, binary=task == Task.BINARY) -> bytes:
+def predictions_csv(table: pd.DataFrame, binary: bool) -> bytes:
     """The table as a CSV file, written when the button is pressed (not on every run)."""
-    out = shown.assign(**{"risk (%)": shown["risk (%)"].round(2)}) if binary else shown
+    out = table.assign(**{"risk (%)": table["risk (%)"].round(2)}) if binary else table
     return escape_formulas(out).to_csv(index=False).encode("utf-8")
 
 
-if every_tab.open:
-    with every_tab:
-        draw_table()
-        st.download_button(
-            "Download the predictions (CSV)",
-            predictions_csv,
-            file_name=f"predictions-{active.name}.csv",
-            mime="text/csv",
-            key=state.W_PREDICT_DOWNLOAD,
-            on_click=audit.record_from_callback,  # the file downloads; then the audit line
-            args=("export_predictions",),
-            kwargs={"active": active, "n_patients": len(table)},
-            icon=":material/download:",
-        )
-if not one_tab.open:
-    st.stop()  # the rest of the page is the other tab
+def draw_download(active: Bundle, table: pd.DataFrame, task: Task) -> None:
+    st.download_button(
+        "Download the predictions (CSV)",
+        functools.partial(predictions_csv, table, task == Task.BINARY),
+        file_name=f"predictions-{active.name}.csv",
+        mime="text/csv",
+        key=state.W_PREDICT_DOWNLOAD,
+        on_click=audit.record_from_callback,  # the file downloads; then the audit line
+        args=("export_predictions",),
+        kwargs={"active": active, "n_patients": len(table)},
+        icon=":material/download:",
+    )
+
 
 # -- one patient --------------------------------------------------------------------------------
-with one_tab:
-    st.caption("Prefilled from the chosen patient; change a value and the prediction follows.")
-    order = list(table.index)  # highest risk first for binary models
+def choose_patient(scoring: Scoring, frame: pd.DataFrame, source: str):
+    """The patient picked (an index label of ``frame``), highest risk first for binary models;
+    the button that opens the patient on Explain."""
+    names = scoring.patients.to_dict()
     row_id = st.selectbox(
         "Patient",
-        order,
+        list(frame.index[scoring.order]),
         format_func=names.__getitem__,
         key=state.W_PREDICT_PATIENT,
         persist_state="page",  # kept while the other tab is open
@@ -200,24 +177,26 @@ with one_tab:
     if st.button("Explain this patient", key=state.W_PREDICT_EXPLAIN, icon=":material/insights:"):
         explaining.request_patient(source, frame.index.get_loc(row_id))
         st.switch_page("pages/explain.py")
-    row = frame.loc[row_id]
-    pre = model.preprocessor_
+    return row_id
+
+
+def edited_patient(active: Bundle, row: pd.Series, row_id) -> pd.DataFrame:
+    """The patient's values, one input a feature prefilled from ``row``, as a one-row table."""
     values = {}
     columns = st.columns(4)
-    for i, col in enumerate(schema.features):
+    for i, col in enumerate(active.schema.features):
         key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
         with columns[i % 4]:
-            values[col.name] = ui.value_input(col, row.get(col.name), pre, key)
-    patient = pd.DataFrame([values])
-    try:
-        one = score_frame(model, patient)
-    except MedinnError as exc:
-        st.error(str(exc))
-        st.stop()
-    before = scores.loc[row_id]
-    if task == Task.BINARY:
-        risk, was = float(one["risk"].iloc[0]), float(before["risk"])
-        band = tables.risk_band(pd.Series([risk]), threshold).iloc[0]
+            values[col.name] = ui.value_input(col, row.get(col.name), active.model, key)
+    return pd.DataFrame([values])
+
+
+def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema) -> None:
+    """The edited patient's prediction beside the recorded one."""
+    outputs = one.outputs.iloc[0]
+    if one.task == Task.BINARY:
+        risk, was = float(outputs["risk"]), float(before["risk"])
+        band = one.bands(threshold).iloc[0]
         st.metric(
             f"Risk with these values ({band})",
             f"{risk:.1%}",
@@ -226,8 +205,8 @@ with one_tab:
             else None,
             delta_color="inverse",
         )
-    elif task == Task.REGRESSION:
-        value, was = float(one["prediction"].iloc[0]), float(before["prediction"])
+    elif one.task == Task.REGRESSION:
+        value, was = float(outputs["prediction"]), float(before["prediction"])
         unit = schema.column(schema.target).unit
         st.metric(
             f"Predicted {schema.target}",
@@ -235,18 +214,50 @@ with one_tab:
             delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
         )
     else:
-        probs = one[[c for c in one.columns if c.startswith("p_")]].iloc[0]
-        st.metric(f"Predicted {schema.target}", str(one["prediction"].iloc[0]))
+        probs = outputs[[c for c in outputs.index if c.startswith("p_")]]
+        st.metric(f"Predicted {schema.target}", str(outputs["prediction"]))
         st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
-    outside = [
-        col.name
-        for col in schema.features
-        if col.kind == Kind.NUMERIC
-        and values[col.name] is not None
-        and (bounds := pre.training_range(col.name)) is not None
-        and not bounds[0] <= values[col.name] <= bounds[1]
-    ]
-    if outside:
+
+
+def draw_one_patient(
+    active: Bundle, scoring: Scoring, data: state.Dataset, source: str, threshold: float | None
+) -> None:
+    st.caption("Prefilled from the chosen patient; change a value and the prediction follows.")
+    row_id = choose_patient(scoring, data.frame, source)
+    patient = edited_patient(active, data.frame.loc[row_id], row_id)
+    try:
+        one = score_patients(active, patient, fixed_shape=False)  # one row: no padded batch
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+    show_change(one, scoring.outputs.loc[row_id], threshold, active.schema)
+    reasons = unusual_values(active, patient)
+    if reasons:
         st.warning(
-            f"Outside the training range: {', '.join(outside)}. The prediction is less certain."
+            f"With these values, the patient is unlike the training data: {'; '.join(reasons)}. "
+            "The prediction is less certain."
         )
+
+
+# -- the page -----------------------------------------------------------------------------------
+runtime.ensure_navigation()
+st.title("Predict")
+active = ui.require_model()
+source, data = choose_patients(state.dataset())
+scoring = scored(active, data)
+show_notes(scoring)
+st.session_state[state.PREDICTIONS_MADE] = True
+
+st.subheader(f"{len(data.frame):,} patients")
+# Lazy tabs: the patient picker (one option a patient) and an input a feature cost the browser
+# a second on every visit; they are drawn only when their tab is open.
+every_tab, one_tab = st.tabs(PREDICT_TABS, key=state.W_PREDICT_TAB, on_change="rerun")
+threshold = choose_threshold(every_tab, scoring.task)
+if every_tab.open:
+    with every_tab:
+        table = scoring.table(threshold)
+        draw_table(table, scoring, threshold, active.schema)
+        draw_download(active, table, scoring.task)
+if one_tab.open:
+    with one_tab:
+        draw_one_patient(active, scoring, data, source, threshold)

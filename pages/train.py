@@ -10,96 +10,108 @@ from medinn_core.errors import MedinnError
 from medinn_core.figures import history_figure
 from medinn_core.validate import validate
 
-runtime.ensure_navigation()
-
 DEFAULTS = TrainConfig()
 
-st.title("Train")
-data = ui.require_dataset()
-schema = ui.require_target()
-job: training.TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
+
+def show_job(job: training.TrainingJob | None) -> None:
+    """A running job's progress (and nothing else on the page), or why the last one failed."""
+    if job is not None and not job.done:
+        st.subheader(f"Training a model for '{job.target}'")
+        training.progress_panel(job)
+        st.stop()
+    problem = training.failure(job)
+    if problem:
+        st.error(problem)
 
 
-if job is not None and not job.done:
-    st.subheader(f"Training a model for '{job.target}'")
-    training.progress_panel(job)
-    st.stop()
-problem = training.failure(job)
-if problem:
-    st.error(problem)
+def check_data(data: state.Dataset, schema):
+    """The validation report of the data; ends the page when it has errors."""
+    report = validate(data.frame, schema)
+    if not report.ok:
+        st.error("The data has problems that stop training; fix them on the Data page first.")
+        for issue in report.errors:
+            st.error(issue.message, icon=":material/block:")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        st.stop()
+    return report
+
 
 # -- settings -----------------------------------------------------------------------------------
-report = validate(data.frame, schema)
-if not report.ok:
-    st.error("The data has problems that stop training; fix them on the Data page first.")
-    for issue in report.errors:
-        st.error(issue.message, icon=":material/block:")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
-    st.stop()
-
-st.markdown(
-    f"**{data.name}**: predict `{schema.target}` ({schema.task}) from {len(schema.features)} "
-    f"columns, on {report.n_usable_rows:,} patients: "
-    f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
-    f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
-    f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
-)
-with st.form(state.W_TRAIN_FORM):
-    left, right = st.columns(2)
-    epochs = left.number_input("Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS)
-    patience = right.number_input(
-        "Patience (epochs without improvement before stopping)",
-        1,
-        500,
-        DEFAULTS.patience,
-        key=state.W_TRAIN_PATIENCE,
-    )
-    with st.expander("Advanced settings"):
-        a, b, c = st.columns(3)
-        layers = a.text_input(
-            "Hidden layers (units, first to last)",
-            ",".join(map(str, DEFAULTS.hidden_units)),
-            key=state.W_TRAIN_LAYERS,
-        )
-        activation = b.selectbox(
-            "Activation",
-            ACTIVATIONS,
-            index=ACTIVATIONS.index(DEFAULTS.activation),
-            key=state.W_TRAIN_ACTIVATION,
-            help="Only activations the explanations handle exactly are offered.",
-        )
-        dropout = c.number_input(
-            "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
-        )
-        l2 = a.number_input(
-            "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
-        )
-        learning_rate = b.number_input(
-            "Learning rate",
-            1e-5,
-            1.0,
-            DEFAULTS.learning_rate,
-            1e-4,
-            format="%.4f",
-            key=state.W_TRAIN_LR,
-        )
-        batch_size = c.number_input(
-            "Batch size (0 = automatic)", 0, 65536, DEFAULTS.batch_size, key=state.W_TRAIN_BATCH
-        )
-        seed = a.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
-        class_weight = b.selectbox(
-            "Class weights",
-            ("none", "balanced"),
-            key=state.W_TRAIN_CLASS_WEIGHT,
-            help="'balanced' weighs rare outcomes up; risks are then no longer calibrated.",
-        )
-    submitted = st.form_submit_button(
-        "Train", type="primary", key=state.W_TRAIN_SUBMIT, icon=":material/play_arrow:"
+def describe_split(data: state.Dataset, schema, report) -> None:
+    st.markdown(
+        f"**{data.name}**: predict `{schema.target}` ({schema.task}) from "
+        f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients: "
+        f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
+        f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
+        f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
     )
 
-if submitted:
+
+def settings_form() -> TrainConfig | None:
+    """The settings the user submitted, or None when Train was not pressed; a setting that
+    is not allowed ends the page with its message."""
+    with st.form(state.W_TRAIN_FORM):
+        left, right = st.columns(2)
+        epochs = left.number_input(
+            "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
+        )
+        patience = right.number_input(
+            "Patience (epochs without improvement before stopping)",
+            1,
+            500,
+            DEFAULTS.patience,
+            key=state.W_TRAIN_PATIENCE,
+        )
+        with st.expander("Advanced settings"):
+            a, b, c = st.columns(3)
+            layers = a.text_input(
+                "Hidden layers (units, first to last)",
+                ",".join(map(str, DEFAULTS.hidden_units)),
+                key=state.W_TRAIN_LAYERS,
+            )
+            activation = b.selectbox(
+                "Activation",
+                ACTIVATIONS,
+                index=ACTIVATIONS.index(DEFAULTS.activation),
+                key=state.W_TRAIN_ACTIVATION,
+                help="Only activations the explanations handle exactly are offered.",
+            )
+            dropout = c.number_input(
+                "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
+            )
+            l2 = a.number_input(
+                "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
+            )
+            learning_rate = b.number_input(
+                "Learning rate",
+                1e-5,
+                1.0,
+                DEFAULTS.learning_rate,
+                1e-4,
+                format="%.4f",
+                key=state.W_TRAIN_LR,
+            )
+            batch_size = c.number_input(
+                "Batch size (0 = automatic)",
+                0,
+                65536,
+                DEFAULTS.batch_size,
+                key=state.W_TRAIN_BATCH,
+            )
+            seed = a.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
+            class_weight = b.selectbox(
+                "Class weights",
+                ("none", "balanced"),
+                key=state.W_TRAIN_CLASS_WEIGHT,
+                help="'balanced' weighs rare outcomes up; risks are then no longer calibrated.",
+            )
+        submitted = st.form_submit_button(
+            "Train", type="primary", key=state.W_TRAIN_SUBMIT, icon=":material/play_arrow:"
+        )
+    if not submitted:
+        return None
     try:
-        config = TrainConfig(
+        return TrainConfig(
             hidden_units=training.parse_layers(layers),
             activation=activation,
             dropout=float(dropout),
@@ -111,6 +123,14 @@ if submitted:
             class_weight=class_weight,
             seed=int(seed),
         )
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def start_training(data: state.Dataset, schema, report, config: TrainConfig) -> None:
+    """Start a training job (and rerun to show its progress)."""
+    try:
         audit.record("train_start", n_patients=report.n_usable_rows)
     except MedinnError as exc:
         st.error(str(exc))
@@ -118,56 +138,76 @@ if submitted:
     st.session_state[state.TRAIN_JOB] = training.start(data.frame, schema, config)
     st.rerun()
 
-# -- result -------------------------------------------------------------------------------------
-result = st.session_state.get(state.TRAIN_RESULT)
-if result is None:
-    st.stop()
-model = result.model
-meta_epochs = len(result.history.get("loss", []))
-st.subheader("Result of the last run")
-how = "stopped by you" if model.stopped_by_user_ else f"{meta_epochs} epochs"
-st.success(
-    f"Trained in {result.seconds:.0f} s ({how}); the weights of epoch {model.best_epoch_} were "
-    f"kept. Test split: {len(result.split.test):,} patients never seen in training."
-)
-table = tables.metrics_table(result.metrics, result.baselines)
-st.dataframe(table.style.format("{:.3f}", na_rep="n/a"))
-st.caption(
-    "Higher is better for AUROC, average precision, accuracy and R²; lower is better for the "
-    "Brier score, MAE and RMSE. The baselines use the same split and the same preprocessing."
-)
-st.plotly_chart(
-    history_figure(result.history, best_epoch=model.best_epoch_), key="train.history_chart"
-)
-if result.report.warnings:
-    with st.expander(f"{len(result.report.warnings)} data warning(s) stored with the model"):
-        for issue in result.report.warnings:
-            st.warning(issue.message)
 
-saved = st.session_state.get(state.TRAIN_SAVED)
-if saved:
-    st.success(f"Saved in the registry as '{saved}'.")
-    st.page_link("pages/predict.py", label="Go to Predict", icon=":material/person_search:")
-    st.stop()
-st.subheader("Save the model")
-with st.form(state.W_SAVE_FORM):
-    name = st.text_input(
-        "Name",
-        f"{schema.target}-{dt.datetime.now():%Y%m%d-%H%M}",
-        max_chars=64,
-        key=state.W_SAVE_NAME,
+# -- result -------------------------------------------------------------------------------------
+def show_result(result) -> None:
+    model = result.model
+    meta_epochs = len(result.history.get("loss", []))
+    st.subheader("Result of the last run")
+    how = "stopped by you" if model.stopped_by_user_ else f"{meta_epochs} epochs"
+    st.success(
+        f"Trained in {result.seconds:.0f} s ({how}); the weights of epoch {model.best_epoch_} "
+        f"were kept. Test split: {len(result.split.test):,} patients never seen in training."
     )
-    note = st.text_area("Note (what, why, on which data)", key=state.W_SAVE_NOTE)
-    save = st.form_submit_button(
-        "Save to the registry", key=state.W_SAVE_SUBMIT, icon=":material/save:"
+    table = tables.metrics_table(result.metrics, result.baselines)
+    st.dataframe(table.style.format("{:.3f}", na_rep="n/a"))
+    st.caption(
+        "Higher is better for AUROC, average precision, accuracy and R²; lower is better for "
+        "the Brier score, MAE and RMSE. The baselines use the same split and the same "
+        "preprocessing."
     )
-if save:
-    try:
-        path = loaders.registry().save(result, name, note)
-        state.set_active_model(loaders.load_model(path))
-        audit.record("save_model", active=state.active_model())
-    except MedinnError as exc:
-        st.error(str(exc))
-        st.stop()
-    st.session_state[state.TRAIN_SAVED] = path.name
-    st.rerun()
+    st.plotly_chart(
+        history_figure(result.history, best_epoch=model.best_epoch_), key="train.history_chart"
+    )
+    if result.report.warnings:
+        with st.expander(f"{len(result.report.warnings)} data warning(s) stored with the model"):
+            for issue in result.report.warnings:
+                st.warning(issue.message)
+
+
+def save_form(result, schema) -> None:
+    """Save the result to the registry under a name, or say where it was saved."""
+    saved = st.session_state.get(state.TRAIN_SAVED)
+    if saved:
+        st.success(f"Saved in the registry as '{saved}'.")
+        st.page_link("pages/predict.py", label="Go to Predict", icon=":material/person_search:")
+        return
+    st.subheader("Save the model")
+    with st.form(state.W_SAVE_FORM):
+        name = st.text_input(
+            "Name",
+            f"{schema.target}-{dt.datetime.now():%Y%m%d-%H%M}",
+            max_chars=64,
+            key=state.W_SAVE_NAME,
+        )
+        note = st.text_area("Note (what, why, on which data)", key=state.W_SAVE_NOTE)
+        save = st.form_submit_button(
+            "Save to the registry", key=state.W_SAVE_SUBMIT, icon=":material/save:"
+        )
+    if save:
+        try:
+            path = loaders.registry().save(result, name, note)
+            state.set_active_model(loaders.load_model(path))
+            audit.record("save_model", active=state.active_model())
+        except MedinnError as exc:
+            st.error(str(exc))
+            st.stop()
+        st.session_state[state.TRAIN_SAVED] = path.name
+        st.rerun()
+
+
+# -- the page -----------------------------------------------------------------------------------
+runtime.ensure_navigation()
+st.title("Train")
+data = ui.require_dataset()
+schema = ui.require_target()
+show_job(st.session_state.get(state.TRAIN_JOB))
+report = check_data(data, schema)
+describe_split(data, schema, report)
+config = settings_form()
+if config is not None:
+    start_training(data, schema, report, config)
+result = st.session_state.get(state.TRAIN_RESULT)
+if result is not None:
+    show_result(result)
+    save_form(result, schema)

@@ -105,7 +105,7 @@ def predicting(saved_binary) -> AppTest:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("model_mismatch.csv", r"lack 2 column\(s\) the model needs: age, systolic_bp"),
+        ("model_mismatch.csv", r"lacks 2 column\(s\) the model needs: 'age', 'systolic_bp'"),
         ("report.pdf.csv", r"'report\.pdf\.csv' is a PDF document.*Export"),
         ("ragged_rows.csv", r"'ragged_rows\.csv' has rows with more values"),
     ],

@@ -107,6 +107,42 @@ def test_user_overrides_kind_and_exclusion():
         s.with_column("nope", excluded=True)
 
 
+def test_edits_from_the_schema_table():
+    df = read_table(SAMPLES / "cardiology.csv")
+    s = infer_schema(df, "mace_1y")
+    edited = s.with_edits(
+        {
+            "blood_group": {"include": False, "column": "ignored", "reason": "ignored"},
+            "bmi": {"unit": "kg/m²"},
+            "site": {"kind": "identifier", "include": True},
+        }
+    )
+    assert "blood_group" not in edited.feature_names
+    assert edited.column("blood_group").reason == "excluded by the user"
+    assert edited.column("bmi").unit == "kg/m²"
+    assert edited.id_column == "site" and "site" not in edited.feature_names
+    assert edited.column("patient_id").kind == Kind.IGNORED  # the old identifier
+    back = edited.with_edits({"blood_group": {"include": True}})
+    assert "blood_group" in back.feature_names and back.column("blood_group").reason == ""
+    assert s.with_edits({}) == s
+
+
+@pytest.mark.parametrize(
+    ("edits", "match"),
+    [
+        ({"mace_1y": {"include": True}}, "'mace_1y' is the target: it cannot also be an input"),
+        ({"patient_id": {"include": True}}, "'patient_id' is of kind 'identifier', which is never"),
+        ({"bmi": {"kind": "ignored", "include": True}}, "'bmi' is of kind 'ignored'"),
+        ({"bmi": {"kind": "banana", "include": True}}, "'bmi': unknown kind 'banana'"),
+        ({"nope": {"unit": "mg"}}, "'nope' is not in the data"),
+    ],
+)
+def test_edits_that_are_not_allowed_are_refused(edits, match):
+    s = infer_schema(read_table(SAMPLES / "cardiology.csv"), "mace_1y")
+    with pytest.raises(SchemaError, match=match):
+        s.with_edits({"age": {"unit": "years"}, **edits})
+
+
 def test_json_round_trip():
     df = read_table(SAMPLES / "cardiology.csv")
     s = infer_schema(df, "mace_1y").with_column("bmi", unit="kg/m2", description="BMI")
