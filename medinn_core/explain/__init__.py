@@ -6,8 +6,9 @@ Private modules, public names here (``from medinn_core.explain import explain_mo
   DeepExplainer, additive to the output);
 - ``_engine``: :func:`explain_model` on raw rows, the :class:`Explanation` it returns, the
   background summary, and the lock that keeps shap's TensorFlow patches away from training;
-- ``_wording``: an output, a change and a patient's value in the clinician's terms, and the
-  plain sentence under a waterfall;
+- ``_wording``: an output and a change in the clinician's terms, and the plain sentence under
+  a waterfall (a patient's value in words comes from :mod:`medinn_core.values`, re-exported
+  here);
 - ``_figures``: importance, beeswarm, dependence, cohort comparison and waterfall figures;
 - ``_terms``: a model's terms beside its explanations (units, imputed values, what the output
   is called) and the table of its inputs.
@@ -62,13 +63,12 @@ from medinn_core.explain._terms import (
 )
 from medinn_core.explain._wording import (
     change_text,
-    describe_value,
-    format_number,
     output_parts,
     output_text,
     output_texts,
     plain_sentence,
 )
+from medinn_core.values import describe_value, format_number
 
 __all__ = [
     "ACTIVATIONS",
