@@ -16,7 +16,11 @@ from medinn_core.errors import (
 
 __version__ = "0.1.0"
 
+#: Shown on every page of the app and at the foot of every model report.
+DISCLAIMER = "Predictions support, not replace, clinical judgment."
+
 __all__ = [
+    "DISCLAIMER",
     "BundleError",
     "ConfigError",
     "DataError",
