@@ -123,3 +123,21 @@ def test_no_import_cycle_in_the_core_or_the_app():
     assert "medinn_core.explain._engine" in graph["medinn_core.explain"]
     cycle = _cycle(graph)
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_ray_is_imported_only_by_its_own_test():
+    """Ray is an optional extra: medinn_core.batch is written for it but never imports it."""
+    importers = []
+    for path in ROOT.rglob("*.py"):
+        if path.relative_to(ROOT).parts[0].startswith(".") or path.name == "test_ray.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            if any(name.split(".")[0] == "ray" for name in names):
+                importers.append(str(path.relative_to(ROOT)))
+    assert importers == []
+    assert "ray" not in _modules_after("import medinn_core.batch, medinn_core.cli")
