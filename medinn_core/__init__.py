@@ -1,8 +1,8 @@
 """medinn_core: the clinical machine-learning core behind the medinn dashboard and CLI.
 
-Importing this package is cheap: it does not import TensorFlow, shap or Streamlit. The
-modules that need TensorFlow (``model``, ``train``, ``explain``, ``registry`` loading) import it
-when they are first used.
+Importing this package is cheap: it does not import TensorFlow, shap, pandas or Streamlit, so
+Home can show :data:`DISCLAIMER` from here. The modules that need TensorFlow (``model``,
+``train``, ``explain``, and ``io`` when it loads a bundle) import it when they are first used.
 """
 
 from medinn_core.errors import (

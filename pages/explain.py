@@ -179,9 +179,8 @@ def choose_patient(shown: Shown) -> int:
 
 def draw_patient(shown: Shown, position: int) -> None:
     expl, terms = shown.expl, shown.terms
-    model, row = shown.active.model, shown.data.frame.iloc[[position]]
-    patient = shown.names.iloc[position]
-    reasons = explaining.unusual_values(model, row)
+    row, patient = shown.data.frame.iloc[[position]], shown.names.iloc[position]
+    reasons = explaining.unusual_values(shown.active.model, row)
     if reasons:
         st.warning(
             f"Patient {patient} is unlike the patients the model learned from: "
@@ -255,7 +254,7 @@ def edit_values(shown: Shown, position: int, row: pd.DataFrame) -> dict:
 
 def draw_what_if(shown: Shown, position: int) -> None:
     expl, terms = shown.expl, shown.terms
-    model, row = shown.active.model, shown.data.frame.iloc[[position]]
+    row = shown.data.frame.iloc[[position]]
     st.caption(
         f"Change some of patient {shown.names.iloc[position]}'s values and see how the "
         "prediction and its explanation change."
@@ -282,7 +281,7 @@ def draw_what_if(shown: Shown, position: int) -> None:
         delta=explain.change_text(new, after - before, **terms.output),
         delta_color="inverse" if shown.task == Task.BINARY else "off",  # higher risk: worse
     )
-    reasons = explaining.unusual_values(model, edited)
+    reasons = explaining.unusual_values(shown.active.model, edited)
     if reasons:
         st.warning(
             f"With these values, the patient is unlike the training data: "
