@@ -5,7 +5,8 @@ Run by hand from the repository root: ``python benchmarks/bench_pages_browser.py
 checkout of medinn).
 
 Once: the sample model is trained into a temporary ``MEDINN_HOME`` and the two 10,000-patient
-tables of ``bench_pages.py`` are written. The browser is started before the runs, so that its
+tables of ``bench_pages.py`` are written. The servers are started by ``tests.server``, as for
+the browser tests. The browser is started before the runs, so that its
 own start-up is not counted. Each run starts a new server, as after a deployment:
 
 * **cold start**: from spawning ``streamlit run app.py --server.headless true`` on a free port
@@ -33,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,10 @@ from pathlib import Path
 from bench_pages import PAGES, PREPARE, _child
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.server import streamlit_server  # noqa: E402 - after the repository is on the path
+
 CHROMIUM = os.environ.get("MEDINN_CHROMIUM", "/usr/bin/chromium")
 TITLES = {
     "home": "medinn",
@@ -58,54 +61,12 @@ NAV = {page: title for page, title in TITLES.items() if page != "home"} | {"home
 LONG = 300_000  # ms: loading TensorFlow on a busy two-core machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
-
-
-def _start_server(root: Path, home: str, log) -> tuple[subprocess.Popen, str, float, dict]:
-    port = _free_port()
-    env = {**os.environ, "MEDINN_HOME": home, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    times = {}
-    deadline = started + 120
-    while "health_s" not in times:
-        if time.perf_counter() > deadline or proc.poll() is not None:
-            proc.kill()
-            sys.exit("the server did not start; see its log")
-        if _answers(f"{url}/_stcore/health"):
-            times["health_s"] = time.perf_counter() - started
-        else:
-            time.sleep(0.02)
-    if _answers(url):
-        times["index_s"] = time.perf_counter() - started
-    return proc, url, started, times
 
 
 def _drawn(page, title: str) -> None:
@@ -205,36 +166,32 @@ def _new_page(browser):
 
 def one_run(browser, root: Path, home: str) -> dict:
     """A new server: cold start, first and warm Home and Data, then the model's pages."""
-    with tempfile.TemporaryFile("w+") as log:
-        proc, url, started, seconds = _start_server(root, home, log)
-        try:
-            first = _new_page(browser)
-            first.goto(url)
-            _drawn(first, "medinn")
-            seconds["home_drawn_s"] = time.perf_counter() - started
-            _timed(seconds, "first_data_s", lambda: _nav(first, "data"))
-            _timed(seconds, "first_sample_s", lambda: _sample_data(first))
-            first.close()
-            page = _new_page(browser)
-            _timed(seconds, "warm_home_s", lambda: (page.goto(url), _drawn(page, "medinn")))
-            _timed(seconds, "warm_data_s", lambda: _nav(page, "data"))
-            _timed(seconds, "warm_sample_s", lambda: _sample_data(page))
-            page.close()
-            page = _new_page(browser)
-            page.goto(url)
-            _drawn(page, "medinn")
-            _with_model(page, home, seconds)
-            page.close()
-        except Exception:
-            log.seek(0)
-            print(log.read()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with (
+        tempfile.TemporaryDirectory(prefix="medinn-log-") as logs,
+        # The health check polled often: its time is measured.
+        streamlit_server(home, root=root, log=Path(logs) / "server.log", poll=0.02) as server,
+    ):
+        url, started = server.url, server.started
+        seconds = {"health_s": server.healthy - started}
+        if _answers(url):
+            seconds["index_s"] = time.perf_counter() - started
+        first = _new_page(browser)
+        first.goto(url)
+        _drawn(first, "medinn")
+        seconds["home_drawn_s"] = time.perf_counter() - started
+        _timed(seconds, "first_data_s", lambda: _nav(first, "data"))
+        _timed(seconds, "first_sample_s", lambda: _sample_data(first))
+        first.close()
+        page = _new_page(browser)
+        _timed(seconds, "warm_home_s", lambda: (page.goto(url), _drawn(page, "medinn")))
+        _timed(seconds, "warm_data_s", lambda: _nav(page, "data"))
+        _timed(seconds, "warm_sample_s", lambda: _sample_data(page))
+        page.close()
+        page = _new_page(browser)
+        page.goto(url)
+        _drawn(page, "medinn")
+        _with_model(page, home, seconds)
+        page.close()
     return seconds
 
 

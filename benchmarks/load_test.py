@@ -6,7 +6,8 @@ Run by hand from the repository root (it needs Chromium at /usr/bin/chromium, or
     python benchmarks/load_test.py                 # 10 users for 2 minutes, one trainer
     python benchmarks/load_test.py --sessions 3 --seconds 30 --no-write
 
-It starts ``streamlit run app.py`` on a free port with ``MEDINN_HOME`` in a temporary folder.
+It starts ``streamlit run app.py`` on a free port with ``MEDINN_HOME`` in a temporary folder
+(``tests.server``, as the browser tests do).
 A first browser session loads the sample on Home, which trains the sample model (in a worker
 process) and saves it. Then, for ``--seconds``, each of ``--sessions`` browser contexts loops:
 open the app (a new session), upload ``sample_data/cardiology.csv`` on Data, load the sample
@@ -28,17 +29,19 @@ import datetime as dt
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.server import streamlit_server  # noqa: E402 - after the repository is on the path
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SAMPLE = ROOT / "sample_data" / "cardiology.csv"
 CHROMIUM = os.environ.get("MEDINN_CHROMIUM", "/usr/bin/chromium")
@@ -48,55 +51,7 @@ STEP_MS = 240_000  # one step may wait this long on a saturated 2-core machine
 TRAIN_MS = 900_000
 
 
-# -- the server and its memory --------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "MEDINN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop("MEDINN_PASSWORD_HASH", None)  # the simulated users do not log in
-    log = open(home / "server.log", "w")  # noqa: SIM115 - the server writes it until the end
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            # Others may edit the code meanwhile; a reload mid-run is not what is measured.
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"The server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
-
-
+# -- the server's memory and CPU ---------------------------------------------------------------
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -519,27 +474,28 @@ def main() -> None:
             "load_before": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
             "tasks_per_worker": TASKS_PER_WORKER,
         }
-        proc, url = start_server(Path(home))
-        try:
-            facts["memory_at_start"] = memory(proc.pid)
-            sampler = Sampler(proc.pid)
+        with streamlit_server(
+            home,
+            # The simulated users do not log in; others may edit the code meanwhile, and a
+            # reload mid-run is not what is measured.
+            env={"MEDINN_PASSWORD_HASH": None},
+            args=("--server.fileWatcherType", "none"),
+            stop_timeout=30,
+        ) as server:
+            pid = server.process.pid
+            facts["memory_at_start"] = memory(pid)
+            sampler = Sampler(pid)
             sampler.start()
-            record, more = asyncio.run(run(url, proc.pid, args))
+            record, more = asyncio.run(run(server.url, pid, args))
             facts |= more
-            facts["memory_at_end"] = memory(proc.pid)
+            facts["memory_at_end"] = memory(pid)
             sampler.running = False
             facts["peak"] = sampler.peak
             facts["load_after"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-            log = (Path(home) / "server.log").read_text()
+            log = server.log(last=None)
             facts["server_log_tracebacks"] = log.count("Traceback")
             if args.server_log:
                 args.server_log.write_text(log)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
     section = report(record, facts, args)
     if facts["server_log_tracebacks"]:
         section = section.replace(
@@ -564,5 +520,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

@@ -1,5 +1,5 @@
-"""The app's side of the audit log: who (from :mod:`medinn_app.auth`), which session, which
-model, how many patients. The lines themselves are written by :mod:`medinn_core.security`."""
+"""The app's side of the audit log: who (from :mod:`medinn_app.identity`), which session,
+which model, how many patients. The lines themselves are written by :mod:`medinn_core.security`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from medinn_app import auth, settings, state
+from medinn_app import identity, settings, state
 
 if TYPE_CHECKING:  # annotations only: a light import for Home
     from medinn_core.io import Bundle
@@ -39,7 +39,7 @@ def record(
     if active is not None:
         model = model or active.name
         model_hash = model_hash or active.bundle_hash or None
-    user, how = auth.current_user()
+    user, how = identity.current_user()
     write(
         action,
         settings.audit_path(),

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from medinn_app import settings, state
+from medinn_app import audit, identity, settings, state
 from medinn_core.errors import MedinnError
 from medinn_core.security import AttemptLimiter, check_hash, verify_password
 
@@ -43,27 +43,10 @@ def _session_limiter() -> AttemptLimiter:
     )
 
 
-def oidc_settings() -> Mapping | None:
-    """The ``[auth]`` table of the secrets, when OIDC login is configured."""
-    found = settings.secrets().get("auth")
-    return found if isinstance(found, Mapping) and found else None
-
-
-def current_user() -> tuple[str, str]:
-    """``(name, how)``: the OIDC user's name or e-mail and "oidc", else "anonymous" with
-    "password" (the shared password was given) or "none"."""
-    if oidc_settings() is not None and st.user.get("is_logged_in"):
-        name = st.user.get("name") or st.user.get("email") or st.user.get("sub") or "unknown"
-        return str(name), "oidc"
-    if st.session_state.get(state.AUTH_OK):
-        return "anonymous", "password"
-    return "anonymous", "none"
-
-
 def require_login() -> None:
     """Let the user through, or show only a login form and stop the script."""
     try:
-        oidc = oidc_settings()
+        oidc = identity.oidc_settings()
         password_hash = None if oidc else settings.setting(PASSWORD_ENV, PASSWORD_SECRET)
         if password_hash:
             check_hash(str(password_hash))
@@ -75,12 +58,6 @@ def require_login() -> None:
         _oidc_gate(oidc)
     elif password_hash:
         _password_gate(str(password_hash))
-
-
-def _audit(action: str) -> None:
-    from medinn_app import audit
-
-    audit.record(action)
 
 
 # -- OIDC (Streamlit's st.login) -----------------------------------------------------------------
@@ -97,10 +74,10 @@ def providers(oidc: Mapping) -> list[str | None]:
 def _oidc_gate(oidc: Mapping) -> None:
     if st.user.get("is_logged_in"):
         with st.sidebar:
-            name, _ = current_user()
+            name, _ = identity.current_user()
             st.caption(f"Logged in as {name}.")
             if st.button("Log out", key=state.W_AUTH_LOGOUT, icon=":material/logout:"):
-                _audit("logout")
+                audit.record("logout")
                 st.logout()
         return
     st.title("medinn")
@@ -130,7 +107,7 @@ def _password_gate(password_hash: str) -> None:
     if st.session_state.get(state.AUTH_OK):
         with st.sidebar:
             if st.button("Log out", key=state.W_AUTH_LOGOUT, icon=":material/logout:"):
-                _audit("logout")
+                audit.record("logout")
                 for key in list(st.session_state):  # patient data goes with the login
                     del st.session_state[key]
                 st.rerun()
@@ -155,10 +132,10 @@ def _password_gate(password_hash: str) -> None:
     if ok:
         mine.reset()
         st.session_state[state.AUTH_OK] = True
-        _audit("login")
+        audit.record("login")
         st.rerun()
     if wait == 0:
-        _audit("login_failed")
+        audit.record("login_failed")
         wait = max(mine.wait(), everyone.wait())
         st.error("Wrong password." + (f" {_locked_message(wait)}" if wait > 0 else ""))
     else:

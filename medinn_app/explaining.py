@@ -1,22 +1,21 @@
-"""Explanations for the Explain page, kept per browser session.
+"""The Explain page's session side: which patients, and their explanations kept per session.
 
-An explanation is computed once per (model, data fingerprint, space, class) and kept in
-``st.session_state``: patient data and what is derived from it never go into a cache shared
-between sessions. The Predict page asks for a patient's explanation through
-:func:`request_patient`.
-
-Its session-state keys are in :mod:`medinn_app.state` with the others.
+An explanation is computed by the core (:func:`medinn_core.explain.explain_bundle`) once per
+(model, data fingerprint, space, class) and kept in ``st.session_state``: patient data and
+what is derived from it never go into a cache shared between sessions. The Predict page asks
+for a patient's explanation through :func:`request_patient`. The session-state and widget keys
+are in :mod:`medinn_app.state` with the others.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from medinn_app import audit, loaders
+from medinn_app.loaders import NEW_PATIENTS
 from medinn_app.state import (
     EXPLAIN_REQUEST,
     EXPLAIN_SAMPLE,
@@ -29,14 +28,10 @@ from medinn_app.state import (
 )
 
 if TYPE_CHECKING:
+    from medinn_core.explain import Explanation
     from medinn_core.io import Bundle
 
-# -- session-state keys -------------------------------------------------------------------------
 KEEP = 4  # explanations kept per session (switching space or class back costs nothing)
-
-# -- widget keys --------------------------------------------------------------------------------
-
-NEW_PATIENTS = "new_patients.csv"
 # Only the open tab is drawn (a tab switch reruns the page): the others' charts would cost
 # seconds of drawing in the browser for large tables. The widgets in tabs keep their values
 # while their tab is closed (persist_state="page").
@@ -108,7 +103,7 @@ def fingerprint(data: Dataset) -> str:
 # -- explanations -------------------------------------------------------------------------------
 def explanation(
     active: Bundle, data: Dataset, space: str, class_name: str | None
-) -> tuple[Any, float]:
+) -> tuple[Explanation, float]:
     """The explanation of ``data`` (and the seconds it took), computed once per session.
 
     Raises
@@ -116,11 +111,13 @@ def explanation(
     medinn_core.errors.MedinnError
         If the model cannot explain these patients (missing columns, no background).
     """
+    from medinn_core.explain import explain_bundle
+
     key = (active.key, fingerprint(data), space, class_name)
     kept: dict = st.session_state.setdefault(EXPLANATIONS, {})
     if key not in kept:
         start = time.perf_counter()
-        result = explain_rows(active, data.frame, space, class_name)
+        result = explain_bundle(active, data.frame, space=space, class_name=class_name)
         audit.record("explain", active=active, n_patients=len(data.frame))
         for old in [k for k in kept if k[0] != key[0]]:  # another model's: never asked again
             kept.pop(old)
@@ -128,63 +125,3 @@ def explanation(
             kept.pop(next(iter(kept)))  # the oldest
         kept[key] = (result, time.perf_counter() - start)
     return kept[key]
-
-
-def explain_rows(active: Bundle, frame: pd.DataFrame, space: str, class_name: str | None):
-    """Explain a few rows now, without keeping the result (the what-if patient).
-
-    Raises
-    ------
-    medinn_core.errors.MedinnError
-        As :func:`explanation`.
-    """
-    from medinn_core.errors import ModelError
-    from medinn_core.explain import explain_model
-
-    if active.background is None:
-        raise ModelError(
-            f"Model '{active.name}' has no background summary, which explanations start from. "
-            "Train it again, or load a bundle saved by this version of medinn."
-        )
-    return explain_model(active.model, active.background, frame, space=space, class_name=class_name)
-
-
-# -- what a clinician reads ---------------------------------------------------------------------
-def units(model) -> dict[str, str]:
-    """Feature -> unit, from the schema."""
-    return {c.name: c.unit for c in model.schema.features}
-
-
-def imputed(model) -> dict[str, float | None]:
-    """Feature -> the median that replaces a missing number (None for categories)."""
-    from medinn_core.schema import Kind
-
-    pre = model.preprocessor_
-    return {
-        c.name: pre.imputed_value(c.name) if c.kind == Kind.NUMERIC else None
-        for c in model.schema.features
-    }
-
-
-def output_unit(model) -> str:
-    """The target's unit for a regression model, else ''."""
-    from medinn_core.schema import Task
-
-    schema = model.schema
-    if Task(schema.task) != Task.REGRESSION:
-        return ""
-    return schema.column(schema.target).unit
-
-
-def output_name(model, class_name: str | None) -> str:
-    """What the explained output is called where "Risk" would be vague: the chosen class's
-    probability (multiclass), the target (regression); '' for a binary model's risk."""
-    from medinn_core.schema import Task
-
-    schema = model.schema
-    task = Task(schema.task)
-    if task == Task.MULTICLASS:
-        return f"Probability of {class_name}"
-    if task == Task.REGRESSION:
-        return f"Predicted {schema.target}"
-    return ""

@@ -40,6 +40,8 @@ SAMPLES = MappingProxyType(
 # Labelled samples of patients that no sample model was trained on, by target.
 HOLDOUT_SAMPLES = MappingProxyType({"mace_1y": "cardiology_holdout.csv"})
 SAMPLE_DATASET = "cardiology.csv"
+# The sample of patients to score (no outcome) that Predict and Explain offer.
+NEW_PATIENTS = "new_patients.csv"
 SAMPLE_MODEL = "sample-cardiology"
 # Few epochs: the sample model is trained on first use, while the user waits.
 SAMPLE_SETTINGS = MappingProxyType(

@@ -7,8 +7,7 @@ import datetime as dt
 import streamlit as st
 
 from medinn_app import state
-
-DISCLAIMER = "Predictions support, not replace, clinical judgment."
+from medinn_core import DISCLAIMER  # the report's too; Home imports it from here
 
 
 def trained_when(created: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -11,6 +11,8 @@ from medinn_app.state import Dataset
 
 if TYPE_CHECKING:  # annotations only: a light import for Home
     from medinn_core.io import Bundle
+    from medinn_core.model import MedinnModel
+    from medinn_core.schema import Column
 
 DATA_PAGE = "pages/data.py"
 TRAIN_PAGE = "pages/train.py"
@@ -79,10 +81,10 @@ def threshold_slider(key: str) -> float:
     )
 
 
-def value_input(col, raw, preprocessor, key: str):
+def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     """An input for one feature, prefilled with a patient's recorded value (None stands for
-    missing): a number box for a number, else a choice among the training categories and the
-    recorded one. Kept while its tab is closed (``persist_state="page"``)."""
+    missing): a number box for a number, else a choice among the categories ``model`` saw in
+    training and the recorded one. Kept while its tab is closed (``persist_state="page"``)."""
     import pandas as pd  # here: Home, which imports this module, draws without pandas
 
     from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
@@ -100,9 +102,7 @@ def value_input(col, raw, preprocessor, key: str):
             placeholder="missing",
         )
     options = [
-        c
-        for c in preprocessor.training_categories(col.name)
-        if c not in (MISSING_LEVEL, OTHER_LEVEL)
+        c for c in model.training_categories(col.name) if c not in (MISSING_LEVEL, OTHER_LEVEL)
     ]
     shown = None if pd.isna(raw) else as_label(raw)
     if shown is not None and shown not in options:

@@ -300,6 +300,56 @@ class MedinnModel:
         self._check_fitted()
         return self.preprocessor_.transform(df)
 
+    # -- what the model learned about its inputs -------------------------------------------
+    def training_range(self, name: str) -> tuple[float, float] | None:
+        """The 0.5th to 99.5th percentile of number column ``name`` in training (values
+        outside it make a patient unusual); None for a category column.
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        return self.preprocessor_.training_range(name)
+
+    def training_categories(self, name: str) -> list[str]:
+        """The categories of ``name`` seen in training (``(missing)`` and ``(other)``
+        included when the encoder has them); empty for a number column.
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        return self.preprocessor_.training_categories(name)
+
+    def imputed_value(self, name: str) -> float | None:
+        """The training median that replaces a missing value of number column ``name``;
+        None for a category column (a missing category is a level of its own).
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        return self.preprocessor_.imputed_value(name)
+
+    @property
+    def n_inputs(self) -> int:
+        """How many encoded inputs the network takes (scaled numbers, missing indicators and
+        one-hot levels).
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted.
+        """
+        self._check_fitted()
+        return len(self.preprocessor_.feature_names_)
+
     def raw_output(
         self, x: np.ndarray, batch: int = 65_536, *, fixed_shape: bool = False
     ) -> np.ndarray:

@@ -283,7 +283,9 @@ def train_model(
     with tensorflow_exclusive():
         model.fit(train, val, on_epoch=on_epoch)
     if schema.task == Task.BINARY:
-        from medinn_core.evaluation import youden_threshold
+        # The module, not the package: evaluation scores bundles with this module's
+        # baseline_output, and importing the package from here would close an import cycle.
+        from medinn_core.evaluation._thresholds import youden_threshold
 
         best = youden_threshold(model.encode_target(val), _model_output(model, val))
         model.threshold_ = 0.5 if best is None else best

@@ -1,11 +1,12 @@
 """Explain: why the model predicts what it does, for all patients and for one.
 
-The contributions come from ``medinn_core.explain`` (computed once per model, patients, space
-and class, and kept in this session); the figures from ``medinn_core.explain``. This
-page never imports shap or keras itself.
+The core explains (``medinn_core.explain``: the contributions, their figures and words, the
+model's terms and the table of its inputs); :mod:`medinn_app.explaining` keeps each
+explanation in this session. This page never imports shap or keras itself.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,10 @@ import streamlit as st
 from medinn_app import explaining, runtime, state, ui
 from medinn_core import explain
 from medinn_core.errors import MedinnError
-from medinn_core.explain import METHOD_LABELS
+from medinn_core.explain import METHOD_LABELS, Explanation, Terms
+from medinn_core.io import Bundle
 from medinn_core.predict import patient_labels, unusual_values
-from medinn_core.schema import Kind, Task, as_label
+from medinn_core.schema import Column, Kind, Task, as_label
 
 runtime.ensure_navigation()
 
@@ -27,82 +29,109 @@ SPACES = {"probability": "Risk (%)", "logit": "Log-odds"}
 BEESWARM_DOTS = 1000  # about 80 patients a feature row
 DEPENDENCE_DOTS = 1000
 
-st.title("Explain")
-active = ui.require_model()
-model = active.model
-schema = model.schema
-task = Task(schema.task)
-pre = model.preprocessor_
-explaining.apply_request()
+
+@dataclass(frozen=True)
+class Shown:
+    """What every tab draws from: the model, the patients, their explanation and its terms."""
+
+    active: Bundle
+    data: state.Dataset
+    expl: Explanation
+    terms: Terms
+    names: pd.Series  # each patient's label, by position
+    space: str
+    class_name: str | None
+
+    @property
+    def task(self) -> Task:
+        return Task(self.active.task)
+
+    def output_text(self, value: float) -> str:
+        return explain.output_text(self.expl, value, **self.terms.output)
+
 
 # -- which patients, and in which terms ---------------------------------------------------------
-current = state.dataset()
-predicted: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
-labels = explaining.sources(current, predicted)
-source = st.radio(
-    "Patients to explain",
-    list(labels),
-    format_func=labels.get,
-    horizontal=True,
-    key=state.W_EXPLAIN_SOURCE,
-    on_change=explaining.forget_patient,
-)
-try:
-    data = explaining.patients(source, current, predicted)
-except MedinnError as exc:
-    st.error(str(exc))
-    st.stop()
-frame = data.frame
-
-space, class_name = "probability", None
-if task == Task.BINARY:
-    space = st.radio(
-        "Scale",
-        list(SPACES),
-        format_func=SPACES.get,
+def choose_patients() -> state.Dataset:
+    """The patients to explain, as Predict offers them; a table that cannot be read ends the
+    page with its message."""
+    current = state.dataset()
+    predicted: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
+    labels = explaining.sources(current, predicted)
+    source = st.radio(
+        "Patients to explain",
+        list(labels),
+        format_func=labels.get,
         horizontal=True,
-        key=state.W_EXPLAIN_SPACE,
-        help="Risk: contributions in percentage points of risk. Log-odds: contributions add "
-        "up on the scale the network computes on, where effects are closer to additive.",
+        key=state.W_EXPLAIN_SOURCE,
+        on_change=explaining.forget_patient,
     )
-elif task == Task.MULTICLASS:
-    classes = list(model.classes_)
-    class_name = st.selectbox(
-        "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
+    try:
+        return explaining.patients(source, current, predicted)
+    except MedinnError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def choose_output(active: Bundle) -> tuple[str, str | None]:
+    """The space (binary: risk or log-odds) and the class (multiclass) to explain."""
+    task = Task(active.task)
+    if task == Task.BINARY:
+        space = st.radio(
+            "Scale",
+            list(SPACES),
+            format_func=SPACES.get,
+            horizontal=True,
+            key=state.W_EXPLAIN_SPACE,
+            help="Risk: contributions in percentage points of risk. Log-odds: contributions add "
+            "up on the scale the network computes on, where effects are closer to additive.",
+        )
+        return space, None
+    if task == Task.MULTICLASS:
+        classes = list(active.model.classes_)
+        class_name = st.selectbox(
+            "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
+        )
+        return "probability", class_name
+    return "probability", None
+
+
+def explain_patients(
+    active: Bundle, data: state.Dataset, space: str, class_name: str | None
+) -> Shown:
+    """The explanation of ``data`` with its terms, and the caption that says how it was made;
+    a model that cannot explain these patients ends the page with the reason."""
+    frame = data.frame
+    try:
+        with st.spinner(f"Explaining {len(frame):,} patients…"):
+            expl, seconds = explaining.explanation(active, data, space, class_name)
+    except MedinnError as exc:
+        st.error(f"{data.name}: {exc}")
+        st.stop()
+    shown = Shown(
+        active=active,
+        data=data,
+        expl=expl,
+        terms=explain.explanation_terms(active, class_name),
+        names=patient_labels(frame, active.schema.id_column).reset_index(drop=True),
+        space=space,
+        class_name=class_name,
     )
-
-try:
-    with st.spinner(f"Explaining {len(frame):,} patients…"):
-        expl, seconds = explaining.explanation(active, data, space, class_name)
-except MedinnError as exc:
-    st.error(f"{data.name}: {exc}")
-    st.stop()
-
-units = explaining.units(model)
-imputed = explaining.imputed(model)
-unit = explaining.output_unit(model)
-outcome = explaining.output_name(model, class_name)
-terms = {"output_unit": unit, "output_name": outcome}  # what the figures call the output
-names = patient_labels(frame, schema.id_column).reset_index(drop=True)
-st.caption(
-    f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients explained "
-    f"in {seconds:.1f} s. Each patient's prediction is the average prediction "
-    f"({explain.output_text(expl, expl.base_value, unit, outcome)}) plus the contributions of "
-    "their values."
-)
-if expl.note:
-    st.warning(expl.note, icon=":material/info:")
-
-overview, dependence, one, what_if, cohorts = st.tabs(
-    explaining.TABS, key=state.W_EXPLAIN_TAB, on_change="rerun"
-)
+    st.caption(
+        f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients "
+        f"explained in {seconds:.1f} s. Each patient's prediction is the average prediction "
+        f"({shown.output_text(expl.base_value)}) plus the contributions of their values."
+    )
+    if expl.note:
+        st.warning(expl.note, icon=":material/info:")
+    return shown
 
 
 # -- global -------------------------------------------------------------------------------------
-def draw_global() -> None:
-    st.plotly_chart(explain.importance_figure(expl, **terms), key="explain.importance")
+def draw_global(shown: Shown) -> None:
+    expl, terms = shown.expl, shown.terms
+    st.plotly_chart(explain.importance_figure(expl, **terms.output), key="explain.importance")
     st.plotly_chart(
-        explain.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=units, **terms),
+        explain.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=terms.units, **terms.output),
         key="explain.beeswarm",
     )
     st.caption(
@@ -112,7 +141,8 @@ def draw_global() -> None:
     )
 
 
-def draw_dependence() -> None:
+def draw_dependence(shown: Shown) -> None:
+    expl, terms = shown.expl, shown.terms
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
     feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page")
@@ -125,20 +155,19 @@ def draw_dependence() -> None:
     )
     st.plotly_chart(
         explain.dependence_figure(
-            expl, feature, colour, max_points=DEPENDENCE_DOTS, units=units, **terms
+            expl, feature, colour, max_points=DEPENDENCE_DOTS, units=terms.units, **terms.output
         ),
         key="explain.dependence",
     )
 
 
 # -- one patient --------------------------------------------------------------------------------
-order = np.argsort(-expl.output, kind="stable")  # the highest prediction first
-explaining.check_patient(len(order))
-
-
-def choose_patient() -> int:
-    texts = explain.output_texts(expl, expl.output, unit, outcome)
-    choices = [f"{name} · {text}" for name, text in zip(names.tolist(), texts, strict=True)]
+def choose_patient(shown: Shown) -> int:
+    """The chosen patient's position, from a list sorted from the highest prediction down."""
+    expl = shown.expl
+    order = np.argsort(-expl.output, kind="stable")
+    texts = explain.output_texts(expl, expl.output, **shown.terms.output)
+    choices = [f"{name} · {text}" for name, text in zip(shown.names.tolist(), texts, strict=True)]
     return st.selectbox(
         "Patient",
         order.tolist(),
@@ -149,24 +178,27 @@ def choose_patient() -> int:
     )
 
 
-def draw_patient() -> None:
-    reasons = unusual_values(active, row)
+def draw_patient(shown: Shown, position: int) -> None:
+    expl, terms = shown.expl, shown.terms
+    row, patient = shown.data.frame.iloc[[position]], shown.names.iloc[position]
+    reasons = unusual_values(shown.active, row)
     if reasons:
         st.warning(
             f"Patient {patient} is unlike the patients the model learned from: "
             f"{'; '.join(reasons)}. This prediction and its explanation are less certain.",
             icon=":material/warning:",
         )
-    st.markdown(
-        "**" + explain.plain_sentence(expl, position, units, imputed=imputed, **terms) + "**"
+    sentence = explain.plain_sentence(
+        expl, position, terms.units, imputed=terms.imputed, **terms.output
     )
+    st.markdown(f"**{sentence}**")
     st.plotly_chart(
         explain.waterfall_figure(
             expl,
             position,
-            units,
-            imputed,
-            **terms,
+            terms.units,
+            terms.imputed,
+            **terms.output,
             title=f"Patient {patient}: from the average to this patient",
         ),
         key="explain.waterfall",
@@ -178,13 +210,7 @@ def draw_patient() -> None:
 
 
 # -- what-if ------------------------------------------------------------------------------------
-def edit_field(col, raw):
-    """An input prefilled with the patient's value (None stands for missing)."""
-    key = f"{state.W_EXPLAIN_WHATIF_FIELD}.{data.token}.{position}.{col.name}"
-    return ui.value_input(col, raw, pre, key)
-
-
-def same(col, new, old) -> bool:
+def same(col: Column, new, old) -> bool:
     """Whether an edited value is still the recorded one (missing equals missing)."""
     if col.kind == Kind.NUMERIC:
         old = pd.to_numeric(pd.Series([old]), errors="coerce").iloc[0]
@@ -196,17 +222,18 @@ def same(col, new, old) -> bool:
     return new == as_label(old)
 
 
-def draw_what_if() -> None:
-    st.caption(
-        f"Change some of patient {patient}'s values and see how the prediction and its "
-        "explanation change."
+def edit_values(shown: Shown, position: int, row: pd.DataFrame) -> dict:
+    """The form of the values to change, prefilled with the patient's (None stands for
+    missing): the values the user changed, by feature."""
+    schema, model, token = shown.active.schema, shown.active.model, shown.data.token
+    strongest = list(
+        shown.expl.contributions.iloc[position].abs().sort_values(ascending=False).index
     )
-    strongest = list(expl.contributions.iloc[position].abs().sort_values(ascending=False).index)
     picked = st.multiselect(
         "Values to change",
         strongest,
         default=strongest[:3],
-        key=f"{state.W_EXPLAIN_WHATIF_PICK}.{data.token}.{position}",
+        key=f"{state.W_EXPLAIN_WHATIF_PICK}.{token}.{position}",
         persist_state="page",
         help="Listed from the value that moves this patient's prediction most.",
     )
@@ -216,71 +243,127 @@ def draw_what_if() -> None:
         fields = st.columns(3)
         for k, name in enumerate(picked):
             with fields[k % 3]:
-                edits[name] = edit_field(schema.column(name), recorded[name])
+                key = f"{state.W_EXPLAIN_WHATIF_FIELD}.{token}.{position}.{name}"
+                edits[name] = ui.value_input(schema.column(name), recorded[name], model, key)
         st.form_submit_button(
             "Show the new prediction", key=state.W_EXPLAIN_WHATIF_SUBMIT, type="primary"
         )
-    changed = {
+    return {
         name: v for name, v in edits.items() if not same(schema.column(name), v, recorded[name])
     }
-    new = None
+
+
+def draw_what_if(shown: Shown, position: int) -> None:
+    expl, terms = shown.expl, shown.terms
+    row = shown.data.frame.iloc[[position]]
+    st.caption(
+        f"Change some of patient {shown.names.iloc[position]}'s values and see how the "
+        "prediction and its explanation change."
+    )
+    changed = edit_values(shown, position, row)
     if not changed:
         st.info("Change a value above and press 'Show the new prediction' to compare.")
-    else:
-        values = recorded.to_dict()
-        values.update({name: np.nan if v is None else v for name, v in changed.items()})
-        edited = pd.DataFrame([values], index=row.index)
-        try:
-            new = explaining.explain_rows(active, edited, space, class_name)
-        except MedinnError as exc:
-            st.error(str(exc))
-    if new is not None:
-        before, after = float(expl.output[position]), float(new.output[0])
-        kind, value = explain.output_parts(new, after, unit, outcome)
-        st.metric(
-            f"{kind} with the changes",
-            value,
-            delta=explain.change_text(new, after - before, unit, outcome),
-            delta_color="inverse" if task == Task.BINARY else "off",  # higher risk: worse
+        return
+    values = row.iloc[0].to_dict()
+    values.update({name: np.nan if v is None else v for name, v in changed.items()})
+    edited = pd.DataFrame([values], index=row.index)
+    try:
+        new = explain.explain_bundle(
+            shown.active, edited, space=shown.space, class_name=shown.class_name
         )
-        reasons = unusual_values(active, edited)
-        if reasons:
-            st.warning(
-                f"With these values, the patient is unlike the training data: "
-                f"{'; '.join(reasons)}. The new prediction is less certain.",
-                icon=":material/warning:",
-            )
-        old_fig = explain.waterfall_figure(
-            expl,
-            position,
-            units,
-            imputed,
-            include=list(changed),
-            **terms,
-            title="As recorded",
+    except MedinnError as exc:
+        st.error(str(exc))
+        return
+    before, after = float(expl.output[position]), float(new.output[0])
+    kind, value = explain.output_parts(new, after, **terms.output)
+    st.metric(
+        f"{kind} with the changes",
+        value,
+        delta=explain.change_text(new, after - before, **terms.output),
+        delta_color="inverse" if shown.task == Task.BINARY else "off",  # higher risk: worse
+    )
+    reasons = unusual_values(shown.active, edited)
+    if reasons:
+        st.warning(
+            f"With these values, the patient is unlike the training data: "
+            f"{'; '.join(reasons)}. The new prediction is less certain.",
+            icon=":material/warning:",
         )
-        new_fig = explain.waterfall_figure(
-            new,
-            0,
-            units,
-            imputed,
-            include=list(changed),
-            **terms,
-            title="With your changes",
+    old_fig = explain.waterfall_figure(
+        expl,
+        position,
+        terms.units,
+        terms.imputed,
+        include=list(changed),
+        **terms.output,
+        title="As recorded",
+    )
+    new_fig = explain.waterfall_figure(
+        new,
+        0,
+        terms.units,
+        terms.imputed,
+        include=list(changed),
+        **terms.output,
+        title="With your changes",
+    )
+    explain.same_scale(old_fig, new_fig)
+    was, now = st.columns(2)
+    was.plotly_chart(old_fig, key="explain.whatif_before")
+    now.plotly_chart(new_fig, key="explain.whatif_after")
+    for column, e, i in ((was, expl, position), (now, new, 0)):
+        column.caption(
+            explain.plain_sentence(e, i, terms.units, imputed=terms.imputed, **terms.output)
         )
-        explain.same_scale(old_fig, new_fig)
-        was, now = st.columns(2)
-        was.plotly_chart(old_fig, key="explain.whatif_before")
-        now.plotly_chart(new_fig, key="explain.whatif_after")
-        was.caption(explain.plain_sentence(expl, position, units, imputed=imputed, **terms))
-        now.caption(explain.plain_sentence(new, 0, units, imputed=imputed, **terms))
 
 
 # -- cohorts ------------------------------------------------------------------------------------
-def draw_cohorts() -> None:
+def split_by_prediction(shown: Shown) -> tuple[np.ndarray, tuple[str, str]]:
+    """High against low prediction: a binary model's patients at or above the shared decision
+    threshold against the others, else those at or above the median prediction."""
+    expl = shown.expl
+    if shown.task == Task.BINARY:
+        cut = state.threshold()
+        st.caption(f"Split at the decision threshold, {cut:.0%}, which Predict and Evaluate share.")
+        return expl.at_or_above(cut), (f"High risk (≥ {cut:.0%})", f"Low risk (< {cut:.0%})")
+    high, middle = expl.above_median()
+    st.caption(f"Split at the median prediction, {shown.output_text(middle)}.")
+    return high, ("Above the median", "Below the median")
+
+
+def split_by_column(
+    shown: Shown, categorical: list[str]
+) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+    """Two groups of a category column, chosen by the user."""
+    frame = shown.data.frame
+    left, a_col, b_col = st.columns(3)
+    column = left.selectbox(
+        "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
+    )
+    text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
+    levels = sorted(text.dropna().unique())
+    a = a_col.selectbox(
+        "Group A",
+        levels,
+        index=0,
+        key=f"{state.W_EXPLAIN_COHORT_A}.{column}",
+        persist_state="page",
+    )
+    b = b_col.selectbox(
+        "Group B",
+        levels,
+        index=1,
+        key=f"{state.W_EXPLAIN_COHORT_B}.{column}",
+        persist_state="page",
+    )
+    return (text == a).to_numpy(), (text == b).to_numpy(), (f"{column} = {a}", f"{column} = {b}")
+
+
+def draw_cohorts(shown: Shown) -> None:
+    frame = shown.data.frame
     categorical = [
         c.name
-        for c in schema.features
+        for c in shown.active.schema.features
         if c.kind != Kind.NUMERIC and frame[c.name].dropna().nunique() >= 2
     ]
     modes = {"prediction": "Predicted high against low", "column": "Two groups of a column"}
@@ -293,45 +376,10 @@ def draw_cohorts() -> None:
         persist_state="page",
     )
     if mode == "prediction":
-        if task == Task.BINARY:
-            cut = state.threshold()
-            bar = math.log(cut / (1 - cut)) if space == "logit" else cut
-            first = expl.output >= bar
-            groups = (f"High risk (≥ {cut:.0%})", f"Low risk (< {cut:.0%})")
-            st.caption(
-                f"Split at the decision threshold, {cut:.0%}, which Predict and Evaluate share."
-            )
-        else:
-            middle = float(np.median(expl.output))
-            first = expl.output >= middle
-            groups = ("Above the median", "Below the median")
-            st.caption(
-                f"Split at the median prediction, {explain.output_text(expl, middle, unit, outcome)}."
-            )
+        first, groups = split_by_prediction(shown)
         second = ~first
     else:
-        left, a_col, b_col = st.columns(3)
-        column = left.selectbox(
-            "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
-        )
-        text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
-        levels = sorted(text.dropna().unique())
-        a = a_col.selectbox(
-            "Group A",
-            levels,
-            index=0,
-            key=f"{state.W_EXPLAIN_COHORT_A}.{column}",
-            persist_state="page",
-        )
-        b = b_col.selectbox(
-            "Group B",
-            levels,
-            index=1,
-            key=f"{state.W_EXPLAIN_COHORT_B}.{column}",
-            persist_state="page",
-        )
-        first, second = (text == a).to_numpy(), (text == b).to_numpy()
-        groups = (f"{column} = {a}", f"{column} = {b}")
+        first, second, groups = split_by_column(shown, categorical)
     if mode == "column" and groups[0] == groups[1]:
         st.info("Choose two different groups.")
     elif not first.any() or not second.any():
@@ -340,7 +388,9 @@ def draw_cohorts() -> None:
         )
     else:
         try:
-            fig = explain.compare_cohorts_figure(expl, first, second, groups, **terms)
+            fig = explain.compare_cohorts_figure(
+                shown.expl, first, second, groups, **shown.terms.output
+            )
         except MedinnError as exc:
             st.error(str(exc))
         else:
@@ -351,49 +401,45 @@ def draw_cohorts() -> None:
             )
 
 
-if overview.open:
-    with overview:
-        draw_global()
-if dependence.open:
-    with dependence:
-        draw_dependence()
-if one.open or what_if.open:  # both about the patient chosen in either
-    with one if one.open else what_if:
-        position = choose_patient()
-        patient = names.iloc[position]
-        row = frame.iloc[[position]]
-        if one.open:
-            draw_patient()
-        else:
-            draw_what_if()
-if cohorts.open:
-    with cohorts:
-        draw_cohorts()
-
 # -- inputs -------------------------------------------------------------------------------------
-with st.expander(f"The {len(schema.features)} inputs of '{active.name}'"):
-    rows = []
-    for col in schema.features:
-        if col.kind == Kind.NUMERIC:
-            bounds = pre.training_range(col.name)
-            seen = "" if bounds is None else f"{bounds[0]:.4g} to {bounds[1]:.4g}"
-            fill = pre.imputed_value(col.name)
-            missing = "" if fill is None else f"replaced by the median, {fill:.4g}"
-        else:
-            seen = ", ".join(pre.training_categories(col.name))
-            missing = "its own category"
-        rows.append(
-            {
-                "input": col.name,
-                "kind": col.kind.value,
-                "unit": col.unit,
-                "seen in training": seen,
-                "when missing": missing,
-                "description": col.description,
-            }
+def draw_inputs(active: Bundle) -> None:
+    inputs = explain.model_inputs(active)
+    with st.expander(f"The {len(inputs.table)} inputs of '{active.name}'"):
+        st.dataframe(inputs.table, hide_index=True)
+        st.caption(
+            f"Encoded into {inputs.n_encoded} network inputs. Values outside the training "
+            "range (0.5th to 99.5th percentile) make a patient unusual."
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(
-        f"Encoded into {len(pre.feature_names_)} network inputs. Values outside the training "
-        "range (0.5th to 99.5th percentile) make a patient unusual."
+
+
+def draw_tabs(shown: Shown) -> None:
+    """Only the open tab is drawn; One patient and What-if share the chosen patient."""
+    overview, dependence, one, what_if, cohorts = st.tabs(
+        explaining.TABS, key=state.W_EXPLAIN_TAB, on_change="rerun"
     )
+    explaining.check_patient(len(shown.expl.output))
+    if overview.open:
+        with overview:
+            draw_global(shown)
+    if dependence.open:
+        with dependence:
+            draw_dependence(shown)
+    if one.open or what_if.open:
+        with one if one.open else what_if:
+            position = choose_patient(shown)
+            if one.open:
+                draw_patient(shown, position)
+            else:
+                draw_what_if(shown, position)
+    if cohorts.open:
+        with cohorts:
+            draw_cohorts(shown)
+
+
+st.title("Explain")
+active = ui.require_model()
+explaining.apply_request()
+data = choose_patients()
+space, class_name = choose_output(active)
+draw_tabs(explain_patients(active, data, space, class_name))
+draw_inputs(active)

@@ -6,9 +6,12 @@ Private modules, public names here (``from medinn_core.explain import explain_mo
   DeepExplainer, additive to the output);
 - ``_engine``: :func:`explain_model` on raw rows, the :class:`Explanation` it returns, the
   background summary, and the lock that keeps shap's TensorFlow patches away from training;
-- ``_wording``: an output, a change and a patient's value in the clinician's terms, and the
-  plain sentence under a waterfall;
-- ``_figures``: importance, beeswarm, dependence, cohort comparison and waterfall figures.
+- ``_wording``: an output and a change in the clinician's terms, and the plain sentence under
+  a waterfall (a patient's value in words comes from :mod:`medinn_core.values`, re-exported
+  here);
+- ``_figures``: importance, beeswarm, dependence, cohort comparison and waterfall figures;
+- ``_terms``: a model's terms beside its explanations (units, imputed values, what the output
+  is called) and the table of its inputs.
 
 Importing this package does not import TensorFlow or shap; explaining does.
 """
@@ -31,6 +34,7 @@ from medinn_core.explain._engine import (
     EncodedExplanation,
     Explanation,
     build_explanation,
+    explain_bundle,
     explain_encoded,
     explain_model,
     global_importance,
@@ -50,18 +54,25 @@ from medinn_core.explain._figures import (
     waterfall_extent,
     waterfall_figure,
 )
+from medinn_core.explain._terms import (
+    INPUT_COLUMNS,
+    ModelInputs,
+    Terms,
+    explanation_terms,
+    model_inputs,
+)
 from medinn_core.explain._wording import (
     change_text,
-    describe_value,
-    format_number,
     output_parts,
     output_text,
     output_texts,
     plain_sentence,
 )
+from medinn_core.values import describe_value, format_number
 
 __all__ = [
     "ACTIVATIONS",
+    "INPUT_COLUMNS",
     "METHODS",
     "METHOD_LABELS",
     "MIN_ROWS_PER_CENTROID",
@@ -73,6 +84,8 @@ __all__ = [
     "DenseStack",
     "EncodedExplanation",
     "Explanation",
+    "ModelInputs",
+    "Terms",
     "beeswarm_figure",
     "build_explanation",
     "change_text",
@@ -81,12 +94,15 @@ __all__ = [
     "dense_stack_from_model",
     "dependence_figure",
     "describe_value",
+    "explain_bundle",
     "explain_encoded",
     "explain_model",
+    "explanation_terms",
     "format_number",
     "global_importance",
     "group_contributions",
     "importance_figure",
+    "model_inputs",
     "normalised_values",
     "output_parts",
     "output_text",

@@ -24,18 +24,22 @@ TensorFlow, Keras, shap and scikit-learn are imported inside the functions that 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from medinn_core.errors import ConfigError, DataError, ModelError, list_examples
 from medinn_core.explain._deeplift import SOFTMAX_RULES, SPACES, deeplift, dense_stack_from_model
+
+if TYPE_CHECKING:  # annotations only: explaining needs nothing else of the registry
+    from medinn_core.io import Bundle
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +116,8 @@ class Explanation:
     space : ``"probability"`` or ``"logit"``.
     class_name : the explained class of a multiclass model, else ``None``.
     note : any caveat about the values (an approximate fallback and its reason).
+    task : the model's task (``"binary"``, ``"multiclass"``, ``"regression"``), or ``None``
+        when the explanation was not made from a model.
     """
 
     contributions: pd.DataFrame
@@ -122,6 +128,7 @@ class Explanation:
     space: str
     class_name: str | None = None
     note: str = ""
+    task: str | None = None
 
     def __post_init__(self) -> None:
         n = len(self.contributions)
@@ -136,6 +143,55 @@ class Explanation:
         """Largest ``|base_value + sum of contributions - output|`` over the patients."""
         total = self.base_value + self.contributions.to_numpy().sum(axis=1)
         return float(np.abs(total - self.output).max()) if len(self.output) else 0.0
+
+    def at_or_above(self, risk: float) -> np.ndarray:
+        """Which patients' risk is at or above ``risk``, decided in the explanation's own
+        space: the risk itself in probability space, its log-odds in logit space.
+
+        Parameters
+        ----------
+        risk : a decision threshold, a probability strictly between 0 and 1.
+
+        Returns
+        -------
+        numpy.ndarray
+            One boolean per patient, in the order of ``contributions``.
+
+        Raises
+        ------
+        ConfigError
+            If ``risk`` is not strictly between 0 and 1, the explanation is of a predicted
+            value (regression), or of a multiclass model's logits (which are not log-odds).
+        """
+        if not 0 < risk < 1:
+            raise ConfigError(f"A risk threshold lies strictly between 0 and 1, got {risk}.")
+        if self.task == "regression" or self.class_name is None:
+            raise ConfigError(
+                "This explanation is of a predicted value, not a risk: a risk threshold does not "
+                "apply. Split at a value of the output instead."
+            )
+        if self.space == "logit":
+            if self.task != "binary":
+                raise ConfigError(
+                    "In logit space, only a binary model's output is a log-odds; explain this "
+                    "model in probability space to compare its risks with a threshold."
+                )
+            return self.output >= math.log(risk / (1 - risk))
+        return self.output >= risk
+
+    def above_median(self) -> tuple[np.ndarray, float]:
+        """The patients whose output is at or above the median output, and that median (in
+        the explanation's space).
+
+        Raises
+        ------
+        DataError
+            If the explanation has no patients.
+        """
+        if len(self.output) == 0:
+            raise DataError("There are no patients in this explanation to split.")
+        middle = float(np.median(self.output))
+        return self.output >= middle, middle
 
     def importance(self) -> pd.Series:
         """Global importance: mean absolute contribution per feature, largest first."""
@@ -355,6 +411,7 @@ def build_explanation(
     raw_values: pd.DataFrame,
     class_index: int | None = None,
     class_name: str | None = None,
+    task: str | None = None,
 ) -> Explanation:
     """Fold an encoded explanation of one output into an :class:`Explanation` per feature.
 
@@ -366,6 +423,7 @@ def build_explanation(
     raw_values : the patients' raw values, shown beside their contributions.
     class_index : the model output to keep when ``encoded`` holds several; the last by default.
     class_name : the name of that class, for display.
+    task : the model's task, kept in the explanation (see :meth:`Explanation.at_or_above`).
 
     Raises
     ------
@@ -396,6 +454,7 @@ def build_explanation(
         space=encoded.space,
         class_name=class_name,
         note=encoded.note,
+        task=task,
     )
 
 
@@ -674,5 +733,45 @@ def explain_model(
     index = pd.Index(df[ids], name=ids) if ids and ids in df.columns else df.index
     raw = df[list(schema.feature_names)].set_axis(index, axis=0)
     return build_explanation(
-        encoded, model.preprocessor_.feature_of_, index, raw, class_index, class_name
+        encoded,
+        model.preprocessor_.feature_of_,
+        index,
+        raw,
+        class_index,
+        class_name,
+        task=str(schema.task),
+    )
+
+
+def explain_bundle(
+    bundle: Bundle,
+    df: pd.DataFrame,
+    *,
+    space: str = "probability",
+    class_name: str | None = None,
+    method: str = "auto",
+) -> Explanation:
+    """Explain a model bundle on raw patient rows, against the background stored with it.
+
+    Parameters
+    ----------
+    bundle : a loaded or freshly trained bundle (see :class:`medinn_core.io.Bundle`).
+    df, space, class_name, method : as in :func:`explain_model`.
+
+    Raises
+    ------
+    ModelError
+        If the bundle has no background summary (saved by an older medinn).
+    SchemaError
+        If a column the model needs is missing.
+    ConfigError
+        If ``class_name`` is not one of the model's classes.
+    """
+    if bundle.background is None:
+        raise ModelError(
+            f"Model '{bundle.name}' has no background summary, which explanations start from. "
+            "Train it again, or load a bundle saved by this version of medinn."
+        )
+    return explain_model(
+        bundle.model, bundle.background, df, space=space, class_name=class_name, method=method
     )

@@ -28,12 +28,10 @@ from medinn_core.explain._wording import (
     _check_feature,
     _check_patient,
     _first_upper,
-    _missing,
     _scale,
-    describe_value,
-    format_number,
 )
 from medinn_core.style import CLASS_COLOURS, PALETTE, style
+from medinn_core.values import describe_value, format_number, is_missing
 
 #: Low to high feature values (blue to vermillion, the Okabe-Ito ends of ``PALETTE``).
 VALUE_COLOURS = ((0.0, PALETTE["non_event"]), (0.5, "#CC79A7"), (1.0, PALETTE["event"]))
@@ -298,7 +296,7 @@ def dependence_figure(
     raw = expl.raw_values[feature]
     numeric = _numeric_or_none(raw)
     if numeric is not None and numeric.nunique() <= 2:  # a 0/1 column reads best as two levels
-        raw = raw.map(lambda v: v if _missing(v) else format_number(v))
+        raw = raw.map(lambda v: v if is_missing(v) else format_number(v))
         numeric = None
     if numeric is not None:
         x_all = numeric.to_numpy(dtype=np.float64)

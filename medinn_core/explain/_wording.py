@@ -1,27 +1,23 @@
 """Words for an :class:`~medinn_core.explain.Explanation`: an output or a change in the
-clinician's terms (risk in %, log-odds, a value in the target's unit), a patient's value with
-its unit, and the plain sentence under a waterfall.
+clinician's terms (risk in %, log-odds, a value in the target's unit), and the plain sentence
+under a waterfall.
 
 A binary or multiclass model in probability space is described in % (contributions in
 percentage points), log-odds as they are, a regression in the target's unit
 (``output_unit``); ``output_name`` renames the output where "Risk" or "Predicted value" would
-be vague ("Probability of severe", "Predicted dose"). Each patient's value is labelled with its
-unit ("age = 67 y"), and a missing number with the value the model used instead ("hdl =
-missing, imputed 52 mg/dL").
+be vague ("Probability of severe", "Predicted dose"). Each patient's value is labelled as
+:func:`medinn_core.values.describe_value` words it ("age = 67 y", "hdl = missing, imputed
+52 mg/dL").
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from medinn_core.errors import DataError, list_examples
 from medinn_core.explain._engine import Explanation
+from medinn_core.values import describe_value, format_number
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -107,58 +103,6 @@ def _percent(p: float) -> str:
     """A probability as a percentage a reader takes in at once: 23, 9, 0.4, 99.6."""
     x = 100 * float(p)
     return f"{x:.0f}" if 1 <= x <= 99 else f"{x:.1f}"
-
-
-def format_number(value: float) -> str:
-    """A measured value as written on a chart: 67, 28.5, 0.95 (at most 4 significant digits)."""
-    x = float(value)
-    if x.is_integer() and abs(x) < 1e12:
-        return str(int(x))
-    return f"{x:.4g}"
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # a list or array is a value, not a missing cell
-        return False
-
-
-def describe_value(
-    feature: str,
-    value: Any,
-    units: Mapping[str, str] | None = None,
-    imputed: Mapping[str, float | None] | None = None,
-) -> str:
-    """``feature = value unit`` as a clinician reads it.
-
-    A missing number names the value the model used instead when ``imputed`` has one:
-    ``"hdl = missing, imputed 52 mg/dL"``; a missing category reads ``"smoking = missing"``.
-    Text that ``imputed`` marks as a number but cannot be read as one was missing to the model.
-    """
-    unit = (units or {}).get(feature) or ""
-    fill = (imputed or {}).get(feature)
-    suffix = f" {unit}" if unit else ""
-    number = _as_number(value)
-    if _missing(value) or (fill is not None and number is None):
-        if fill is not None:
-            return f"{feature} = missing, imputed {format_number(fill)}{suffix}"
-        return f"{feature} = missing"
-    if number is not None and not isinstance(value, str):
-        return f"{feature} = {format_number(number)}{suffix}"
-    if number is not None and fill is not None:  # a number stored as text
-        return f"{feature} = {format_number(number)}{suffix}"
-    return f"{feature} = {str(value).strip()}"
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def _check_patient(expl: Explanation, i: int) -> None:

@@ -446,7 +446,6 @@ ONE_PATIENT = "One patient: try a change"  # Predict's second tab
 
 
 def test_explain_shows_why_for_the_sample_model(sample_model):
-    from medinn_app import explaining
     from medinn_core import explain as ep
     from medinn_core.explain._wording import _percent
 
@@ -473,8 +472,8 @@ def test_explain_shows_why_for_the_sample_model(sample_model):
     x = numbers(bars.x)
     assert x[-1] == pytest.approx(expl.output[top] * 100)
     assert x[0] + x[1:-1].sum() == pytest.approx(x[-1])
-    model = at.session_state[state.ACTIVE_MODEL].model
-    units, imputed = explaining.units(model), explaining.imputed(model)
+    terms = ep.explanation_terms(at.session_state[state.ACTIVE_MODEL])
+    units, imputed = terms.units, terms.imputed
     strongest = expl.contributions.iloc[top].abs().sort_values(ascending=False).index[:10]
     raw = expl.raw_values.iloc[top]
     expected = [ep.describe_value(f, raw[f], units, imputed) for f in strongest]

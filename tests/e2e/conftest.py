@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..server import ROOT, ServerError, streamlit_server
+
+__all__ = ["ROOT", "SCREENSHOTS"]  # for the tests of this folder
+
 CHROMIUM = os.environ.get("MEDINN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
@@ -61,59 +59,15 @@ def browser_context_args(browser_context_args):
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """``streamlit run app.py`` on a free local port with a throw-away model registry."""
-    port = _free_port()
     home = tmp_path_factory.mktemp("medinn_home")
-    env = {**os.environ, "MEDINN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail(f"The server did not start: {(home / 'server.log').read_text()[-2000:]}")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with streamlit_server(home, timeout=60) as running:
+            yield running.url
+    except ServerError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

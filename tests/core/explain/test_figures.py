@@ -24,10 +24,9 @@ def explained(binary_result):
     patients = make_cardiology_cohort(N_PATIENTS, seed=21, id_start=9001)
     model = binary_result.model
     expl = explain_model(model, binary_result.background, patients)
-    pre = model.preprocessor_
     features = model.schema.features
     units = {c.name: c.unit for c in features}
-    imputed = {c.name: pre.imputed_value(c.name) for c in features if c.kind == Kind.NUMERIC}
+    imputed = {c.name: model.imputed_value(c.name) for c in features if c.kind == Kind.NUMERIC}
     return expl, units, imputed
 
 
