@@ -435,7 +435,7 @@ def unusual_values(bundle: Bundle, patient: pd.DataFrame) -> list[str]:
     SchemaError
         If it lacks columns the model needs.
     """
-    from medinn_core.explain import describe_value, format_number
+    from medinn_core.values import describe_value, format_number
 
     if len(patient) != 1:
         raise DataError(
