@@ -16,7 +16,6 @@ from medinn_core.io import Bundle, escape_formulas
 from medinn_core.predict import Scoring, score_patients, unusual_values
 from medinn_core.schema import Task
 
-NEW_PATIENTS = "new_patients.csv"
 # Light fills behind the band's word: readable, and the words carry the meaning without
 # colour. A column setting, not a pandas Styler: styling 10,000 rows took seconds a run.
 BAND_FILLS = {"low": "#D1E7DD", "intermediate": "#FFF3CD", "high": "#F8D7DA"}
@@ -29,7 +28,7 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
     sources = (["current"] if current is not None else []) + ["sample", "upload"]
     labels = {
         "current": f"Current dataset ({current.name})" if current is not None else "",
-        "sample": f"Sample: {NEW_PATIENTS}",
+        "sample": f"Sample: {loaders.NEW_PATIENTS}",
         "upload": "Upload a file",
     }
     source = st.radio(
@@ -44,7 +43,7 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
     held: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
     if source == "sample":
         if held is None or held.source != "sample":
-            held = loaders.read_sample(NEW_PATIENTS)
+            held = loaders.read_sample(loaders.NEW_PATIENTS)
             st.session_state[state.PREDICT_DATA] = held
         return source, held
     upload = st.file_uploader(

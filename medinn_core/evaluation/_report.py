@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from medinn_core import DISCLAIMER  # one definition, in the light package
 from medinn_core.errors import ConfigError
 from medinn_core.evaluation import _figures as plots
 from medinn_core.evaluation._binary import BinaryEvaluation, ModelComparison
@@ -35,7 +36,6 @@ __all__ = ["DISCLAIMER", "NOT_STATED", "build_report"]
 
 Evaluation = BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation
 
-DISCLAIMER = "Predictions support, not replace, clinical judgment."
 NOT_STATED = "Not stated: the author left this field empty."
 
 _CSS = """
