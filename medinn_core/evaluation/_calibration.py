@@ -156,13 +156,37 @@ def interpret_calibration(
         if slope.ci_low is not None and slope.ci_low <= 1 <= slope.ci_high:
             text = text[:-1] + ", though the 95 % interval includes 1, so this may be chance."
         sentences.append(text)
-    if intercept is not None and abs(intercept.value) > INTERCEPT_TOLERANCE:
-        direction = "under" if intercept.value > 0 else "over"
-        ratio = f" (observed/expected {oe_ratio:.2f})" if oe_ratio is not None else ""
+    if slope is None and intercept is not None:
         sentences.append(
-            f"Intercept {intercept.value:.2f}: risks are {direction}estimated on average{ratio}."
+            "The calibration slope cannot be estimated: the predicted risks separate the "
+            "outcomes (almost) perfectly. Judge calibration from the plot."
         )
+    if intercept is not None and abs(intercept.value) > INTERCEPT_TOLERANCE:
+        sentences.append(_intercept_sentence(intercept.value, oe_ratio))
     return " ".join(sentences) or None
+
+
+#: Observed/expected ratios this close to 1 mean no over- or underestimation on average.
+OE_TOLERANCE = 0.05
+
+
+def _intercept_sentence(intercept: float, oe_ratio: float | None) -> str:
+    """The intercept in words, never contradicting the observed/expected ratio: with risks
+    near 0 or 1 the log-odds intercept can be large while events and expected events agree."""
+    if oe_ratio is None:
+        direction = "under" if intercept > 0 else "over"
+        return f"Intercept {intercept:.2f}: risks are {direction}estimated on average."
+    if abs(oe_ratio - 1) <= OE_TOLERANCE:
+        return (
+            f"Intercept {intercept:.2f} on the log-odds scale, but observed and expected events "
+            f"agree (observed/expected {oe_ratio:.2f}): a few risks near 0 or 1 weigh on the "
+            "intercept; on average risks are neither over- nor underestimated."
+        )
+    direction = "under" if oe_ratio > 1 else "over"
+    return (
+        f"Intercept {intercept:.2f}: risks are {direction}estimated on average "
+        f"(observed/expected {oe_ratio:.2f})."
+    )
 
 
 # -- curves ------------------------------------------------------------------------------------

@@ -347,6 +347,27 @@ def test_intercept_interpretation_when_risks_are_too_low():
     assert cal.oe_ratio > 1
 
 
+def test_intercept_words_never_contradict_observed_over_expected():
+    """Near-separable risks (0.001 and 0.999 with a few misses) give a large log-odds intercept
+    while observed and expected events agree: the words follow the O/E, and the slope that
+    cannot be estimated is said so."""
+    from medinn_core.evaluation import Interval, interpret_calibration
+
+    words = interpret_calibration(None, Interval(1.30, 0.2, 2.4), oe_ratio=1.01)
+    assert "slope cannot be estimated" in words
+    assert "neither over- nor underestimated" in words and "underestimated on average" not in words
+    assert "overestimated on average (observed/expected 0.80)" in interpret_calibration(
+        Interval(1.0, 0.9, 1.1), Interval(-0.5, -0.8, -0.2), oe_ratio=0.8
+    )
+    y = np.array([0] * 60 + [1] * 40)
+    p = np.where(y == 1, 0.999, 0.001)
+    p[[0, 60]] = [0.999, 0.001]  # one miss each way
+    cal = calibration(y, p)
+    assert cal.oe_ratio == pytest.approx(1.0, abs=0.05)
+    assert "underestimated on average" not in (cal.interpretation or "")
+    assert "overestimated on average" not in (cal.interpretation or "")
+
+
 def test_brier_scores_and_oe_ratio(data):
     y, p = data
     cal = calibration(y, p)
