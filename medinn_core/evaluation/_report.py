@@ -194,10 +194,18 @@ def _missing_data(schema: Schema, data: pd.DataFrame | None) -> str:
     return body
 
 
+def _setting(key: str, value: Any, meta: Mapping[str, Any]) -> str:
+    """A training setting as a reader understands it: batch size 0 is "automatic: 64"."""
+    if key == "batch_size" and not value:
+        used = meta.get("batch_size_used")
+        return f"automatic: {used}" if used else "automatic"
+    return str(value)
+
+
 def _training(meta: Mapping[str, Any]) -> str:
     config = meta.get("config") or {}
     split = meta.get("split") or {}
-    rows = [(f"Setting: {k}", str(v)) for k, v in config.items()]
+    rows = [(f"Setting: {k}", _setting(k, v, meta)) for k, v in config.items()]
     rows += [
         ("Model inputs after encoding", _num(meta.get("n_inputs"))),
         ("Epochs run", _num(meta.get("epochs_run"))),

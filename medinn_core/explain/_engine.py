@@ -210,11 +210,15 @@ class Explanation:
         pandas.DataFrame
             Columns ``feature``, ``value`` (raw), ``contribution`` and ``direction``
             (``"raises"`` or ``"lowers"``): the strongest raising features first, then the
-            strongest lowering ones. Features with a zero contribution are left out.
+            strongest lowering ones. Features whose contribution is too small to see are left
+            out: under 1 % of the patient's largest, or, for a risk, under 0.05 percentage
+            points (a bar drawn as 0.0), so that no sentence names a push no bar shows.
         """
         row = self.contributions.iloc[i]
-        up = row[row > 0].sort_values(ascending=False).head(n_up)
-        down = row[row < 0].sort_values().head(n_down)
+        visible = 0.0005 if self.space == "probability" and self.class_name is not None else 0.0
+        floor = max(0.01 * float(row.abs().max()) if len(row) else 0.0, visible)
+        up = row[row > floor].sort_values(ascending=False).head(n_up)
+        down = row[row < -floor].sort_values().head(n_down)
         raw = self.raw_values.iloc[i]
         rows = [
             {

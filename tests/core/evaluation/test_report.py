@@ -76,6 +76,8 @@ def test_binary_report_shows_the_numbers(binary, binary_report):
     assert "logistic_regression" in binary_report  # the paired comparison table
     assert "AUROC difference" in binary_report
     assert "hba1c" in binary_report and "patient_id" in binary_report  # the schema table
+    used = binary[0].metadata["batch_size_used"]  # the setting 0 means "automatic"
+    assert f"<th>Setting: batch_size</th><td>automatic: {used}</td>" in binary_report
 
 
 def test_user_text_is_escaped_and_missing_text_is_flagged(binary_report):

@@ -333,3 +333,17 @@ def test_builders_never_change_the_global_template(explained):
     assert pio.templates.default == before
     for fig in figures:
         assert fig.layout.template.layout.paper_bgcolor is not None
+
+
+def test_the_sentence_names_no_push_that_no_bar_shows():
+    """A risk lowered by 0.0001 (a bar drawn as -0.0 points) is not 'lowered most by'."""
+    expl = _literal(
+        {"age": 0.30, "hb": 0.05, "ane": -0.000_1},
+        {"age": 70, "hb": 9.0, "ane": "no"},
+        base=0.40,
+        space="probability",
+        class_name="ckd",
+    )
+    sentence = ep.plain_sentence(expl, 0, {"age": "y", "hb": "g/dL"})
+    assert "nothing lowered it" in sentence and "ane" not in sentence
+    assert list(expl.top_factors(0)["feature"]) == ["age", "hb"]
