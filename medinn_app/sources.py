@@ -2,8 +2,9 @@
 gradient-boosting refit to compare it with. The evaluation itself is the core's
 (:func:`medinn_core.evaluation.evaluate_bundle`).
 
-The test split is rebuilt from the data the model was trained on: the split is seeded, so
-the same table (same fingerprint), schema and settings give the same test patients.
+The internal validation (out-of-fold predictions, or the test split) is rebuilt from the data
+the model was trained on by the core (:func:`medinn_core.train.held_out`): folds and splits
+are seeded, so the same table (same fingerprint), schema and settings give the same patients.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Source:
     label: str
     frame: pd.DataFrame | None = None
     sample: str | None = None
+    output: Any = None  # out-of-fold outputs of ``frame`` (None: the model scores it)
+    baselines: Any = None  # {name: cross-fitted outputs} for the same rows
 
     def rows(self) -> pd.DataFrame:
         return self.frame if self.frame is not None else loaders.read_sample(self.sample).frame
@@ -49,12 +52,32 @@ def _training_split(active: Bundle, data: Dataset):
 
 
 def test_split(active: Bundle, data: Dataset) -> pd.DataFrame | None:
-    """The model's test patients when ``data`` is the table it was trained on, else None."""
+    """The model's test patients when ``data`` is the table it was trained on and the model
+    was trained on a split, else None."""
     found = _training_split(active, data)
-    if found is None:
+    if found is None or getattr(active.model, "scheme_", "split") == "folds":
         return None
     usable, split = found
     return usable.loc[split.test]
+
+
+def internal_validation(active: Bundle, data: Dataset):
+    """The core's :class:`~medinn_core.train.HeldOut` when ``data`` is the table ``active`` was
+    trained on, else None; kept for this session until the model or the table changes."""
+    from medinn_core.train import held_out
+
+    key = ("held_out", active.token, data.token)
+    cached = st.session_state.get(state.HELD_OUT)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    schema = active.model.schema
+    found = None
+    if schema.target in data.frame.columns and loaders.fingerprint(
+        data.frame
+    ) == active.metadata.get("data_fingerprint"):
+        found = held_out(active.model, data.frame[data.frame[schema.target].notna()])
+    st.session_state[state.HELD_OUT] = (key, found)
+    return found
 
 
 def gradient_boosting(active: Bundle, data: Dataset | None) -> Any | None:
@@ -74,7 +97,7 @@ def gradient_boosting(active: Bundle, data: Dataset | None) -> Any | None:
         return cached[1]
     found = _training_split(active, data)
     estimator = None
-    if found is not None:
+    if found is not None and getattr(active.model, "scheme_", "split") != "folds":
         usable, split = found
         estimator = fit_gradient_boosting(active.model, usable.loc[split.train])
     st.session_state[state.GRADIENT_BOOSTING] = (key, estimator)
@@ -86,13 +109,24 @@ def sources(active: Bundle, data: Dataset | None) -> list[Source]:
     target = active.model.schema.target
     found = []
     if data is not None:
-        test = test_split(active, data)
-        if test is not None:
+        held = internal_validation(active, data)
+        if held is not None and held.output is not None:
+            found.append(
+                Source(
+                    f"oof:{data.token}",
+                    f"Out-of-fold predictions on {data.name} ({len(held.rows):,} patients, "
+                    "internal validation)",
+                    held.rows,
+                    output=held.output,
+                    baselines=held.baselines,
+                )
+            )
+        elif held is not None:
             found.append(
                 Source(
                     f"test:{data.token}",
-                    f"Test split of {data.name} ({len(test):,} patients)",
-                    test,
+                    f"Test split of {data.name} ({len(held.rows):,} patients)",
+                    held.rows,
                 )
             )
         elif target in data.frame.columns:

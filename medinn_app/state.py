@@ -223,6 +223,7 @@ W_EVAL_LIMITATIONS = "evaluate.report_limitations"
 W_EVAL_REPORT_BUILD = "evaluate.report_build"
 W_EVAL_REPORT = "evaluate.report_download"
 GRADIENT_BOOSTING = "medinn.gradient_boosting"  # (cache key, estimator fitted on train split)
+HELD_OUT = "medinn.held_out"  # (cache key, HeldOut of the model on its training table, or None)
 REPORT = "medinn.report"  # (cache key, HTML bytes) of the last model report built
 
 # -- Models page: the model report --

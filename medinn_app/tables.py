@@ -24,6 +24,9 @@ METRIC_LABELS = {
     "mae": "MAE",
     "rmse": "RMSE",
     "r2": "R²",
+    "coverage": "Coverage of the intervals or sets",
+    "mean_interval_width": "Mean interval width",
+    "mean_set_size": "Mean prediction-set size",
 }
 MODEL_LABELS = {
     "logistic_regression": "Logistic regression",
@@ -64,18 +67,33 @@ def edited_columns(
 
 # -- metrics ------------------------------------------------------------------------------------
 def metrics_table(
-    metrics: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]
+    metrics: Mapping[str, Any],
+    baselines: Mapping[str, Mapping[str, Any]],
+    intervals: Mapping[str, Any] | None = None,
+    held_out: str = "test split",
 ) -> pd.DataFrame:
-    """Test-split metrics of the network beside each baseline: one row per metric."""
-    columns = {"Neural network": metrics}
-    for name, values in baselines.items():
-        columns[MODEL_LABELS.get(name, name.replace("_", " ").capitalize())] = values
+    """Internal-validation metrics of the network beside each baseline: one row per metric.
+    With ``intervals`` (metric -> (low, high)), the network's 95 % intervals follow its column
+    as ``"0.81–0.86"``; ``held_out`` names the patients ("out-of-fold predictions")."""
     keys = [k for k in metrics if k in METRIC_LABELS]
-    table = pd.DataFrame(
-        {label: [_number(values.get(k)) for k in keys] for label, values in columns.items()},
-        index=pd.Index([METRIC_LABELS[k] for k in keys], name="metric (test split)"),
-    )
+    columns: dict[str, list] = {"Neural network": [_number(metrics.get(k)) for k in keys]}
+    if intervals:
+        columns["95% CI"] = [
+            f"{intervals[k][0]:.3f}–{intervals[k][1]:.3f}" if k in intervals else "" for k in keys
+        ]
+    for name, values in baselines.items():
+        label = MODEL_LABELS.get(name, name.replace("_", " ").capitalize())
+        columns[label] = [_number(values.get(k)) for k in keys]
+    index = pd.Index([METRIC_LABELS[k] for k in keys], name=f"metric ({held_out})")
+    table = pd.DataFrame(columns, index=index)
+    if "95% CI" in table.columns:
+        table["95% CI"] = table["95% CI"].astype("str")
     return table
+
+
+def numbers_format(table: pd.DataFrame, digits: int = 3) -> dict[str, str]:
+    """A Styler ``format`` mapping for the number columns of ``table`` (text columns as-is)."""
+    return {c: f"{{:.{digits}f}}" for c in table.columns if pd.api.types.is_numeric_dtype(table[c])}
 
 
 def _number(value: Any) -> float:

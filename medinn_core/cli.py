@@ -50,6 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--exclude", nargs="+", default=[], metavar="COL", help="columns not to use")
     t.add_argument("--epochs", type=int, help="upper bound on epochs (default 100)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--scheme",
+        default="auto",
+        choices=["auto", "folds", "split"],
+        help="folds: 5-fold cross-fitting, the out-of-fold predictions are the internal "
+        "validation; split: train/validation/test; auto (default): folds below 20,000 patients",
+    )
+    t.add_argument(
+        "--coverage",
+        type=float,
+        default=0.9,
+        help="coverage of the regression intervals (lower, upper) and multiclass prediction "
+        "sets (default 0.9)",
+    )
     t.add_argument("--name", help="model name stored in the bundle (default: the folder name)")
     t.add_argument("--note", default="", help="a free-text note stored with the model")
     t.add_argument("--out", required=True, help="bundle folder to create (must not exist)")
@@ -191,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             schema = schema.with_event(args.event)
     except SchemaError as exc:  # e.g. a target with one class: name the file as well
         raise SchemaError(f"'{args.data}' cannot be used for training: {exc}") from None
-    config = TrainConfig(seed=args.seed)
+    config = TrainConfig(seed=args.seed, scheme=args.scheme, coverage=args.coverage)
     if args.epochs is not None:
         config = replace(config, epochs=args.epochs)
     started = time.perf_counter()
@@ -214,7 +228,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_bundle(result, out, args.name or out.name, args.note)
     _audit("train_finish", folder=out, n=len(df) - result.n_rows_dropped, name=args.name)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if v is not None)
-    _status(f"Test split: {shown}. Saved to {out}")
+    _status(f"Scheme: {result.scheme.describe()} ({result.scheme.reason}).")
+    held = "out-of-fold predictions" if result.scheme.name == "folds" else "test split"
+    _status(f"Internal validation ({held}): {shown}. Saved to {out}")
     print(out)
     return 0
 

@@ -11,6 +11,7 @@ from medinn_core.errors import ConfigError
 # gelu, leaky_relu and swish are deliberately not offered.
 ACTIVATIONS = ("relu", "elu", "tanh")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_auroc")
+SCHEMES = ("auto", "folds", "split")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,15 @@ class TrainConfig:
     patience : epochs without improvement before stopping; the best weights are restored.
     monitor : ``"val_loss"`` or ``"val_auroc"`` (binary only). Never accuracy.
     class_weight : ``"balanced"`` reweights classes by inverse frequency; ``"none"`` does not.
-    validation_fraction, test_fraction : shares of the rows held out.
+    validation_fraction, test_fraction : shares of the rows held out (split scheme).
     seed : seeds the split, the weights and the shuffling.
+    scheme : ``"auto"`` (cross-fitting below ``FOLDS_BELOW`` rows, else a split), ``"folds"``
+        or ``"split"``; see :func:`medinn_core.train.choose_scheme`.
+    folds : folds, and so members, of the cross-fitting scheme.
+    split_members : members of the split scheme (each trained on the whole training split).
+    wide : give each member a linear path from its inputs to its output (wide and deep).
+    coverage : the coverage of the conformal intervals (regression) and prediction sets
+        (multiclass).
     """
 
     hidden_units: tuple[int, ...] = (64, 32)
@@ -46,6 +54,11 @@ class TrainConfig:
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 0
+    scheme: str = "auto"
+    folds: int = 5
+    split_members: int = 2
+    wide: bool = True
+    coverage: float = 0.9
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(int(u) for u in self.hidden_units))
@@ -82,6 +95,14 @@ class TrainConfig:
             value = getattr(self, name)
             if not 0.05 <= value <= 0.5:
                 problems.append(f"{name} must lie in [0.05, 0.5], got {value}")
+        if self.scheme not in SCHEMES:
+            problems.append(f"scheme must be one of {', '.join(SCHEMES)}, got {self.scheme!r}")
+        if not 3 <= self.folds <= 10:
+            problems.append(f"folds must lie in [3, 10], got {self.folds}")
+        if not 1 <= self.split_members <= 10:
+            problems.append(f"split_members must lie in [1, 10], got {self.split_members}")
+        if not 0.5 <= self.coverage < 1:
+            problems.append(f"coverage must lie in [0.5, 1), got {self.coverage}")
         if problems:
             raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")
 

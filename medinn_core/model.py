@@ -12,8 +12,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
 from medinn_core.errors import ModelError, SchemaError, list_examples
+from medinn_core.network import (
+    build_inference_network,
+    build_training_network,
+    fold_members,
+    member_loss,
+    member_network,
+    member_scores,
+    n_members_of,
+)
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema, Task, labels, numeric_view
 
@@ -22,104 +32,117 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-HEADS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
 #: Training steps per call into TensorFlow (Keras ``steps_per_execution``).
 STEPS_PER_EXECUTION = 32
 
 
 def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig) -> keras.Model:
-    """Build (not train) the MLP for ``task``.
-
-    The layout is fixed so that the explainer can rely on it: ``Input`` then, per hidden layer,
-    ``Dense(units, activation)`` and ``Dropout``, then ``Dense(n_outputs, head)`` where the head
-    is sigmoid (binary, one output), softmax (multiclass) or linear (regression). The model takes
-    a list of one input, which keeps shap's DeepExplainer free of "Expected: keras_tensor"
-    warnings.
+    """Build (not train) a one-member network for ``task``, laid out as medinn saves networks
+    (see :mod:`medinn_core.network`): hidden ``Dense`` layers, a linear output (and, with
+    ``config.wide``, a linear path from the inputs) summed, then the head activation: sigmoid
+    (binary, one output), softmax (multiclass) or linear (regression).
 
     Parameters
     ----------
     n_inputs : number of encoded input columns.
     task : ``"binary"``, ``"multiclass"`` or ``"regression"``.
     n_outputs : 1 for binary and regression, the number of classes for multiclass.
-    config : the training settings (layers, activation, dropout, L2, seed).
+    config : the training settings (layers, activation, L2, seed, wide).
 
     Returns
     -------
     keras.Model
         An uncompiled functional model.
     """
-    import keras
-
-    if task not in HEADS:
-        raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
-    keras.utils.set_random_seed(config.seed)
-    regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
-    inputs = keras.Input(shape=(n_inputs,), name="features")
-    x = inputs
-    for i, units in enumerate(config.hidden_units):
-        x = keras.layers.Dense(
-            units,
-            activation=config.activation,
-            kernel_regularizer=regularizer,
-            name=f"hidden_{i}",
-        )(x)
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(
-        n_outputs, activation=HEADS[task], kernel_regularizer=regularizer, name="output"
-    )(x)
-    return keras.Model(inputs=[inputs], outputs=outputs, name=f"medinn_{task}")
+    return build_inference_network(n_inputs, task, n_outputs, config, 1, config.wide)
 
 
-def _auroc(network, x: np.ndarray, y: np.ndarray) -> float:
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
-    if y.min() == y.max():
+    if len(y) == 0 or y.min() == y.max():
         return float("nan")
-    risk = np.asarray(network([x], training=False)).ravel()
-    return float(roc_auc_score(y, risk))
+    return float(roc_auc_score(y, score))
 
 
-class _Progress:
-    """Keras callback factory: best-weight tracking, patience, user stop, and epoch reports."""
+class _MemberProgress:
+    """Keras callback factory: per-member early stopping on each member's own held-out rows,
+    best weights per member, the user's stop, and epoch reports."""
 
     @staticmethod
-    def make(monitor: str, mode: str, patience: int, on_epoch, validation_auroc=None):
-        """``validation_auroc``: (encoded validation inputs, 0/1 outcomes) of a binary model;
-        their exact AUROC is added to the epoch's logs as ``val_auroc``."""
+    def make(task, x_held, y_held, held_mask, monitor, patience, on_epoch):
+        """``x_held``: encoded rows some member does not train on; ``held_mask[i, k]`` is True
+        where member ``k`` does not train on held row ``i`` (its validation rows)."""
         import keras
+
+        n_members = held_mask.shape[1]
+        maximise = monitor == "val_auroc"
 
         class Progress(keras.callbacks.Callback):
             def __init__(self):
                 super().__init__()
-                self.best = np.inf if mode == "min" else -np.inf
-                self.best_weights = None
-                self.best_epoch = -1
-                self.wait = 0
+                self.best = np.full(n_members, -np.inf if maximise else np.inf)
+                self.best_epoch = np.full(n_members, -1)
+                self.wait = np.zeros(n_members, dtype=int)
+                self.best_weights: list = [None] * n_members
                 self.stopped_by_user = False
 
+            def _member_layers(self, k):
+                prefix = f"member_{k}_"
+                return [
+                    layer
+                    for layer in self.model.layers
+                    if layer.name.startswith(prefix) and layer.weights
+                ]
+
             def on_epoch_end(self, epoch, logs=None):
-                if validation_auroc is not None and logs is not None:
+                raw = np.concatenate(
+                    [
+                        np.asarray(self.model([x_held[i : i + 65_536]], training=False))
+                        for i in range(0, len(x_held), 65_536)
+                    ]
+                )
+                losses = member_scores(task, raw, y_held, n_members)
+                member_loss = np.array(
+                    [losses[held_mask[:, k], k].mean() for k in range(n_members)]
+                )
+                if logs is not None:
                     # Added to Keras' own dict: ReduceLROnPlateau and History read it after us.
-                    logs["val_auroc"] = _auroc(self.model, *validation_auroc)
-                logs = {k: float(v) for k, v in (logs or {}).items()}
-                value = logs.get(monitor)
-                if value is not None and np.isfinite(value):
-                    better = value < self.best if mode == "min" else value > self.best
-                    if better:
-                        self.best, self.best_epoch, self.wait = value, epoch, 0
-                        self.best_weights = self.model.get_weights()
+                    logs["val_loss"] = float(np.mean(member_loss))
+                    if task == "binary":
+                        member_auroc = np.array(
+                            [
+                                _auroc(y_held[held_mask[:, k]], raw[held_mask[:, k], k])
+                                for k in range(n_members)
+                            ]
+                        )
+                        logs["val_auroc"] = float(np.nanmean(member_auroc))
+                values = member_auroc if maximise else member_loss
+                for k in range(n_members):
+                    value = values[k]
+                    if not np.isfinite(value):
+                        continue
+                    if (value > self.best[k]) if maximise else (value < self.best[k]):
+                        self.best[k], self.best_epoch[k], self.wait[k] = value, epoch, 0
+                        self.best_weights[k] = [
+                            layer.get_weights() for layer in self._member_layers(k)
+                        ]
                     else:
-                        self.wait += 1
-                if self.wait >= patience:
+                        self.wait[k] += 1
+                if (self.wait >= patience).all():
                     self.model.stop_training = True
-                if on_epoch is not None and on_epoch(epoch, logs) is False:
+                report = {k: float(v) for k, v in (logs or {}).items()}
+                if on_epoch is not None and on_epoch(epoch, report) is False:
                     self.stopped_by_user = True
                     self.model.stop_training = True
 
             def on_train_end(self, logs=None):
-                if self.best_weights is not None:
-                    self.model.set_weights(self.best_weights)
+                for k in range(n_members):
+                    if self.best_weights[k] is not None:
+                        for layer, weights in zip(
+                            self._member_layers(k), self.best_weights[k], strict=True
+                        ):
+                            layer.set_weights(weights)
 
         return Progress()
 
@@ -145,13 +168,28 @@ class MedinnModel:
     def fit(
         self,
         train: pd.DataFrame,
-        validation: pd.DataFrame,
+        validation: pd.DataFrame | None = None,
         on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
+        *,
+        folds: np.ndarray | None = None,
     ) -> MedinnModel:
-        """Fit preprocessing on ``train`` and the network with early stopping on ``validation``.
+        """Fit the preprocessing and the ensemble, then recalibrate on held-out outputs.
+
+        Two schemes (see :func:`medinn_core.train.choose_scheme`):
+
+        * ``folds`` given (one fold number per row of ``train``, ``validation`` None): member
+          ``k`` trains on the rows of the other folds and stops early on fold ``k``; the
+          out-of-fold outputs are the held-out outputs.
+        * ``validation`` given: every member trains on ``train`` (they differ by their initial
+          weights and dropout) and stops early on ``validation``, whose ensemble outputs are
+          the held-out outputs.
+
+        Held-out outputs fit the recalibration (classifiers) and the conformal quantile
+        (regression intervals, multiclass sets), and are kept in memory as ``heldout_``
+        (rows, outcomes, outputs) for the internal validation; they are never saved.
 
         ``on_epoch(epoch, logs)`` is called after each epoch; returning False stops training,
-        keeping the best weights so far.
+        keeping each member's best weights so far.
 
         Raises
         ------
@@ -165,61 +203,125 @@ class MedinnModel:
         schema = self.schema
         if schema.target is None or schema.task is None:
             raise SchemaError("Choose a target column before training.")
+        if (folds is None) == (validation is None):
+            raise ValueError("Give either validation rows or a fold number for each row.")
         cfg = self.config
         task = Task(schema.task)
         self.classes_ = tuple(schema.classes)
         self.threshold_ = 0.5
         self.preprocessor_ = Preprocessor(schema).fit(train)
-        x_train = self.preprocessor_.transform(train)
-        x_val = self.preprocessor_.transform(validation)
-        y_train, y_val = self.encode_target(train), self.encode_target(validation)
+        if folds is None:
+            frame = pd.concat([train, validation])
+            n_members = cfg.split_members
+            trains_on = np.zeros((len(frame), n_members), dtype=bool)
+            trains_on[: len(train)] = True
+            self.scheme_ = "split"
+        else:
+            frame = train
+            folds = np.asarray(folds, dtype=int)
+            n_members = int(folds.max()) + 1
+            trains_on = folds[:, None] != np.arange(n_members)[None, :]
+            self.scheme_ = "folds"
+        self.n_members_ = n_members
+        x = self.preprocessor_.transform(frame)
+        y = self.encode_target(frame)
+        fit_rows = trains_on.any(axis=1)
+        held_rows = ~trains_on.all(axis=1)
+        y_fit = y.astype(np.float32)
         if task == Task.REGRESSION:
-            self.target_mean_ = float(np.mean(y_train))
-            self.target_scale_ = float(np.std(y_train)) or 1.0
-            y_train = (y_train - self.target_mean_) / self.target_scale_
-            y_val = (y_val - self.target_mean_) / self.target_scale_
+            self.target_mean_ = float(np.mean(y[fit_rows]))
+            self.target_scale_ = float(np.std(y[fit_rows])) or 1.0
+            y_fit = ((y - self.target_mean_) / self.target_scale_).astype(np.float32)
         n_out = len(self.classes_) if task == Task.MULTICLASS else 1
-        network = build_network(x_train.shape[1], task.value, n_out, cfg)
-        loss = {
-            Task.BINARY: "binary_crossentropy",
-            Task.MULTICLASS: "sparse_categorical_crossentropy",
-            Task.REGRESSION: "mse",
-        }[task]
-        # No per-batch metrics, and many steps per call into TensorFlow: a small network's
-        # step is dominated by Python overhead (about 3x faster on 2 cores, same weights).
-        # The validation AUROC is computed exactly once per epoch by the progress callback.
+        network = build_training_network(x.shape[1], task.value, n_out, cfg, n_members, cfg.wide)
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
-            loss=loss,
+            loss=member_loss(task.value, n_members, n_out),
             steps_per_execution=STEPS_PER_EXECUTION,
         )
-        monitor = cfg.monitor if (cfg.monitor == "val_loss" or task == Task.BINARY) else "val_loss"
-        progress = _Progress.make(
+        monitor = cfg.monitor if task == Task.BINARY else "val_loss"
+        progress = _MemberProgress.make(
+            task.value,
+            x[held_rows],
+            y_fit[held_rows],
+            ~trains_on[held_rows],
             monitor,
-            "max" if monitor == "val_auroc" else "min",
             cfg.patience,
             on_epoch,
-            validation_auroc=(x_val, y_val) if task == Task.BINARY else None,
         )
-        batch = self.batch_size(len(x_train))
+        packed = np.column_stack([y_fit, trains_on.astype(np.float32)])[fit_rows]
+        weights = None
+        if task != Task.REGRESSION:
+            class_weight = self._class_weight(y[fit_rows])
+            if class_weight is not None:
+                weights = np.vectorize(class_weight.get)(y[fit_rows]).astype(np.float32)
         network.fit(
-            [x_train],
-            y_train,
-            validation_data=([x_val], y_val),
+            [x[fit_rows]],
+            packed,
+            sample_weight=weights,
             epochs=cfg.epochs,
-            batch_size=batch,
-            class_weight=self._class_weight(y_train) if task != Task.REGRESSION else None,
+            batch_size=self.batch_size(int(fit_rows.sum())),
             callbacks=[progress, self._reduce_lr(monitor)],
             shuffle=True,
             verbose=0,
         )
-        if task == Task.REGRESSION:
-            self._fold_target_scale(network)
-        self.model_ = network
         self.history_ = {k: [float(v) for v in vals] for k, vals in network.history.history.items()}
-        self.best_epoch_ = int(progress.best_epoch) + 1
+        self.best_epoch_ = int(np.max(progress.best_epoch)) + 1
+        self.member_best_epochs_ = [int(e) + 1 for e in progress.best_epoch]
         self.stopped_by_user_ = progress.stopped_by_user
+        self._finish(network, task, x, y, trains_on, held_rows, folds, n_out)
         return self
+
+    def _finish(self, network, task, x, y, trains_on, held_rows, folds, n_out) -> None:
+        """Held-out outputs, recalibration, conformal quantile; the inference network."""
+        from medinn_core import calibrate
+
+        k = self.n_members_
+        raw = np.asarray(network([x[held_rows]], training=False), dtype=np.float64)
+        raw = raw.reshape(len(raw), k, n_out)
+        y_held = y[held_rows]
+        if folds is not None:
+            own = folds[held_rows]
+            logits = raw[np.arange(len(raw)), own]  # each row's out-of-fold member
+        else:
+            own = None
+            logits = raw.mean(axis=1)  # no member trained on the validation rows
+        cov = self.config.coverage
+        self.recalibration_ = Recalibration()
+        if task == Task.REGRESSION:
+            output = logits[:, 0] * self.target_scale_ + self.target_mean_
+            residual = np.abs(y_held - output)
+            self.conformal_ = {
+                "coverage": cov,
+                "half_width": _finite(calibrate.conformal_quantile(residual, cov)),
+            }
+            scale, shift = self.target_scale_, self.target_mean_
+        else:
+            z = logits[:, 0] if task == Task.BINARY else logits
+            self.recalibration_ = calibrate.fit_recalibration(task.value, z, y_held)
+            if own is None:
+                output = calibrate.probability(task.value, self.recalibration_.apply(z))
+            else:  # each fold recalibrated by the other folds, as a new patient would be
+                output = calibrate.cross_fitted(task.value, z, y_held, own)
+            self.conformal_ = {"coverage": cov}
+            if task == Task.MULTICLASS:
+                scores = calibrate.class_scores(output, y_held)
+                self.conformal_["score_threshold"] = _finite(
+                    calibrate.conformal_quantile(scores, cov)
+                )
+            scale = self.recalibration_.slope
+            shift = self.recalibration_.intercept if task == Task.BINARY else 0.0
+        self.heldout_ = {
+            "rows": np.flatnonzero(held_rows),
+            "y": y_held,
+            "output": output,
+            "fold": own,
+        }
+        inference = build_inference_network(
+            x.shape[1], task.value, n_out, self.config, k, self.config.wide
+        )
+        fold_members(network, inference, k, self.config.wide, scale, shift)
+        self.model_ = inference
 
     def _reduce_lr(self, monitor: str):
         # Halving the step size when validation stalls lets Adam settle into the minimum
@@ -247,15 +349,6 @@ class MedinnModel:
         counts = np.bincount(y.astype(int), minlength=max(len(self.classes_), 2))
         counts = np.maximum(counts, 1)
         return {i: float(len(y) / (len(counts) * c)) for i, c in enumerate(counts)}
-
-    def _fold_target_scale(self, network) -> None:
-        # The network learned a standardised target; folding mean and scale into the last
-        # layer makes it output the target's own unit, so the explainer needs no special case.
-        layer = network.get_layer("output")
-        kernel, bias = layer.get_weights()
-        layer.set_weights(
-            [kernel * self.target_scale_, bias * self.target_scale_ + self.target_mean_]
-        )
 
     def encode_target(self, df: pd.DataFrame) -> np.ndarray:
         """The target column as model outputs: class indices, or floats for regression.
@@ -364,15 +457,14 @@ class MedinnModel:
         if len(x) == 0:
             n_out = self.model_.output_shape[-1]
             return np.zeros((0, n_out))
-        parts = []
-        for i in range(0, len(x), batch):
-            part = x[i : i + batch]
-            n = len(part)
-            if fixed_shape and n < batch:
-                part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
-            out = self.model_([part], training=False)
-            parts.append(np.asarray(out, dtype=np.float64)[:n])
-        return np.concatenate(parts)
+        return _call(self.model_, x, batch, fixed_shape)
+
+    def proba_from_output(self, out: np.ndarray) -> np.ndarray:
+        """Class probabilities from :meth:`raw_output` (binary: two columns)."""
+        if self.schema.task == Task.BINARY:
+            p = np.clip(out[:, 0], 0.0, 1.0)
+            return np.column_stack([1.0 - p, p])
+        return out / out.sum(axis=1, keepdims=True)
 
     def predict_proba(self, df: pd.DataFrame, *, fixed_shape: bool = False) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_`` (rows sum to 1).
@@ -391,11 +483,7 @@ class MedinnModel:
             raise ModelError(
                 "A regression model predicts values, not probabilities: use predict()."
             )
-        out = self.raw_output(self.transform(df), fixed_shape=fixed_shape)
-        if self.schema.task == Task.BINARY:
-            p = np.clip(out[:, 0], 0.0, 1.0)
-            return np.column_stack([1.0 - p, p])
-        return out / out.sum(axis=1, keepdims=True)
+        return self.proba_from_output(self.raw_output(self.transform(df), fixed_shape=fixed_shape))
 
     def predict(
         self, df: pd.DataFrame, threshold: float | None = None, *, fixed_shape: bool = False
@@ -413,3 +501,69 @@ class MedinnModel:
             cut = self.threshold_ if threshold is None else threshold
             return classes[(proba[:, 1] >= cut).astype(int)]
         return classes[np.argmax(proba, axis=1)]
+
+    @property
+    def conformal_quantile(self) -> float:
+        """Regression: the half-width of the conformal interval; multiclass: the largest
+        ``1 - p`` a class may have and be in the prediction set; NaN otherwise."""
+        self._check_fitted()
+        conformal = getattr(self, "conformal_", None) or {}
+        value = conformal.get("half_width", conformal.get("score_threshold"))
+        return np.nan if value is None else float(value)
+
+    # -- the members ------------------------------------------------------------------------
+    @property
+    def n_members(self) -> int:
+        """How many networks the model averages (1 for models saved before ensembles)."""
+        self._check_fitted()
+        return n_members_of(self.model_)
+
+    def member_output(
+        self,
+        x: np.ndarray,
+        batch: int = 65_536,
+        *,
+        fixed_shape: bool = False,
+        space: str = "probability",
+    ) -> np.ndarray | None:
+        """Each member's output for encoded rows, ``(rows, members, outputs)``: recalibrated
+        probabilities (or, with ``space="logit"``, logits), or values in the target's unit;
+        None for a model saved before ensembles (one network, no members). ``fixed_shape`` as
+        in :meth:`raw_output`."""
+        self._check_fitted()
+        members = getattr(self, "_member_network", None)
+        if members is None:
+            members = member_network(self.model_) or False
+            self._member_network = members
+        if members is False:
+            return None
+        if len(x) == 0:
+            return np.zeros((0, self.n_members, self.model_.output_shape[-1]))
+        logits = _call(members, x, batch, fixed_shape)
+        if space == "logit" or self.schema.task == Task.REGRESSION:
+            return logits
+        if self.schema.task == Task.BINARY:
+            from scipy.special import expit
+
+            return expit(logits)
+        from scipy.special import softmax
+
+        return softmax(logits, axis=2)
+
+
+def _finite(value: float) -> float | None:
+    """None for a quantile that too few held-out patients cannot give (saved as JSON null)."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _call(network, x: np.ndarray, batch: int, fixed_shape: bool) -> np.ndarray:
+    """``network`` on the rows of ``x`` in batches, as float64 (see :meth:`raw_output`)."""
+    parts = []
+    for i in range(0, len(x), batch):
+        part = x[i : i + batch]
+        n = len(part)
+        if fixed_shape and n < batch:
+            part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
+        out = network([part], training=False)
+        parts.append(np.asarray(out, dtype=np.float64)[:n])
+    return np.concatenate(parts)

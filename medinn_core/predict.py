@@ -204,29 +204,48 @@ def score_frame(
 ) -> pd.DataFrame:
     """Score one batch: the identifier (when the model has one), then the task's columns.
 
-    Binary: ``risk`` (probability of the positive class) and ``prediction`` (label at the
-    threshold); multiclass: ``p_<class>`` per class and ``prediction``; regression:
-    ``prediction``. Nothing depends on other rows of the batch; with ``fixed_shape`` (see
-    :meth:`MedinnModel.raw_output`) not even the last bit, so that scoring a file in chunks
-    gives the same numbers as scoring it whole.
+    Binary: ``risk`` (probability of the event), ``risk_low`` and ``risk_high`` (the lowest
+    and highest risk among the ensemble's networks) and ``prediction`` (label at the
+    threshold); multiclass: ``p_<class>`` per class, ``prediction`` and ``prediction_set``
+    (the classes of the conformal set, joined by ``|``); regression: ``prediction``, ``lower``
+    and ``upper`` (the conformal interval). The uncertainty columns are left out for models
+    saved before ensembles. Nothing depends on other rows of the batch; with ``fixed_shape``
+    (see :meth:`MedinnModel.raw_output`) not even the last bit, so that scoring a file in
+    chunks gives the same numbers as scoring it whole.
     """
+    from medinn_core import calibrate
+
     schema = model.schema
     out = pd.DataFrame(index=df.index)
     if schema.id_column and schema.id_column in df.columns:
         out[schema.id_column] = df[schema.id_column]
+    x = model.transform(df)
+    raw = model.raw_output(x, fixed_shape=fixed_shape)
+    quantile = model.conformal_quantile
     if schema.task == Task.REGRESSION:
-        out["prediction"] = model.predict(df, fixed_shape=fixed_shape)
+        out["prediction"] = raw[:, 0]
+        if np.isfinite(quantile):
+            out["lower"] = raw[:, 0] - quantile
+            out["upper"] = raw[:, 0] + quantile
         return out
-    proba = model.predict_proba(df, fixed_shape=fixed_shape)
+    proba = model.proba_from_output(raw)
     classes = pd.array(list(model.classes_), dtype="str")  # text, but not Python objects
     if schema.task == Task.BINARY:
         cut = model.threshold_ if threshold is None else threshold
         out["risk"] = proba[:, 1]
+        members = model.member_output(x, fixed_shape=fixed_shape)
+        if members is not None:
+            out["risk_low"] = np.minimum(members[:, :, 0].min(axis=1), proba[:, 1])
+            out["risk_high"] = np.maximum(members[:, :, 0].max(axis=1), proba[:, 1])
         out["prediction"] = classes.take(predicted_positive(proba[:, 1], cut).astype(np.intp))
     else:
         for j, cls in enumerate(model.classes_):
             out[f"p_{cls}"] = proba[:, j]
         out["prediction"] = classes.take(np.argmax(proba, axis=1))
+        if np.isfinite(quantile):
+            sets = calibrate.prediction_sets(proba, quantile)
+            names = np.asarray(model.classes_, dtype=object)
+            out["prediction_set"] = pd.array(["|".join(names[row]) for row in sets], dtype="str")
     return out
 
 
@@ -278,6 +297,8 @@ class Scoring:
     order : numpy.ndarray
         The patients' row positions in the order shown: highest risk first for a binary
         model (ties in table order), else the table's order.
+    coverage : float
+        The coverage of the regression intervals and multiclass prediction sets.
     """
 
     task: Task
@@ -289,6 +310,7 @@ class Scoring:
     unusual: pd.Series
     unusual_in: pd.Series
     order: np.ndarray
+    coverage: float = 0.9
 
     def _risk(self) -> pd.Series:
         if self.task != Task.BINARY:
@@ -320,12 +342,31 @@ class Scoring:
         classes = pd.array(list(self.classes), dtype="str")
         return pd.Series(classes.take(yes.astype(np.intp)), index=self.outputs.index)
 
+    def uncertain(self, threshold: float) -> pd.Series:
+        """Per patient: True when the ensemble's networks fall on both sides of ``threshold``
+        (``risk_low < threshold <= risk_high``); all False for a model without members.
+
+        Raises
+        ------
+        ModelError
+            If the model is not binary.
+        """
+        self._risk()
+        if "risk_low" not in self.outputs.columns:
+            return pd.Series(False, index=self.outputs.index, dtype=bool)
+        low = ~predicted_positive(self.outputs["risk_low"], threshold)
+        high = predicted_positive(self.outputs["risk_high"], threshold)
+        return pd.Series(low & high, index=self.outputs.index, dtype=bool)
+
     def table(self, threshold: float | None = None) -> pd.DataFrame:
         """The table a clinician reads, one row per patient in :attr:`order`.
 
-        Binary: ``patient``, ``risk (%)``, ``band`` and ``prediction`` at ``threshold``
-        (default the model's), ``unusual``, ``unusual in``. Multiclass and regression:
-        ``patient``, the task's outputs, ``unusual``, ``unusual in`` (``threshold`` unused).
+        Binary: ``patient``, ``risk (%)``, ``range (%)`` (the lowest and highest risk among
+        the ensemble's networks, as ``"12–18"``), ``band`` and ``prediction`` at ``threshold``
+        (default the model's), ``uncertain`` (the range straddles the threshold, so another
+        network of the ensemble would have decided otherwise), ``unusual``, ``unusual in``.
+        Multiclass and regression: ``patient``, the task's outputs (with the prediction set or
+        interval), ``unusual``, ``unusual in`` (``threshold`` unused).
         """
         if self.task != Task.BINARY:
             table = self.outputs.copy()
@@ -340,6 +381,16 @@ class Scoring:
                     "prediction": self.decisions(cut),
                 }
             )
+            if "risk_low" in self.outputs.columns:
+                low, high = self.outputs["risk_low"] * 100, self.outputs["risk_high"] * 100
+                table.insert(
+                    2,
+                    "range (%)",
+                    pd.array(
+                        [f"{a:.0f}–{b:.0f}" for a, b in zip(low, high, strict=True)], dtype="str"
+                    ),
+                )
+                table.insert(5, "uncertain", self.uncertain(cut))
         table["unusual"] = self.unusual
         table["unusual in"] = self.unusual_in
         return table.iloc[self.order]
@@ -418,6 +469,7 @@ def score_patients(
         unusual=check.unusual(),
         unusual_in=check.unusual_in(),
         order=order,
+        coverage=float((getattr(model, "conformal_", None) or {}).get("coverage", 0.9)),
     )
 
 
@@ -467,3 +519,40 @@ def target_of(df: pd.DataFrame, model: MedinnModel) -> pd.Series:
             f"The data has no target column {name!r}; evaluation needs the true outcome."
         )
     return labels(df[name])
+
+
+def uncertainty_sentence(
+    bundle: Bundle, patient: pd.DataFrame, threshold: float | None = None
+) -> str:
+    """How certain one patient's prediction is, in a sentence; '' for a model saved before
+    ensembles. Binary: the range of the risk across the ensemble's networks, and whether it
+    straddles ``threshold`` (default the model's); regression: the conformal interval;
+    multiclass: the conformal prediction set."""
+    model = bundle.model
+    scored = score_frame(model, patient).iloc[0]
+    coverage = float((getattr(model, "conformal_", None) or {}).get("coverage", 0.9))
+    task = Task(model.schema.task)
+    if task == Task.BINARY and "risk_low" in scored.index:
+        cut = model.threshold_ if threshold is None else threshold
+        low, high = float(scored["risk_low"]), float(scored["risk_high"])
+        text = (
+            f"Across the {model.n_members} networks of the ensemble (each trained on other "
+            f"patients) the risk ranges from {low:.1%} to {high:.1%}"
+        )
+        if low < cut <= high:
+            return text + f": it straddles the {cut:.0%} threshold, so the decision is uncertain."
+        return text + "."
+    if task == Task.REGRESSION and "lower" in scored.index:
+        unit = model.schema.column(model.schema.target).unit or ""
+        return (
+            f"{coverage:.0%} interval: {float(scored['lower']):.4g} to "
+            f"{float(scored['upper']):.4g} {unit}".strip()
+            + f" (conformal: it held the true value for about {coverage:.0%} of patients in "
+            "the internal validation)."
+        )
+    if task == Task.MULTICLASS and "prediction_set" in scored.index:
+        return (
+            f"{coverage:.0%} prediction set: {str(scored['prediction_set']).replace('|', ', ')} "
+            "(conformal: the classes the model cannot rule out at this coverage)."
+        )
+    return ""

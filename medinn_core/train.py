@@ -1,8 +1,18 @@
-"""Training: validate, split, fit the network, pick the threshold, score the test split.
+"""Training: validate, choose the scheme, fit the ensemble, pick the threshold, validate.
 
-:func:`train_model` is what the app and the CLI call. The split is stratified by the target
-and grouped by the patient identifier when a patient has several rows, so no patient is in
-two splits. The preprocessing is fitted on the training split only.
+:func:`train_model` is what the app and the CLI call. :func:`choose_scheme` decides how the
+patients are used:
+
+* **folds** (fewer than ``FOLDS_BELOW`` patients): cross-fitting. The patients are cut into
+  ``K`` folds; network ``k`` trains on the other folds and stops early on fold ``k``. The model
+  is the average of the ``K`` networks, and each patient's prediction by the network that did
+  not train on them (out of fold) is the internal validation: no patient is set aside.
+* **split** (larger uploads): train / validation / test, ``split_members`` networks trained on
+  the training split, early stopping and recalibration on the validation split, internal
+  validation on the test split.
+
+Folds and splits are stratified by the target and grouped by the patient identifier when a
+patient has several rows, so no patient is on both sides.
 """
 
 from __future__ import annotations
@@ -26,14 +36,69 @@ from medinn_core.validate import ValidationReport, validate
 log = logging.getLogger(__name__)
 
 
+#: Below this many patients, cross-fitting (folds); from it on, a split.
+FOLDS_BELOW = 20_000
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How the patients were used: ``"folds"`` or ``"split"``, how many networks the model
+    averages, and why, in words for the user."""
+
+    name: str
+    n_members: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "members": self.n_members, "reason": self.reason}
+
+    def describe(self) -> str:
+        if self.name == "folds":
+            return (
+                f"{self.n_members}-fold cross-fitting: {self.n_members} networks, each trained "
+                f"on {self.n_members - 1} folds and stopped early on its own fold; the model is "
+                "their average and the out-of-fold predictions are the internal validation"
+            )
+        return (
+            f"train/validation/test split: {self.n_members} network(s) trained on the training "
+            "split, stopped early on the validation split; the test split is the internal "
+            "validation"
+        )
+
+
+def choose_scheme(n_rows: int, config: TrainConfig) -> Scheme:
+    """Cross-fitting for fewer than :data:`FOLDS_BELOW` patients, a split from there on (or
+    what ``config.scheme`` asks for)."""
+    if config.scheme == "folds" or (config.scheme == "auto" and n_rows < FOLDS_BELOW):
+        if config.scheme == "folds":
+            reason = "cross-fitting was chosen in the settings"
+        else:
+            reason = (
+                f"{n_rows:,} patients (fewer than {FOLDS_BELOW:,}): a test split would waste "
+                "patients that a small cohort cannot spare, so every patient trains some "
+                "networks and validates another"
+            )
+        return Scheme("folds", config.folds, reason)
+    if config.scheme == "split":
+        reason = "a split was chosen in the settings"
+    else:
+        reason = (
+            f"{n_rows:,} patients (at least {FOLDS_BELOW:,}): a split trains faster and its "
+            f"test split ({config.test_fraction:.0%}) is large enough to validate on"
+        )
+    return Scheme("split", config.split_members, reason)
+
+
 @dataclass(frozen=True)
 class Split:
-    """Row labels (of the cleaned frame's index) of each split."""
+    """Row labels (of the cleaned frame's index) of each split; under cross-fitting, every row
+    is in ``train`` and ``folds`` gives each row's fold."""
 
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
     grouped: bool = False
+    folds: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -58,6 +123,8 @@ class TrainingResult:
     seconds: float
     n_rows_dropped: int = 0
     notes: tuple[str, ...] = field(default=())
+    scheme: Scheme | None = None
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _strata(y: pd.Series, task: Task) -> pd.Series:
@@ -109,6 +176,53 @@ def split_rows(df: pd.DataFrame, schema: Schema, config: TrainConfig) -> Split:
             member[groups.isin(set(part)).to_numpy()] for part in (train, val, test)
         )
     return Split(np.sort(train), np.sort(val), np.sort(test), grouped=grouped)
+
+
+def _units(df: pd.DataFrame, schema: Schema) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """The units to cut (patients, or rows), their strata, and each row's patient when a
+    patient has several rows."""
+    strata = _strata(df[schema.target], Task(schema.task))
+    idc = schema.id_column
+    if idc and idc in df.columns and df[idc].duplicated().any():
+        groups = df[idc].astype("str").fillna("")
+        per_group = (
+            strata.groupby(groups).max()
+            if schema.task == Task.BINARY
+            else strata.groupby(groups).first()
+        )
+        return per_group.index.to_numpy(), per_group.to_numpy(), groups
+    return df.index.to_numpy(), strata.to_numpy(), None
+
+
+def assign_folds(df: pd.DataFrame, schema: Schema, config: TrainConfig) -> np.ndarray:
+    """Seeded, stratified fold numbers (0 to ``config.folds - 1``) for the rows of ``df``, one
+    patient's rows always in one fold. The same table, schema and settings give the same folds,
+    so the internal validation can be rebuilt from a saved model and its training table."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    units, strata, groups = _units(df, schema)
+    k = config.folds
+    if len(units) < k:
+        raise DataError(
+            f"{len(units)} patients cannot be cut into {k} folds: at least {k} are needed."
+        )
+    fold_of_unit = np.empty(len(units), dtype=int)
+    try:
+        if np.min(pd.Series(strata).value_counts()) < k:
+            raise ValueError("a stratum smaller than the number of folds")
+        cutter = StratifiedKFold(k, shuffle=True, random_state=config.seed)
+        parts = cutter.split(units, strata)
+        for f, (_, held) in enumerate(parts):
+            fold_of_unit[held] = f
+    except ValueError:  # a stratum too small to stratify: plain shuffled folds
+        for f, (_, held) in enumerate(
+            KFold(k, shuffle=True, random_state=config.seed).split(units)
+        ):
+            fold_of_unit[held] = f
+    if groups is None:
+        return fold_of_unit
+    lookup = dict(zip(units, fold_of_unit, strict=True))
+    return groups.map(lookup).to_numpy(dtype=int)
 
 
 def headline_metrics(
@@ -234,6 +348,116 @@ def baseline_output(params: dict[str, Any], task: Task | str, x: np.ndarray) -> 
     return expo / expo.sum(axis=1, keepdims=True)
 
 
+def metric_intervals(
+    task: Task | str, y: np.ndarray, output: np.ndarray, *, n_boot: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile-bootstrap intervals (patients resampled) of :func:`headline_metrics`,
+    for the internal validation shown after training; a metric that a resample cannot compute
+    (one class drawn) is left out of that resample."""
+    rng = np.random.default_rng(seed)
+    y, output = np.asarray(y), np.asarray(output)
+    draws: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(y), len(y))
+        try:
+            values = headline_metrics(task, y[pick], output[pick])
+        except ValueError:
+            continue
+        for key, value in values.items():
+            if value is not None and np.isfinite(value):
+                draws.setdefault(key, []).append(value)
+    return {
+        key: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))
+        for key, v in draws.items()
+        if len(v) >= n_boot // 2
+    }
+
+
+def cross_fitted_baselines(
+    model: MedinnModel, df: pd.DataFrame, folds: np.ndarray, *, gradient_boosting: bool = True
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Logistic (or ridge) regression and gradient boosting cross-fitted on the network's own
+    folds and encoding: their out-of-fold metrics (like for like with the network's) and
+    out-of-fold outputs. The linear model's stored ``params`` are refitted on every row."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    task = Task(model.schema.task)
+    x, y = model.transform(df), model.encode_target(df)
+
+    def linear():
+        if task == Task.REGRESSION:
+            return RidgeCV(alphas=np.logspace(-3, 3, 13))
+        return LogisticRegression(max_iter=2000, C=1.0)
+
+    makers = {"linear_regression" if task == Task.REGRESSION else "logistic_regression": linear}
+    if gradient_boosting:
+        makers["gradient_boosting"] = lambda: _gradient_boosting(task, model.config.seed)
+    results: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, np.ndarray] = {}
+    for name, make in makers.items():
+        start = time.perf_counter()
+        out = None
+        for f in np.unique(folds):
+            here = folds == f
+            fitted = make().fit(x[~here], y[~here])
+            part = estimator_output(fitted, task, x[here])
+            if out is None:
+                out = np.empty((len(x), *np.shape(part)[1:]))
+            out[here] = part
+        results[name] = {
+            **headline_metrics(task, y, out),
+            "fit_seconds": (time.perf_counter() - start) / len(np.unique(folds)),
+        }
+        outputs[name] = out
+        if name in ("logistic_regression", "linear_regression"):
+            full = make().fit(x, y)
+            results[name]["params"] = {
+                "coef": np.atleast_2d(full.coef_).tolist(),
+                "intercept": np.atleast_1d(full.intercept_).tolist(),
+            }
+    return results, outputs
+
+
+def uncertainty_metrics(
+    model: MedinnModel, y: np.ndarray, output: np.ndarray, folds: np.ndarray | None = None
+) -> dict[str, float | None]:
+    """Coverage reached by the conformal intervals (regression) or prediction sets
+    (multiclass) on held-out patients, and their mean width or size. Across folds, each fold's
+    quantile comes from the other folds' residuals, as a new patient's would."""
+    from medinn_core import calibrate
+
+    task = Task(model.schema.task)
+    cov = model.config.coverage
+    if task == Task.BINARY:
+        return {}
+    if task == Task.REGRESSION:
+        score = np.abs(np.asarray(y, dtype=float) - output)
+    else:
+        score = calibrate.class_scores(output, y)
+    if folds is None:
+        quantile = np.full(len(score), model.conformal_quantile)
+    else:
+        quantile = np.empty(len(score))
+        for f in np.unique(folds):
+            here = folds == f
+            quantile[here] = calibrate.conformal_quantile(score[~here], cov)
+    if task == Task.REGRESSION:
+        return {
+            "coverage": float(np.mean(score <= quantile)),
+            "mean_interval_width": float(np.mean(2 * quantile)),
+        }
+    sizes = np.array(
+        [calibrate.prediction_sets(output[i : i + 1], quantile[i]).sum() for i in range(len(y))]
+    )
+    inside = np.array(
+        [
+            calibrate.prediction_sets(output[i : i + 1], quantile[i])[0, int(y[i])]
+            for i in range(len(y))
+        ]
+    )
+    return {"coverage": float(np.mean(inside)), "mean_set_size": float(np.mean(sizes))}
+
+
 def train_model(
     df: pd.DataFrame,
     schema: Schema,
@@ -242,7 +466,7 @@ def train_model(
     on_epoch: Callable[[int, dict[str, float]], bool | None] | None = None,
     baselines: bool = True,
 ) -> TrainingResult:
-    """Validate, split, train and score a model on one table.
+    """Validate, choose the scheme, train and validate a model on one table.
 
     Parameters
     ----------
@@ -251,11 +475,13 @@ def train_model(
     config : training settings; defaults to ``TrainConfig()``.
     on_epoch : called after each epoch with (epoch, logs); returning False stops early,
         keeping the best weights so far.
-    baselines : also fit the logistic-regression and gradient-boosting baselines.
+    baselines : also fit the logistic-regression and gradient-boosting baselines (on the same
+        folds or split as the network).
 
     Returns
     -------
     TrainingResult
+        ``metrics`` are the internal validation: out of fold (folds) or on the test split.
 
     Raises
     ------
@@ -264,6 +490,9 @@ def train_model(
     SchemaError
         If the schema has no target.
     """
+    # The module, not the package: evaluation scores bundles with this module's
+    # baseline_output, and importing the package from here would close an import cycle.
+    from medinn_core.evaluation._thresholds import youden_threshold
     from medinn_core.explain import summarize_background, tensorflow_exclusive
     from medinn_core.io import fingerprint
 
@@ -273,26 +502,45 @@ def train_model(
     if not report.ok:
         raise DataError(" ".join(issue.message for issue in report.errors))
     usable = df[df[schema.target].notna()]
-    split = split_rows(usable, schema, config)
-    train, val, test = (usable.loc[idx] for idx in (split.train, split.validation, split.test))
-    log.info(
-        "Training on %d rows, validating on %d, testing on %d", len(train), len(val), len(test)
-    )
+    scheme = choose_scheme(len(usable), config)
     import_keras()  # quietly, before the network is built
     model = MedinnModel(schema, config)
-    with tensorflow_exclusive():
-        model.fit(train, val, on_epoch=on_epoch)
+    if scheme.name == "folds":
+        folds = assign_folds(usable, schema, config)
+        idc = schema.id_column
+        grouped = bool(idc and idc in usable.columns and usable[idc].duplicated().any())
+        empty = np.array([], dtype=usable.index.dtype)
+        split = Split(usable.index.to_numpy(), empty, empty, grouped=grouped, folds=folds)
+        log.info("Training %d networks on %d rows by cross-fitting", config.folds, len(usable))
+        with tensorflow_exclusive():
+            model.fit(usable, on_epoch=on_epoch, folds=folds)
+        train_rows = usable
+    else:
+        split = split_rows(usable, schema, config)
+        train, val, test = (usable.loc[idx] for idx in (split.train, split.validation, split.test))
+        log.info(
+            "Training on %d rows, validating on %d, testing on %d", len(train), len(val), len(test)
+        )
+        with tensorflow_exclusive():
+            model.fit(train, val, on_epoch=on_epoch)
+        train_rows = train
+    held = model.heldout_
     if schema.task == Task.BINARY:
-        # The module, not the package: evaluation scores bundles with this module's
-        # baseline_output, and importing the package from here would close an import cycle.
-        from medinn_core.evaluation._thresholds import youden_threshold
-
-        best = youden_threshold(model.encode_target(val), _model_output(model, val))
+        best = youden_threshold(held["y"], held["output"])
         model.threshold_ = 0.5 if best is None else best
-    y_test = model.encode_target(test)
-    metrics = headline_metrics(schema.task, y_test, _model_output(model, test))
-    base = fit_baselines(model, train, test) if baselines else {}
-    background = summarize_background(model.transform(train), k=100, seed=config.seed)
+    if scheme.name == "folds":
+        y_int, out_int = held["y"], held["output"]
+        metrics = headline_metrics(schema.task, y_int, out_int)
+        metrics.update(uncertainty_metrics(model, y_int, out_int, folds))
+        base = cross_fitted_baselines(model, usable, folds)[0] if baselines else {}
+    else:
+        y_int = model.encode_target(test)
+        out_int = _model_output(model, test)
+        metrics = headline_metrics(schema.task, y_int, out_int)
+        metrics.update(uncertainty_metrics(model, y_int, out_int))
+        base = fit_baselines(model, train, test) if baselines else {}
+    background = summarize_background(model.transform(train_rows), k=100, seed=config.seed)
+    intervals = metric_intervals(schema.task, y_int, out_int, seed=config.seed)
     return TrainingResult(
         model=model,
         split=split,
@@ -304,4 +552,49 @@ def train_model(
         fingerprint=fingerprint(df),
         seconds=time.perf_counter() - start,
         n_rows_dropped=len(df) - len(usable),
+        scheme=scheme,
+        intervals=intervals,
     )
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The internal validation of a model on the table it was trained on.
+
+    ``rows``: the patients it is measured on (all of them out of fold, or the test split);
+    ``output``: their out-of-fold outputs (None: score ``rows`` with the model, as for a test
+    split); ``baselines``: logistic (or ridge) regression and gradient boosting outputs for the
+    same rows, cross-fitted on the same folds (empty for a split: they are fitted on the
+    training split by the caller); ``label``: how to name it for a reader.
+    """
+
+    rows: pd.DataFrame
+    output: np.ndarray | None
+    baselines: dict[str, np.ndarray]
+    label: str
+
+
+def held_out(model: MedinnModel, usable: pd.DataFrame, *, baselines: bool = True) -> HeldOut:
+    """Rebuild the internal validation from the table the model was trained on (rows with a
+    target): folds and splits are seeded, so the same table, schema and settings give the same
+    patients, and each patient's out-of-fold output is read from the member that did not
+    train on them, recalibrated across folds exactly as at training time."""
+    from medinn_core import calibrate
+
+    schema, config = model.schema, model.config
+    if getattr(model, "scheme_", "split") != "folds":
+        split = split_rows(usable, schema, config)
+        return HeldOut(usable.loc[split.test], None, {}, "test split")
+    folds = assign_folds(usable, schema, config)
+    x = model.transform(usable)
+    task = Task(schema.task)
+    own = model.member_output(x, space="logit")[np.arange(len(x)), folds]
+    if task == Task.REGRESSION:
+        output = own[:, 0]
+    else:
+        rec = model.recalibration_
+        # back to the members' own logits, then recalibrated across folds as in training
+        z = (own[:, 0] - rec.intercept) / rec.slope if task == Task.BINARY else own / rec.slope
+        output = calibrate.cross_fitted(task.value, z, model.encode_target(usable), folds)
+    found = cross_fitted_baselines(model, usable, folds)[1] if baselines else {}
+    return HeldOut(usable, output, found, "out-of-fold predictions")

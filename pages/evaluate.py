@@ -106,6 +106,8 @@ def evaluated(
                     threshold=state.threshold(),
                     n_boot=n_boot,
                     source=picked.label,
+                    output=picked.output,
+                    baseline=(picked.baselines or {}).get("logistic_regression"),
                 )
         except MedinnError as exc:
             st.error(str(exc))
@@ -157,21 +159,30 @@ def logistic(result: ModelEvaluation, memo: dict) -> ModelComparison | None:
     return memoized(memo, "logistic", result.logistic_comparison)
 
 
-def comparisons(active: Bundle, result: ModelEvaluation, memo: dict) -> list[ModelComparison]:
+def comparisons(
+    active: Bundle, result: ModelEvaluation, memo: dict, picked: sources.Source
+) -> list[ModelComparison]:
     """The logistic comparison and, when the training table is loaded, HistGradientBoosting
-    refitted on the same training split; paired on these patients."""
+    fitted like the network (cross-fitted on its folds, or on its training split); paired on
+    these patients."""
     if "comparisons" not in memo:
         found = [c for c in (logistic(result, memo),) if c is not None]
-        with st.spinner("Fitting gradient boosting on the training split…"):
-            boosting = sources.gradient_boosting(active, state.dataset())
-        if boosting is not None:
-            found.append(result.compare_with(boosting, GRADIENT_BOOSTING))
+        cross_fitted = (picked.baselines or {}).get("gradient_boosting")
+        if cross_fitted is not None:
+            found.append(result.compare_outputs(cross_fitted, GRADIENT_BOOSTING))
+        else:
+            with st.spinner("Fitting gradient boosting on the training split…"):
+                boosting = sources.gradient_boosting(active, state.dataset())
+            if boosting is not None:
+                found.append(result.compare_with(boosting, GRADIENT_BOOSTING))
         memo["comparisons"] = found
     return memo["comparisons"]
 
 
 # -- binary -------------------------------------------------------------------------------------
-def binary_section(active: Bundle, result: ModelEvaluation, memo: dict) -> float:
+def binary_section(
+    active: Bundle, result: ModelEvaluation, memo: dict, picked: sources.Source
+) -> float:
     """Headline numbers, the threshold's measures, presets and the tabs; returns the threshold."""
     ev = result.evaluation
     cal = ev.calibration
@@ -199,7 +210,7 @@ def binary_section(active: Bundle, result: ModelEvaluation, memo: dict) -> float
     show(cols[3], "Number needed to evaluate", at.number_needed_to_evaluate, 1)
     with st.expander("Threshold presets, a clinic's prevalence, and sample size"):
         presets_and_prevalence(result, memo, threshold)
-    binary_tabs(active, result, memo, threshold, at)
+    binary_tabs(active, result, memo, threshold, at, picked)
     return threshold
 
 
@@ -268,7 +279,12 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
 
 
 def binary_tabs(
-    active: Bundle, result: ModelEvaluation, memo: dict, threshold: float, at: ThresholdMetrics
+    active: Bundle,
+    result: ModelEvaluation,
+    memo: dict,
+    threshold: float,
+    at: ThresholdMetrics,
+    picked: sources.Source,
 ) -> None:
     ev = result.evaluation
     (
@@ -331,7 +347,7 @@ def binary_tabs(
             binary_subgroups_tab(result, memo, threshold)
     if baseline_tab.open:
         with baseline_tab:
-            baseline_tab_body(comparisons(active, result, memo))
+            baseline_tab_body(comparisons(active, result, memo, picked))
 
 
 def decision_curve_tab(result: ModelEvaluation) -> None:
@@ -557,7 +573,7 @@ def main() -> None:
     threshold, curve_range = None, None
     task = Task(active.task)
     if task == Task.BINARY:
-        threshold = binary_section(active, result, memo)
+        threshold = binary_section(active, result, memo, picked)
         curve_range = chosen_range()
     elif task == Task.MULTICLASS:
         multiclass_section(result)

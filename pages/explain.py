@@ -17,7 +17,7 @@ from medinn_core import explain
 from medinn_core.errors import MedinnError
 from medinn_core.explain import METHOD_LABELS, Explanation, Terms
 from medinn_core.io import Bundle
-from medinn_core.predict import patient_labels, unusual_values
+from medinn_core.predict import patient_labels, uncertainty_sentence, unusual_values
 from medinn_core.schema import Column, Kind, Task, as_label
 
 runtime.ensure_navigation()
@@ -192,6 +192,9 @@ def draw_patient(shown: Shown, position: int) -> None:
         expl, position, terms.units, imputed=terms.imputed, **terms.output
     )
     st.markdown(f"**{sentence}**")
+    certainty = uncertainty_sentence(shown.active, row, state.threshold())
+    if certainty:
+        st.caption(certainty)
     st.plotly_chart(
         explain.waterfall_figure(
             expl,

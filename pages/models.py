@@ -95,7 +95,14 @@ def actions(registry, picked: str, current: str | None) -> None:
 def report_html(active: Bundle, source: sources.Source, intended_use: str, limitations: str) -> str:
     """The report of ``active`` on ``source`` at the model's own threshold, with 1,000
     bootstrap resamples (the Evaluate page reports the choices made there)."""
-    result = evaluate_bundle(active, source.rows(), n_boot=1000, source=source.label)
+    result = evaluate_bundle(
+        active,
+        source.rows(),
+        n_boot=1000,
+        source=source.label,
+        output=source.output,
+        baseline=(source.baselines or {}).get("logistic_regression"),
+    )
     return build_report(
         active,
         result.shown(),
@@ -207,16 +214,26 @@ def model_card(picked: str, meta: dict) -> None:
             else ""
         )
     )
-    st.markdown("**Test-split metrics, with the baselines**")
-    st.dataframe(
-        tables.metrics_table(meta.get("metrics", {}), meta.get("baselines", {})).style.format(
-            "{:.3f}", na_rep="n/a"
-        ),
+    scheme = meta.get("scheme") or {}
+    folds = scheme.get("name") == "folds"
+    held = "out-of-fold predictions" if folds else "test split"
+    st.markdown(f"**Internal validation ({held}), with the baselines**")
+    table = tables.metrics_table(
+        meta.get("metrics", {}),
+        meta.get("baselines", {}),
+        meta.get("metric_intervals"),
+        held,
     )
+    st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
     split = meta.get("split", {})
     st.caption(
-        f"Split: {split.get('train', '?')} train, {split.get('validation', '?')} validation, "
-        f"{split.get('test', '?')} test patients"
+        (
+            f"{scheme.get('members')}-fold cross-fitting on {split.get('train', '?')} patients "
+            f"({scheme.get('members')} networks averaged)"
+            if folds
+            else f"Split: {split.get('train', '?')} train, {split.get('validation', '?')} "
+            f"validation, {split.get('test', '?')} test patients"
+        )
         + (" (grouped by patient)" if meta.get("grouped_split") else "")
         + f"; best epoch {meta.get('best_epoch', '?')} of {meta.get('epochs_run', '?')}"
         + (", stopped by the user" if meta.get("stopped_by_user") else "")

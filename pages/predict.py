@@ -116,10 +116,19 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
         f"Intermediate ({threshold / 2:.0%}–{threshold:.0%})", f"{bands.get('intermediate', 0):,}"
     )
     d.metric("Unusual patients", f"{int(table['unusual'].sum()):,}")
+    if "uncertain" in table.columns and table["uncertain"].any():
+        st.warning(
+            f"{int(table['uncertain'].sum()):,} patients are marked uncertain: the networks "
+            f"of the ensemble fall on both sides of the {threshold:.0%} threshold, so the "
+            "decision depends on which patients trained the network. Weigh it with care.",
+            icon=":material/help:",
+        )
     st.caption(
         f"Risk of {schema.target} = {schema.positive_class}. Band: high at or above the "
         "threshold, intermediate from half of it, low below. Unusual: a value outside the "
         "training range or a category never seen in training; the risk is less certain there. "
+        "Range: the lowest and highest risk among the ensemble's networks (each trained on "
+        "other patients); uncertain: the range straddles the threshold. "
         "Click a column header to sort."
     )
     st.dataframe(
@@ -133,6 +142,7 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
                 "band", options=list(BAND_FILLS), color=list(BAND_FILLS.values())
             ),
             "unusual": st.column_config.CheckboxColumn("unusual"),
+            "uncertain": st.column_config.CheckboxColumn("uncertain"),
         },
     )
     st.plotly_chart(
@@ -204,6 +214,17 @@ def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema
             else None,
             delta_color="inverse",
         )
+        if "risk_low" in outputs.index:
+            low, high = float(outputs["risk_low"]), float(outputs["risk_high"])
+            straddles = bool(one.uncertain(threshold).iloc[0])
+            st.caption(
+                f"Range across the ensemble's networks: {low:.1%} to {high:.1%}"
+                + (
+                    f" — it straddles the {threshold:.0%} threshold: the decision is uncertain."
+                    if straddles
+                    else "."
+                )
+            )
     elif one.task == Task.REGRESSION:
         value, was = float(outputs["prediction"]), float(before["prediction"])
         unit = schema.column(schema.target).unit
@@ -212,9 +233,22 @@ def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema
             f"{value:.4g} {unit}".strip(),
             delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
         )
+        if "lower" in outputs.index:
+            coverage = one.coverage
+            st.caption(
+                f"{coverage:.0%} interval: {float(outputs['lower']):.4g} to "
+                f"{float(outputs['upper']):.4g} {unit}".strip()
+                + " (conformal: on the internal validation it held the true value for "
+                f"{coverage:.0%} of patients)."
+            )
     else:
         probs = outputs[[c for c in outputs.index if c.startswith("p_")]]
         st.metric(f"Predicted {schema.target}", str(outputs["prediction"]))
+        if "prediction_set" in outputs.index:
+            st.caption(
+                f"{one.coverage:.0%} prediction set: {outputs['prediction_set'].replace('|', ', ')} "
+                "(conformal: the classes the model cannot rule out at this coverage)."
+            )
         st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
 
 

@@ -145,16 +145,28 @@ def show_result(result) -> None:
     meta_epochs = len(result.history.get("loss", []))
     st.subheader("Result of the last run")
     how = "stopped by you" if model.stopped_by_user_ else f"{meta_epochs} epochs"
+    scheme = result.scheme
+    folds = scheme.name == "folds"
+    held = "out-of-fold predictions" if folds else "test split"
     st.success(
-        f"Trained in {result.seconds:.0f} s ({how}); the weights of epoch {model.best_epoch_} "
-        f"were kept. Test split: {len(result.split.test):,} patients never seen in training."
+        f"Trained in {result.seconds:.0f} s ({how}). Scheme: {scheme.describe()}. "
+        + (
+            f"All {len(result.split.train):,} patients were used."
+            if folds
+            else f"Test split: {len(result.split.test):,} patients never seen in training."
+        )
     )
-    table = tables.metrics_table(result.metrics, result.baselines)
-    st.dataframe(table.style.format("{:.3f}", na_rep="n/a"))
     st.caption(
-        "Higher is better for AUROC, average precision, accuracy and R²; lower is better for "
-        "the Brier score, MAE and RMSE. The baselines use the same split and the same "
-        "preprocessing."
+        f"Why this scheme: {scheme.reason}. Recalibration: {model.recalibration_.describe()}"
+    )
+    table = tables.metrics_table(result.metrics, result.baselines, result.intervals, held)
+    st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
+    st.caption(
+        "Internal validation with 95% bootstrap intervals. Higher is better for AUROC, "
+        "average precision, accuracy and R²; lower is better for the Brier score, MAE and "
+        "RMSE. The baselines are fitted "
+        + ("on the same folds" if folds else "on the same split")
+        + " with the same preprocessing."
     )
     st.plotly_chart(
         history_figure(result.history, best_epoch=model.best_epoch_), key="train.history_chart"

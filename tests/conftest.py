@@ -16,7 +16,7 @@ from medinn_core.synthetic import make_cardiology_cohort, make_drug_response, ma
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_data"
-FAST = TrainConfig(hidden_units=(16, 8), epochs=6, patience=3, seed=0)
+FAST = TrainConfig(hidden_units=(16, 8), epochs=6, patience=3, seed=0, folds=3)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -94,6 +94,11 @@ class ModelEvaluation:
     n_dropped : rows of the table left out for lacking an outcome.
     schema : the model's schema.
     source : the table's name in messages, e.g. ``"'holdout.csv'"``.
+    output : the model's outputs for the rows of ``df`` when they are not the model's own
+        scores: the out-of-fold outputs of the internal validation
+        (:func:`medinn_core.train.held_out`); every row must then have a target.
+    baseline : binary: the logistic regression's outputs for the same rows (cross-fitted with
+        ``output``); default the bundle's stored logistic regression.
     rows : the labelled rows, in the order of ``observed`` and ``output``.
     observed : outcomes: 0/1 codes (binary), class labels (multiclass) or values (regression).
     output : risks of the event (binary), a probability matrix with one column per class
@@ -265,6 +270,24 @@ class ModelEvaluation:
         self._require_binary("A comparison with another model")
         return self._compared(name, estimator_output(estimator, Task.BINARY, self.inputs))
 
+    def compare_outputs(self, other: np.ndarray, name: str = GRADIENT_BOOSTING) -> ModelComparison:
+        """The network against another model's outputs for these same patients (for example
+        gradient boosting cross-fitted on the network's folds, see
+        :func:`medinn_core.train.held_out`), paired like :meth:`logistic_comparison`.
+
+        Raises
+        ------
+        ConfigError
+            If the model is not binary, or ``other`` has another number of patients.
+        """
+        self._require_binary("A comparison with another model")
+        other = np.asarray(other, dtype=np.float64)
+        if other.shape != self.output.shape:
+            raise ConfigError(
+                f"The other model has {len(other)} outputs for {len(self.output)} patients."
+            )
+        return self._compared(name, other)
+
     def _compared(self, name: str, other: np.ndarray) -> ModelComparison:
         return compare_models(
             self.observed,
@@ -357,6 +380,8 @@ def evaluate_bundle(
     n_boot: int = 1000,
     seed: int = 0,
     source: str = "the data",
+    output: np.ndarray | None = None,
+    baseline: np.ndarray | None = None,
 ) -> ModelEvaluation:
     """Score a loaded bundle on a labelled table and evaluate it for its task.
 
@@ -371,6 +396,11 @@ def evaluate_bundle(
     threshold : binary: the decision threshold; default the model's own.
     n_boot, seed : bootstrap resamples of patients (0 skips the intervals) and their seed.
     source : the table's name in messages, e.g. ``"'holdout.csv'"``.
+    output : the model's outputs for the rows of ``df`` when they are not the model's own
+        scores: the out-of-fold outputs of the internal validation
+        (:func:`medinn_core.train.held_out`); every row must then have a target.
+    baseline : binary: the logistic regression's outputs for the same rows (cross-fitted with
+        ``output``); default the bundle's stored logistic regression.
 
     Raises
     ------
@@ -396,16 +426,20 @@ def evaluate_bundle(
     if labelled.empty:
         raise DataError(f"Target column {schema.target!r} in {source} is empty in every row.")
     require_columns(labelled, model, source)
+    if output is not None and len(output) != len(df):
+        raise ConfigError(f"output has {len(output)} rows; {source} has {len(df)}.")
+    if output is not None and len(labelled) != len(df):
+        raise DataError(f"Every row of {source} needs a target value to use its own outputs.")
     task = Task(schema.task)
     inputs = model.transform(labelled)
     comparison, base = None, None
     if task == Task.REGRESSION:
         observed = numeric_view(labelled[schema.target]).to_numpy()
-        output = model.predict(labelled)
+        output = model.predict(labelled) if output is None else np.asarray(output)
         result = evaluate_regression(observed, output, n_boot=n_boot, seed=seed)
     elif task == Task.BINARY:
         observed = model.encode_target(labelled)
-        output = model.predict_proba(labelled)[:, 1]
+        output = model.predict_proba(labelled)[:, 1] if output is None else np.asarray(output)
         result = evaluate_binary(
             observed,
             output,
@@ -414,8 +448,11 @@ def evaluate_bundle(
             seed=seed,
             n_parameters=len(model.preprocessor_.feature_names_),
         )
-        if bundle.baseline:
+        if baseline is not None:
+            base = np.asarray(baseline)
+        elif bundle.baseline:
             base = baseline_output(bundle.baseline, task, inputs)
+        if base is not None:
             comparison = compare_models(
                 observed,
                 output,
@@ -427,7 +464,7 @@ def evaluate_bundle(
     else:
         model.encode_target(labelled)  # refuses unknown classes by name
         observed = labels(labelled[schema.target]).to_numpy()
-        output = model.predict_proba(labelled)
+        output = model.predict_proba(labelled) if output is None else np.asarray(output)
         result = evaluate_multiclass(
             observed, output, list(model.classes_), n_boot=n_boot, seed=seed
         )

@@ -23,6 +23,7 @@ from medinn_core.explain._deeplift import (
     SOFTMAX_RULES,
     SPACES,
     DenseStack,
+    EnsembleStack,
     deeplift,
     dense_stack_from_model,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "VALUE_COLOURS",
     "DenseStack",
     "EncodedExplanation",
+    "EnsembleStack",
     "Explanation",
     "ModelInputs",
     "Terms",

@@ -78,11 +78,113 @@ class DenseStack:
         return _head(self.head if space == "probability" else "linear", pre[-1])
 
 
-def dense_stack_from_model(model: Any) -> DenseStack:
-    """Read the weights of a Keras model laid out as ``build_network`` makes it.
+@dataclass(frozen=True, eq=False)
+class EnsembleStack:
+    """Networks whose outputs are summed before one head (medinn's saved layout, see
+    :mod:`medinn_core.network`): ``members`` are chains ending in a linear layer, ``linear``
+    is the sum of the members' linear paths from the inputs, ``(n_inputs, n_outputs)``.
 
-    The model must take one rank-2 input and be a plain chain of ``Dense`` layers (activations
-    in :data:`ACTIVATIONS`, softmax only on the last) with optional ``Dropout`` between them.
+    Everything between the inputs and the head is a sum of the members' terms, so DeepLIFT's
+    multipliers of each member are those of the member alone, times the head's multiplier on
+    the sum: the contributions are the sum of the members' (the mean, as their weights carry
+    the ``1 / K``), and they add up to the output exactly.
+    """
+
+    members: tuple[DenseStack, ...]
+    linear: np.ndarray
+    head: str
+
+    @property
+    def n_inputs(self) -> int:
+        return self.linear.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.linear.shape[1]
+
+    def forward(self, X: np.ndarray, *, space: str = "probability") -> np.ndarray:
+        """The output for the rows of ``X`` (the summed logits if ``space='logit'``)."""
+        _, total = _forward_ensemble(self, np.asarray(X, dtype=np.float64))
+        return _head(self.head if space == "probability" else "linear", total)
+
+
+def _forward_ensemble(stack: EnsembleStack, X: np.ndarray):
+    """Per member (pre-activations, activations), and the summed pre-activation of the head."""
+    caches = [_forward(member, X) for member in stack.members]
+    total = X @ stack.linear
+    for pre, _ in caches:
+        total = total + pre[-1]
+    return caches, total
+
+
+def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
+    import keras
+
+    by_function = {keras.activations.get(name): name for name in ACTIVATIONS}
+    head_layer = model.get_layer("head")
+    head = by_function.get(head_layer.activation)
+    if head is None or model.outputs[0] is not head_layer.output:
+        raise ModelError(f"Model '{model.name}' does not end with its head activation.")
+    k = sum(1 for n in names if n.startswith("member_") and n.endswith("_output"))
+    members, linear = [], None
+    expected = {"features", "head"} | ({"ensemble"} if "ensemble" in names else set())
+    for m in range(k):
+        kernels, biases, activations = [], [], []
+        previous = model.inputs[0]
+        i = 0
+        while f"member_{m}_hidden_{i}" in names:
+            layer = model.get_layer(f"member_{m}_hidden_{i}")
+            expected.add(layer.name)
+            if type(layer).__name__ != "Dense" or layer.input is not previous:
+                raise ModelError(f"Layer '{layer.name}' of model '{model.name}' is out of place.")
+            name = by_function.get(layer.activation)
+            if name is None or name == "softmax":
+                raise ModelError(
+                    f"Layer '{layer.name}' uses activation {layer.activation.__name__!r}; "
+                    f"DeepLIFT handles {list_examples(list(ACTIVATIONS[:-1]), 6)} before the head."
+                )
+            kernel, bias = (np.asarray(w, dtype=np.float64) for w in layer.get_weights())
+            kernels.append(kernel)
+            biases.append(bias)
+            activations.append(name)
+            previous = layer.output
+            i += 1
+        out = model.get_layer(f"member_{m}_output")
+        expected.add(out.name)
+        if type(out).__name__ != "Dense" or out.input is not previous:
+            raise ModelError(f"Layer '{out.name}' of model '{model.name}' is out of place.")
+        if by_function.get(out.activation) != "linear":
+            raise ModelError(f"Layer '{out.name}' of model '{model.name}' must be linear.")
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in out.get_weights())
+        kernels.append(kernel)
+        biases.append(bias)
+        activations.append("linear")
+        members.append(DenseStack(tuple(kernels), tuple(biases), tuple(activations)))
+        if f"member_{m}_linear" in names:
+            layer = model.get_layer(f"member_{m}_linear")
+            expected.add(layer.name)
+            if layer.input is not model.inputs[0] or layer.use_bias:
+                raise ModelError(f"Layer '{layer.name}' of model '{model.name}' is out of place.")
+            (weights,) = layer.get_weights()
+            weights = np.asarray(weights, dtype=np.float64)
+            linear = weights if linear is None else linear + weights
+    unknown = sorted(n for n in names - expected if not n.startswith("input"))
+    if unknown or not members:
+        raise ModelError(
+            f"Model '{model.name}' has layers DeepLIFT does not know: {list_examples(unknown)}."
+        )
+    if linear is None:
+        linear = np.zeros((members[0].n_inputs, members[0].n_outputs))
+    return EnsembleStack(tuple(members), linear, head)
+
+
+def dense_stack_from_model(model: Any) -> DenseStack | EnsembleStack:
+    """Read the weights of a Keras model laid out as medinn saves networks.
+
+    Either medinn's ensemble layout (:mod:`medinn_core.network`: members' chains and linear
+    paths summed, then an ``Activation`` named ``head``), read as an :class:`EnsembleStack`;
+    or, as saved by earlier versions, one rank-2 input and a plain chain of ``Dense`` layers
+    (activations in :data:`ACTIVATIONS`, softmax only on the last) with optional ``Dropout``.
 
     Raises
     ------
@@ -97,6 +199,9 @@ def dense_stack_from_model(model: Any) -> DenseStack:
             f"Model '{model.name}' must have one 2-D input and one output for DeepLIFT, found "
             f"{len(model.inputs)} input(s) and {len(model.outputs)} output(s)."
         )
+    names = {layer.name for layer in model.layers}
+    if "head" in names:
+        return _ensemble_from_model(model, names)
     kernels, biases, activations = [], [], []
     previous = model.inputs[0]
     for layer in model.layers:
@@ -182,15 +287,25 @@ def deeplift(
     outputs = np.arange(stack.n_outputs) if outputs is None else np.asarray(outputs, dtype=int)
     head = stack.head if space == "probability" else "linear"
     n, n_bg = len(X), len(background)
-    pre_b, post_b = _forward(stack, background)
-    base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
+    if isinstance(stack, EnsembleStack):
+        cache_b = _forward_ensemble(stack, background)
+        base_values = _head(head, cache_b[1])[:, outputs].mean(axis=0)
+        widest = max(max(k.shape) for m in stack.members for k in m.kernels)
+    else:
+        pre_b, post_b = _forward(stack, background)
+        base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
+        widest = max(max(k.shape) for k in stack.kernels)
     values = np.empty((n, stack.n_inputs, len(outputs)))
     model_outputs = np.empty((n, len(outputs)))
-    widest = max(max(k.shape) for k in stack.kernels)
     chunk = max(1, block_elements // (n_bg * len(outputs) * widest))
     blocks = [slice(start, start + chunk) for start in range(0, n, chunk)]
 
     def explain_block(block: slice) -> None:
+        if isinstance(stack, EnsembleStack):
+            values[block], model_outputs[block] = _explain_ensemble_block(
+                stack, X[block], background, cache_b, head, outputs, softmax_rule
+            )
+            return
         values[block], model_outputs[block] = _explain_block(
             stack, X[block], background, pre_b, post_b, head, outputs, softmax_rule
         )
@@ -220,6 +335,37 @@ def _explain_block(
     pre_x, post_x = _forward(stack, x)
     # multipliers of the last pre-activation: (patients, background, outputs, units)
     mult = _head_multipliers(head, pre_x[-1], pre_b[-1], outputs, softmax_rule)
+    grads = _backward(stack, mult, pre_x, post_x, pre_b, post_b)
+    return _values(grads, x, background), _head(head, pre_x[-1])[:, outputs]
+
+
+def _explain_ensemble_block(
+    stack: EnsembleStack,
+    x: np.ndarray,
+    background: np.ndarray,
+    cache_b,
+    head: str,
+    outputs: np.ndarray,
+    softmax_rule: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_explain_block`, for an :class:`EnsembleStack`: the head's multipliers on the
+    summed logits, then each member's chain and the linear path, summed."""
+    caches_x, total_x = _forward_ensemble(stack, x)
+    caches_b, total_b = cache_b
+    mult = _head_multipliers(head, total_x, total_b, outputs, softmax_rule)
+    grads = np.broadcast_to(
+        _matmul_last(mult, stack.linear.T), (len(x), len(background), len(outputs), x.shape[1])
+    ).copy()
+    for member, (pre_x, post_x), (pre_b, post_b) in zip(
+        stack.members, caches_x, caches_b, strict=True
+    ):
+        grads += _backward(member, mult, pre_x, post_x, pre_b, post_b)
+    return _values(grads, x, background), _head(head, total_x)[:, outputs]
+
+
+def _backward(stack: DenseStack, mult, pre_x, post_x, pre_b, post_b) -> np.ndarray:
+    """Multipliers of the inputs, ``(p, b, s, inputs)``, from those of the chain's last
+    pre-activation."""
     for layer in range(len(stack.kernels) - 1, 0, -1):
         mult = _matmul_last(mult, stack.kernels[layer].T)
         below = layer - 1
@@ -228,13 +374,17 @@ def _explain_block(
         )
         if rescale is not None:
             mult = _multiply(mult, rescale[:, :, None, :])
-    grads = _matmul_last(mult, stack.kernels[0].T)  # (p, b, s, inputs), maybe broadcast
+    return _matmul_last(mult, stack.kernels[0].T)  # maybe broadcast
+
+
+def _values(grads: np.ndarray, x: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Contributions ``(p, inputs, s)``: the mean over the background of ``grads * (x - b)``."""
     grads = np.broadcast_to(grads, (len(x), len(background), *grads.shape[2:]))
     # mean over b of grads * (x - b) = x * mean(grads) - mean(grads * b), without (x - b)
     total = grads.sum(axis=1)
     weighted = np.einsum("pbsd,bd->psd", grads, background)
     values = (x[:, None, :] * total - weighted) / len(background)
-    return values.transpose(0, 2, 1), _head(head, pre_x[-1])[:, outputs]
+    return values.transpose(0, 2, 1)
 
 
 class _SingleThreadedBlas:

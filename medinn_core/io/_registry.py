@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from medinn_core.backend import import_keras
+from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
 from medinn_core.errors import BundleError, ModelError, list_examples
 from medinn_core.model import MedinnModel
@@ -164,16 +165,33 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
         "positive_class": schema.positive_class,
         "id_column": schema.id_column,
         "threshold": float(model.threshold_),
-        "threshold_rule": "Youden's J on the validation split" if schema.positive_class else None,
+        "threshold_rule": (
+            (
+                "Youden's J on the out-of-fold predictions"
+                if getattr(model, "scheme_", "split") == "folds"
+                else "Youden's J on the validation split"
+            )
+            if schema.positive_class
+            else None
+        ),
+        "scheme": result.scheme.to_dict() if result.scheme is not None else None,
+        "member_best_epochs": list(getattr(model, "member_best_epochs_", [])),
+        "recalibration": model.recalibration_.to_dict(),
+        "conformal": dict(model.conformal_),
         "features": list(schema.feature_names),
         "n_inputs": len(model.preprocessor_.feature_names_),
         "config": model.config.to_dict(),
-        "batch_size_used": model.batch_size(len(result.split.train)),
+        "batch_size_used": model.batch_size(
+            len(result.split.train)
+            if result.split.folds is None
+            else int(np.sum(result.split.folds != 0))
+        ),
         "best_epoch": model.best_epoch_,
         "epochs_run": len(result.history.get("loss", [])),
         "stopped_by_user": bool(model.stopped_by_user_),
         "history": result.history,
         "metrics": result.metrics,
+        "metric_intervals": {k: list(v) for k, v in result.intervals.items()},
         "baselines": {
             name: {k: v for k, v in values.items() if k != "params"}
             for name, values in result.baselines.items()
@@ -311,6 +329,10 @@ def load_bundle(folder: str | os.PathLike) -> Bundle:
     model.history_ = meta.get("history", {})
     model.best_epoch_ = int(meta.get("best_epoch", 0))
     model.stopped_by_user_ = bool(meta.get("stopped_by_user", False))
+    model.scheme_ = (meta.get("scheme") or {}).get("name", "split")
+    model.recalibration_ = Recalibration.from_dict(meta.get("recalibration"))
+    model.conformal_ = dict(meta.get("conformal") or {})
+    model.member_best_epochs_ = list(meta.get("member_best_epochs") or [])
     return Bundle(model, meta, background, folder, bundle_hash, baseline)
 
 

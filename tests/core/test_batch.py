@@ -63,7 +63,8 @@ def test_chunked_predict_writes_the_whole_file_output(
 
     out = pd.read_csv(tmp_path / "chunked.csv")
     df = read_table(patients)
-    assert list(out.columns) == ["patient_id", "risk", "prediction"] and len(out) == 3000
+    assert list(out.columns) == ["patient_id", "risk", "risk_low", "risk_high", "prediction"]
+    assert len(out) == 3000
     pd.testing.assert_series_equal(out["patient_id"], df["patient_id"])  # IDs in order, gap kept
     scores = score_frame(model, df, fixed_shape=True)
     assert np.array_equal(out["risk"].astype(np.float32), scores["risk"].astype(np.float32))

@@ -46,7 +46,8 @@ def test_predict_columns_and_shuffle_invariance(trained, tmp_path):
     df[df.columns[::-1]].assign(extra_column=7).to_csv(shuffled, index=False)
     assert main(["predict", str(out), str(shuffled), "--out", str(second)]) == 0
     a, b = pd.read_csv(first), pd.read_csv(second)
-    assert list(a.columns) == ["patient_id", "risk", "prediction"]
+    assert list(a.columns) == ["patient_id", "risk", "risk_low", "risk_high", "prediction"]
+    assert (a["risk_low"] <= a["risk"]).all() and (a["risk"] <= a["risk_high"]).all()
     assert len(a) == 200 and a["risk"].between(0, 1).all()
     pd.testing.assert_frame_equal(a, b)
 
@@ -196,7 +197,13 @@ def test_multiclass_and_regression_predict_columns(multiclass_result, regression
 
     tox = score_frame(multiclass_result.model, make_toxicity_cohort(30, seed=5))
     classes = multiclass_result.model.classes_
-    assert list(tox.columns) == ["patient_id", *[f"p_{c}" for c in classes], "prediction"]
+    assert list(tox.columns) == [
+        "patient_id",
+        *[f"p_{c}" for c in classes],
+        "prediction",
+        "prediction_set",
+    ]
     assert np.allclose(tox[[f"p_{c}" for c in classes]].sum(axis=1), 1)
     reg = score_frame(regression_result.model, make_drug_response(30, seed=5))
-    assert list(reg.columns) == ["patient_id", "prediction"]
+    assert list(reg.columns) == ["patient_id", "prediction", "lower", "upper"]
+    assert (reg["lower"] < reg["prediction"]).all() and (reg["prediction"] < reg["upper"]).all()

@@ -21,7 +21,16 @@ from medinn_core.predict import (
 )
 from medinn_core.synthetic import make_cardiology_cohort, make_drug_response, make_toxicity_cohort
 
-TABLE = ["patient", "risk (%)", "band", "prediction", "unusual", "unusual in"]
+TABLE = [
+    "patient",
+    "risk (%)",
+    "range (%)",
+    "band",
+    "prediction",
+    "uncertain",
+    "unusual",
+    "unusual in",
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +102,9 @@ def test_other_tasks_keep_their_columns(request, result, cohort):
     )
     table = scoring.table()
     assert list(table.columns)[: len(columns)] == columns
-    assert list(table.columns)[-3:] == ["prediction", "unusual", "unusual in"]
+    assert list(table.columns)[-2:] == ["unusual", "unusual in"]
+    uncertainty = ["prediction_set"] if columns[1:] else ["lower", "upper"]
+    assert list(table.columns)[len(columns) : -2] == ["prediction", *uncertainty]
     assert table.index.tolist() == df.index.tolist()  # the table's order
     with pytest.raises(ModelError, match="binary models"):
         scoring.bands(0.5)

@@ -48,7 +48,9 @@ def test_validation_auroc_is_exact_and_can_drive_early_stopping(cardiology_df):
     from sklearn.metrics import roc_auc_score
 
     schema = infer_schema(cardiology_df, "mace_1y")
-    config = replace(FAST, monitor="val_auroc", epochs=5, patience=5)
+    config = replace(
+        FAST, monitor="val_auroc", epochs=5, patience=5, scheme="split", split_members=1
+    )
     result = train_model(cardiology_df, schema, config, baselines=False)
     history = result.history
     assert len(history["val_auroc"]) == len(history["loss"]) == 5

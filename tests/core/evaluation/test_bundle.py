@@ -39,8 +39,8 @@ def bundle(saved_binary):
 
 @pytest.fixture(scope="module")
 def test_rows(binary_result, cardiology_df):
-    """The model's test patients, with two rows whose outcome is unknown."""
-    rows = cardiology_df.loc[binary_result.split.test].copy()
+    """Labelled patients, with two rows whose outcome is unknown."""
+    rows = cardiology_df.sample(300, random_state=1).copy()
     unknown = rows.iloc[:2].assign(mace_1y=np.nan)
     return pd.concat([rows, unknown])
 
@@ -136,7 +136,7 @@ def test_subgroups_by_a_column_at_a_threshold(evaluated):
 def test_comparisons_are_paired_and_named_for_a_reader(
     bundle, evaluated, binary_result, cardiology_df
 ):
-    from medinn_core.train import baseline_output, fit_gradient_boosting
+    from medinn_core.train import baseline_output, fit_gradient_boosting, held_out
 
     logistic = evaluated.logistic_comparison()
     assert [m.name for m in logistic.models] == [NETWORK, LOGISTIC_REGRESSION]
@@ -146,12 +146,28 @@ def test_comparisons_are_paired_and_named_for_a_reader(
     assert logistic.auroc_difference == stored.auroc_difference
     base = baseline_output(bundle.baseline, "binary", evaluated.inputs)
     assert np.array_equal(base, evaluated.baseline_output)
-    # On the test split, the refit is the training-time baseline, number for number.
     boosting = fit_gradient_boosting(bundle.model, cardiology_df.loc[binary_result.split.train])
     boosted = evaluated.compare_with(boosting)
     assert [m.name for m in boosted.models] == [NETWORK, GRADIENT_BOOSTING]
+    # On the internal validation (out of fold), the cross-fitted gradient boosting is the
+    # training-time baseline, number for number.
+    held = held_out(bundle.model, cardiology_df)
+    internal = evaluate_bundle(
+        bundle,
+        held.rows,
+        n_boot=0,
+        output=held.output,
+        baseline=held.baselines["logistic_regression"],
+    )
+    assert internal.evaluation.auroc.value == pytest.approx(
+        bundle.metadata["metrics"]["auroc"], abs=1e-5
+    )
+    boosted = internal.compare_outputs(held.baselines["gradient_boosting"])
     assert boosted.models[1].auroc.value == pytest.approx(
         bundle.metadata["baselines"]["gradient_boosting"]["auroc"], abs=1e-9
+    )
+    assert internal.logistic_comparison().models[1].auroc.value == pytest.approx(
+        bundle.metadata["baselines"]["logistic_regression"]["auroc"], abs=1e-9
     )
 
 

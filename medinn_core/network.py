@@ -1,0 +1,211 @@
+"""The Keras graphs: an ensemble of wide-and-deep members trained in one graph, folded into one
+model for inference.
+
+Training graph (:func:`build_training_network`): ``K`` members side by side, each a chain of
+hidden ``Dense`` layers (with ``Dropout``) ending in a linear output, plus, when ``wide``, a
+linear path from the inputs straight to the output (the "wide" part: the member contains a
+logistic or linear regression and can only add to it). The members' outputs are concatenated;
+:func:`member_loss` gives each member the loss of the rows it trains on (a 0/1 mask per row and
+member), so ``K`` cross-fitted networks train in one call into TensorFlow.
+
+Inference graph (:func:`build_inference_network`): the same members, without dropout, their
+outputs (deep and wide) summed by an ``Add`` layer and passed through the head activation
+(``Activation`` named ``head``: sigmoid, softmax or linear). :func:`fold_members` scales each
+member's output and linear path so that the sum is the recalibrated mean of the members'
+logits (or, for regression, the mean in the target's unit). Member ``k``'s own output is
+``K`` times its two terms, which is how :func:`member_network` reads the spread between members.
+
+Layer names are the layout's contract, read by the explainer
+(:func:`medinn_core.explain.dense_stack_from_model`): ``member_{k}_hidden_{i}``,
+``member_{k}_output``, ``member_{k}_linear``, ``ensemble`` and ``head``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from medinn_core.config import TrainConfig
+
+if TYPE_CHECKING:
+    import keras
+
+HEADS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+HEAD_LAYER = "head"
+
+
+def _members_graph(
+    n_inputs: int,
+    task: str,
+    n_outputs: int,
+    config: TrainConfig,
+    n_members: int,
+    wide: bool,
+    *,
+    training: bool,
+) -> tuple[Any, list[Any]]:
+    """The input tensor and, per member, its output tensors (deep, and linear when ``wide``)."""
+    import keras
+
+    if task not in HEADS:
+        raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
+    keras.utils.set_random_seed(config.seed)
+    penalty = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    inputs = keras.Input(shape=(n_inputs,), name="features")
+    terms = []
+    for k in range(n_members):
+        x = inputs
+        for i, units in enumerate(config.hidden_units):
+            x = keras.layers.Dense(
+                units,
+                activation=config.activation,
+                kernel_regularizer=penalty,
+                name=f"member_{k}_hidden_{i}",
+            )(x)
+            if training and config.dropout > 0:
+                x = keras.layers.Dropout(
+                    config.dropout, seed=config.seed + 101 * k + i, name=f"member_{k}_dropout_{i}"
+                )(x)
+        member = [
+            keras.layers.Dense(n_outputs, kernel_regularizer=penalty, name=f"member_{k}_output")(x)
+        ]
+        if wide:
+            member.append(
+                keras.layers.Dense(
+                    n_outputs,
+                    use_bias=False,
+                    kernel_regularizer=penalty,
+                    name=f"member_{k}_linear",
+                )(inputs)
+            )
+        terms.append(member)
+    return inputs, terms
+
+
+def build_training_network(
+    n_inputs: int, task: str, n_outputs: int, config: TrainConfig, n_members: int, wide: bool
+) -> keras.Model:
+    """The training graph: output ``(rows, n_members * n_outputs)``, member ``k``'s logits (or
+    standardised values) in columns ``k * n_outputs`` to ``(k + 1) * n_outputs - 1``."""
+    import keras
+
+    inputs, terms = _members_graph(
+        n_inputs, task, n_outputs, config, n_members, wide, training=True
+    )
+    logits = [
+        keras.layers.Add(name=f"member_{k}_sum")(member) if len(member) > 1 else member[0]
+        for k, member in enumerate(terms)
+    ]
+    out = keras.layers.Concatenate(name="members")(logits) if len(logits) > 1 else logits[0]
+    return keras.Model(inputs=[inputs], outputs=out, name=f"medinn_{task}_training")
+
+
+def build_inference_network(
+    n_inputs: int, task: str, n_outputs: int, config: TrainConfig, n_members: int, wide: bool
+) -> keras.Model:
+    """The saved graph: every member's terms summed, then the head (see the module docstring).
+    The model takes a list of one input (as shap's DeepExplainer prefers)."""
+    import keras
+
+    inputs, terms = _members_graph(
+        n_inputs, task, n_outputs, config, n_members, wide, training=False
+    )
+    flat = [t for member in terms for t in member]
+    total = keras.layers.Add(name="ensemble")(flat) if len(flat) > 1 else flat[0]
+    out = keras.layers.Activation(HEADS[task], name=HEAD_LAYER)(total)
+    return keras.Model(inputs=[inputs], outputs=out, name=f"medinn_{task}")
+
+
+def fold_members(
+    trained: keras.Model,
+    inference: keras.Model,
+    n_members: int,
+    wide: bool,
+    scale: float,
+    shift: np.ndarray | float,
+) -> None:
+    """Copy the trained members into ``inference`` so that it outputs
+    ``head(shift + scale * mean_k(member_k))``.
+
+    ``scale`` and ``shift`` are the recalibration slope and intercept(s) for a classifier, or
+    the target's standard deviation and mean for regression (the members learned the
+    standardised target).
+    """
+    shift = np.asarray(shift, dtype=np.float64)
+    share = scale / n_members
+    for k in range(n_members):
+        for layer in inference.layers:
+            if layer.name.startswith(f"member_{k}_hidden_"):
+                layer.set_weights(trained.get_layer(layer.name).get_weights())
+        kernel, bias = trained.get_layer(f"member_{k}_output").get_weights()
+        inference.get_layer(f"member_{k}_output").set_weights(
+            [kernel * share, (bias * scale + shift) / n_members]
+        )
+        if wide:
+            (linear,) = trained.get_layer(f"member_{k}_linear").get_weights()
+            inference.get_layer(f"member_{k}_linear").set_weights([linear * share])
+
+
+def n_members_of(network: Any) -> int:
+    """How many members an inference network holds (1 for a plain chain of earlier versions)."""
+    names = {layer.name for layer in network.layers}
+    return sum(1 for name in names if name.startswith("member_") and name.endswith("_output")) or 1
+
+
+def member_network(network: Any) -> keras.Model | None:
+    """A model sharing ``network``'s weights whose output is ``(rows, members, outputs)``: each
+    member's own output before the head (recalibrated logits, or the target's unit). None for a
+    network of earlier versions (one plain chain, no members)."""
+    import keras
+
+    names = {layer.name for layer in network.layers}
+    if HEAD_LAYER not in names:
+        return None
+    k = n_members_of(network)
+    per_member = []
+    for m in range(k):
+        parts = [network.get_layer(f"member_{m}_output").output]
+        if f"member_{m}_linear" in names:
+            parts.append(network.get_layer(f"member_{m}_linear").output)
+        total = parts[0] if len(parts) == 1 else keras.layers.Add()(parts)
+        per_member.append(keras.layers.Rescaling(float(k))(total))
+    stacked = keras.ops.stack(per_member, axis=1)
+    return keras.Model(inputs=network.inputs, outputs=stacked, name="members")
+
+
+def member_loss(task: str, n_members: int, n_outputs: int) -> Callable:
+    """Loss of the training graph. ``y_true`` is ``(rows, 1 + n_members)``: the outcome (class
+    index or standardised value), then 1 where member ``k`` trains on the row, else 0."""
+    import keras
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        y = y_true[:, :1]
+        mask = y_true[:, 1:]
+        if task == "binary":
+            per = ops.softplus(y_pred) - y * y_pred
+        elif task == "multiclass":
+            z = ops.reshape(y_pred, (-1, n_members, n_outputs))
+            onehot = ops.one_hot(ops.cast(y[:, 0], "int32"), n_outputs)[:, None, :]
+            per = -ops.sum(onehot * keras.ops.log_softmax(z, axis=-1), axis=-1)
+        else:
+            per = ops.square(y_pred - y)
+        return ops.sum(per * mask, axis=1) / n_members
+
+    return loss
+
+
+def member_scores(task: str, raw: np.ndarray, y: np.ndarray, n_members: int) -> np.ndarray:
+    """Per row and member, the unpenalised loss of the training graph's raw output
+    (``(rows, n_members)``): log loss, or squared error on the standardised scale."""
+    if task == "binary":
+        z = raw
+        return np.logaddexp(0.0, z) - y[:, None] * z
+    if task == "multiclass":
+        z = raw.reshape(len(raw), n_members, -1)
+        z = z - z.max(axis=2, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
+        return -np.take_along_axis(log_p, y.astype(int)[:, None, None], axis=2)[:, :, 0]
+    return (raw - y[:, None]) ** 2
