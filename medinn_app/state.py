@@ -45,6 +45,11 @@ W_DATA_TARGET = "data.target"
 W_DATA_TASK = "data.task"
 W_DATA_EDITOR = "data.schema_editor"  # suffixed with SCHEMA_VERSION
 W_DATA_PROFILE_COLUMN = "data.profile_column"
+W_DATA_EVENT = "data.event"
+W_DATA_UNIT = "data.unit"  # suffixed with the column
+W_DATA_CODES = "data.codes"  # the code-like number columns the user treats as categories
+ENCODED_INPUTS = "medinn.encoded_inputs"  # (frame, schema, inputs after encoding) of the
+#   Data page's last count
 W_TRAIN_FORM = "train.form"
 W_TRAIN_EPOCHS = "train.epochs"
 W_TRAIN_PATIENCE = "train.patience"

@@ -20,6 +20,14 @@ MODELS_PAGE = "pages/models.py"
 HOME_PAGE = "pages/home.py"
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:"})
+
+
+def plain(text: object) -> str:
+    """Text from a file or a user (a column name, a label) escaped for ``st.markdown``."""
+    return str(text).translate(_MARKDOWN)
+
+
 def require_dataset() -> Dataset:
     """The current dataset, or end the page with a note on how to get one."""
     data = state.dataset()
