@@ -6,8 +6,10 @@ them without a browser.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -87,6 +89,14 @@ def predictions_file_name(model_name: str, schema: Schema) -> str:
     what = schema.event_text if schema.task == Task.BINARY else f"predicted {schema.target}"
     slug = re.sub(r"[^0-9A-Za-z_]+", "-", f"{what} {model_name}").strip("-")
     return f"{slug or 'predictions'}.csv"
+
+
+def default_model_name(data_name: str, now: dt.datetime) -> str:
+    """The name a new model is offered: the data set's, then the date and time
+    ("kidney_disease-20261206-0219"), so that models of several data sets on one outcome
+    column (all "outcome") are told apart."""
+    stem = re.sub(r"[^0-9A-Za-z_]+", "-", PurePath(data_name).stem).strip("-") or "model"
+    return f"{stem[:40]}-{now:%Y%m%d-%H%M}"
 
 
 # -- metrics ------------------------------------------------------------------------------------

@@ -114,6 +114,10 @@ def test_si_units_are_recognised_shown_and_raise_no_warning():
     assert schema.column("creatinine_phosphokinase").measure != "creatinine"
     table = at.data_editor[0].value.set_index("column")
     assert table.loc["cholesterol", "unit"] == "mmol/L"
+    goto(at, "train")  # and the Train page, which checks the data again, agrees
+    assert not at.error and not at.exception
+    assert not any("unit" in w or "plausible" in w for w in texts(at.warning)), texts(at.warning)
+    assert at.form_submit_button(key=state.W_TRAIN_SUBMIT) is not None
 
 
 def test_changing_a_unit_moves_the_plausible_range():
@@ -160,3 +164,21 @@ def test_the_inputs_after_encoding_are_the_models(codes):
     result = train_model(frame, schema, TrainConfig(hidden_units=(4,), epochs=1))
     shown = next(c for c in texts(at.caption) if "inputs after encoding" in c)
     assert f", {result.model.n_inputs} inputs after encoding" in shown, shown
+
+
+# -- the model's default name ------------------------------------------------------------------
+def test_a_new_model_is_named_after_the_data_set_not_the_target():
+    from medinn_core.train import train_model
+
+    frame = _kidney()
+    at = _upload(frame, "kidney disease (UCI).csv")
+    at.selectbox(key=state.W_DATA_TARGET).select("classification").run()
+    schema = at.session_state[state.SCHEMA]
+    at.session_state[state.TRAIN_RESULT] = train_model(
+        frame, schema, TrainConfig(hidden_units=(4,), epochs=1)
+    )
+    goto(at, "train")
+    assert not at.error, texts(at.error)
+    name = at.text_input(key=state.W_SAVE_NAME).value
+    assert name.startswith("kidney-disease-UCI-2"), name
+    assert "classification" not in name
