@@ -23,6 +23,8 @@ DATA_UPLOAD_ID = "medinn.data_upload_id"  # file id of the upload already read (
 SCHEMA = "medinn.schema"  # Schema of DATASET, as edited on the Data page
 SCHEMA_VERSION = "medinn.schema_version"  # bumps when SCHEMA changes, to refresh the editor
 SCHEMA_MESSAGE = "medinn.schema_message"  # an error from the last schema edit, shown once
+ENCODED_INPUTS = "medinn.encoded_inputs"  # (frame, schema, inputs after encoding) of the
+#   Data page's last count
 TRAIN_JOB = "medinn.train_job"  # TrainingJob: queued, training in a worker, or finished
 TRAIN_RESULT = "medinn.train_result"  # TrainingResult of the last finished run
 TRAIN_SAVED = "medinn.train_saved"  # registry name under which TRAIN_RESULT was saved
@@ -48,8 +50,6 @@ W_DATA_PROFILE_COLUMN = "data.profile_column"
 W_DATA_EVENT = "data.event"
 W_DATA_UNIT = "data.unit"  # suffixed with the column
 W_DATA_CODES = "data.codes"  # the code-like number columns the user treats as categories
-ENCODED_INPUTS = "medinn.encoded_inputs"  # (frame, schema, inputs after encoding) of the
-#   Data page's last count
 W_TRAIN_FORM = "train.form"
 W_TRAIN_EPOCHS = "train.epochs"
 W_TRAIN_PATIENCE = "train.patience"

@@ -162,7 +162,10 @@ def choose_event(schema: Schema) -> None:
 # -- units and codes ----------------------------------------------------------------------------
 def _choose_unit(name: str) -> None:
     unit = st.session_state[f"{state.W_DATA_UNIT}.{name}"]
-    state.set_schema(state.schema().with_column(name, unit=unit))
+    try:
+        state.set_schema(state.schema().with_column(name, unit=unit))
+    except MedinnError as exc:
+        st.session_state[state.SCHEMA_MESSAGE] = str(exc)
 
 
 def choose_units(schema: Schema) -> None:
@@ -196,7 +199,8 @@ def choose_units(schema: Schema) -> None:
         right.caption(f"{col.unit}: {col.unit_reason}")
     if single:
         shown = ", ".join(f"{ui.plain(c.name)} ({c.unit})" for c in single)
-        st.caption(f"{shown}: the one unit medinn knows for each.")
+        each = "for each" if len(single) > 1 else "for it"
+        st.caption(f"{shown}: the one unit medinn knows {each}.")
 
 
 def _choose_codes() -> None:
@@ -204,7 +208,7 @@ def _choose_codes() -> None:
     chosen = set(st.session_state[state.W_DATA_CODES])
     new = schema
     for col in schema.columns:
-        if col.code_hint:
+        if col.code_hint and col.is_feature:  # the ones offered
             kind = Kind.CATEGORICAL if col.name in chosen else Kind.NUMERIC
             if col.kind != kind:
                 new = new.with_column(col.name, kind=kind)
@@ -275,8 +279,8 @@ def edit_columns(frame: pd.DataFrame, schema: Schema) -> None:
 
 
 def _encoded_text(frame: pd.DataFrame, schema: Schema) -> str:
-    """The ", N inputs after encoding" text, counted as the model counts (numbers, missing indicators,
-    one-hot levels), or "" when the columns cannot be encoded yet."""
+    """The ", N inputs after encoding" text, counted as the model counts (numbers, missing
+    indicators, one-hot levels), or "" when the columns cannot be encoded yet."""
     n = loaders.encoded_inputs(frame, schema)
     return f", {n} inputs after encoding (missing indicators and category levels)" if n else ""
 
