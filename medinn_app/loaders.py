@@ -90,6 +90,9 @@ def default_schema(data: Dataset):
     return infer_schema(data.frame, target)
 
 
+ENCODING_ROWS = 100_000  # rows the Data page's count of encoded inputs looks at, at most
+
+
 def encoded_inputs(frame: pd.DataFrame, schema) -> int | None:
     """How many inputs the network would take after encoding ``frame`` by ``schema``, counted
     by the core's preprocessing (numbers, missing indicators, one-hot levels), as the model
@@ -102,6 +105,8 @@ def encoded_inputs(frame: pd.DataFrame, schema) -> int | None:
     if kept is not None and kept[0] is frame and kept[1] == schema:
         return kept[2]
     rows = frame if schema.target is None else frame[frame[schema.target].notna()]
+    if len(rows) > ENCODING_ROWS:  # a count, not a model: a sample keeps an edit quick
+        rows = rows.sample(ENCODING_ROWS, random_state=0)
     try:
         n = len(Preprocessor(schema).fit(rows).feature_names_) if schema.features else None
     except MedinnError:
