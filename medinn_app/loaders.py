@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from medinn_app.state import Dataset
+from medinn_app.state import ENCODED_INPUTS, Dataset
 
 if TYPE_CHECKING:  # only annotations: Home, which imports this module, draws without pandas
     import pandas as pd
@@ -88,6 +88,31 @@ def default_schema(data: Dataset):
     if target is not None and target not in data.frame.columns:
         target = None
     return infer_schema(data.frame, target)
+
+
+ENCODING_ROWS = 100_000  # rows the Data page's count of encoded inputs looks at, at most
+
+
+def encoded_inputs(frame: pd.DataFrame, schema) -> int | None:
+    """How many inputs the network would take after encoding ``frame`` by ``schema``, counted
+    by the core's preprocessing (numbers, missing indicators, one-hot levels), as the model
+    card's ``n_inputs``; None while the columns cannot be encoded. Kept for this session
+    (the table is patient data: never in a shared cache)."""
+    from medinn_core.errors import MedinnError
+    from medinn_core.preprocess import Preprocessor
+
+    kept = st.session_state.get(ENCODED_INPUTS)
+    if kept is not None and kept[0] is frame and kept[1] == schema:
+        return kept[2]
+    rows = frame if schema.target is None else frame[frame[schema.target].notna()]
+    if len(rows) > ENCODING_ROWS:  # a count, not a model: a sample keeps an edit quick
+        rows = rows.sample(ENCODING_ROWS, random_state=0)
+    try:
+        n = len(Preprocessor(schema).fit(rows).feature_names_) if schema.features else None
+    except MedinnError:
+        n = None
+    st.session_state[ENCODED_INPUTS] = (frame, schema, n)
+    return n
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

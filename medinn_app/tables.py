@@ -6,13 +6,16 @@ them without a browser.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from medinn_core.schema import Schema
+from medinn_core.schema import Schema, Task
 
 METRIC_LABELS = {
     "auroc": "AUROC",
@@ -63,6 +66,40 @@ def edited_columns(
     """The data editor's ``edited_rows`` (row of :func:`schema_frame` -> changed cells) by
     column name, for :meth:`Schema.with_edits`."""
     return {schema.columns[int(row)].name: cells for row, cells in edited_rows.items()}
+
+
+# -- predictions --------------------------------------------------------------------------------
+def risk_header(schema: Schema) -> str:
+    """The risk column's header in tables and downloads: "risk of ckd (%)"."""
+    return f"{schema.event_text} (%)"
+
+
+def predictions_csv(table: pd.DataFrame, schema: Schema) -> bytes:
+    """Predict's table as a CSV file: a binary model's risk rounded and headed by the event
+    ("risk of ckd (%)"), formulas escaped for spreadsheets."""
+    from medinn_core.io import escape_formulas
+
+    out = table
+    if schema.task == Task.BINARY and "risk (%)" in table.columns:
+        out = table.assign(**{"risk (%)": table["risk (%)"].round(2)})
+        out = out.rename(columns={"risk (%)": risk_header(schema)})
+    return escape_formulas(out).to_csv(index=False).encode("utf-8")
+
+
+def predictions_file_name(model_name: str, schema: Schema) -> str:
+    """ "risk-of-ckd-kidney-model.csv": the event and the model, in characters every file
+    system takes."""
+    what = schema.event_text if schema.task == Task.BINARY else f"predicted {schema.target}"
+    slug = re.sub(r"[^0-9A-Za-z_]+", "-", f"{what} {model_name}").strip("-")
+    return f"{slug or 'predictions'}.csv"
+
+
+def default_model_name(data_name: str, now: dt.datetime) -> str:
+    """The name a new model is offered: the data set's, then the date and time
+    ("kidney_disease-20261206-0219"), so that models of several data sets on one outcome
+    column (all "outcome") are told apart."""
+    stem = re.sub(r"[^0-9A-Za-z_]+", "-", PurePath(data_name).stem).strip("-") or "model"
+    return f"{stem[:40]}-{now:%Y%m%d-%H%M}"
 
 
 # -- metrics ------------------------------------------------------------------------------------

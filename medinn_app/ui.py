@@ -20,6 +20,24 @@ MODELS_PAGE = "pages/models.py"
 HOME_PAGE = "pages/home.py"
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:"})
+
+
+def plain(text: object) -> str:
+    """Text from a file or a user (a column name, a label) escaped for ``st.markdown``."""
+    return str(text).translate(_MARKDOWN)
+
+
+def risk_delta_colour(schema) -> str:
+    """``delta_color`` of a change in a binary model's risk: a rise toward an event that is
+    bad (ckd, died) red, a rise toward one that reads as health (notckd, alive, chosen as the
+    event by the user) green."""
+    from medinn_core.schema import reads_as_absence
+
+    event = schema.positive_class
+    return "normal" if event is not None and reads_as_absence(event) else "inverse"
+
+
 def require_dataset() -> Dataset:
     """The current dataset, or end the page with a note on how to get one."""
     data = state.dataset()

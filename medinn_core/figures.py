@@ -87,6 +87,17 @@ def column_distribution(series: pd.Series, name: str, numeric: bool, unit: str =
     return _layout(fig, f"Values of {name}", label, "patients")
 
 
+# -- the event's names ------------------------------------------------------------------------
+def outcome_names(schema) -> tuple[str, str]:
+    """How figures and tables name a binary target's two outcomes, the event second:
+    ("notckd", "ckd") when the event's label names it (``schema.event_text`` is "risk of
+    ckd"), else the target with each value ("mace_1y = 0", "mace_1y = 1")."""
+    negative, positive = schema.classes
+    if schema.event_text == f"risk of {positive}":
+        return (negative, positive)
+    return (f"{schema.target} = {negative}", f"{schema.target} = {positive}")
+
+
 # -- Predict page -------------------------------------------------------------------------------
 def risk_histogram(risk: np.ndarray, threshold: float) -> go.Figure:
     """Predicted risks (%) with the decision threshold marked."""
@@ -115,8 +126,13 @@ _METRIC_NAMES = MappingProxyType(
         "mae": "MAE",
         "rmse": "RMSE",
         "mse": "Mean squared error",
+        "learning_rate": "Learning rate (log scale)",
+        "lr": "Learning rate (log scale)",
     }
 )
+# Metrics drawn on a log axis: the learning rate halves on plateaus, from 1e-3 to 1.6e-5, a
+# flat line at 0 on a linear axis.
+_LOG_METRICS = frozenset({"learning_rate", "lr"})
 
 
 def history_figure(
@@ -171,7 +187,14 @@ def history_figure(
                 row=row,
                 col=1,
             )
-        fig.update_yaxes(title_text=titles[row - 1], row=row, col=1)
+        log = base in _LOG_METRICS
+        fig.update_yaxes(
+            title_text=titles[row - 1],
+            type="log" if log else None,
+            exponentformat="e" if log else None,
+            row=row,
+            col=1,
+        )
     fig.update_xaxes(title_text="Epoch", row=len(bases), col=1)
     if best_epoch is not None:
         fig.add_vline(

@@ -545,6 +545,39 @@ def target_classes(target: pd.Series, name: str, task: Task) -> tuple[str, ...]:
     return tuple(sorted(counts.index, key=_sort_key))
 
 
+# Names that say a column records an outcome, as whole words of the column's name.
+_OUTCOME_NAME = re.compile(
+    r"(^|_)(outcome|class|classification|death|died|dead|mortality|survival|diagnosis|target|"
+    r"label|event|status|result|disease|response)($|_)"
+)
+
+
+def likely_targets(df: pd.DataFrame, schema: Schema) -> tuple[str, ...]:
+    """Every column name, the likely outcomes first: a name such as outcome, class, death,
+    diagnosis or target, then two-valued (binary) columns, then the last column; the rest
+    follow in file order, identifiers and ignored columns at the end.
+
+    A suggestion for the target picker only: any column may be chosen.
+    """
+    names = [str(c) for c in df.columns]
+    last = names[-1] if names else None
+
+    def rank(item: tuple[int, str]) -> tuple[int, int]:
+        position, name = item
+        try:
+            col = schema.column(name)
+        except SchemaError:
+            return (9, position)
+        if col.kind in (Kind.IDENTIFIER, Kind.IGNORED) and name != schema.target:
+            return (8, position)
+        by_name = bool(_OUTCOME_NAME.search(_norm(name)))
+        binary = col.kind == Kind.BINARY
+        score = 4 * by_name + 2 * binary + (name == last)
+        return (-score, position)
+
+    return tuple(name for _, name in sorted(enumerate(names), key=rank))
+
+
 def _sort_key(label: str) -> tuple[int, float, str]:
     try:
         return (0, float(label), label)

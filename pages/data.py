@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from medinn_app import loaders, runtime, state, tables
-from medinn_core import figures
+from medinn_app import loaders, runtime, state, tables, ui
+from medinn_core import figures, units
 from medinn_core.errors import MedinnError
-from medinn_core.schema import Kind, Schema, Task, labels
+from medinn_core.schema import Kind, Schema, Task, labels, likely_targets
 from medinn_core.validate import validate
 
 SOURCES = ("Sample file", "Upload a file")
@@ -103,7 +103,7 @@ def _choose_task(frame: pd.DataFrame) -> None:
 
 def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
     st.subheader("Outcome to predict")
-    columns = [str(c) for c in frame.columns]
+    columns = list(likely_targets(frame, schema))
     left, right = st.columns(2)
     left.selectbox(
         "Target column",
@@ -127,13 +127,120 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         help="Detected from the target: two values make a binary task, a few classes "
         "multiclass, many numbers regression.",
     )
+    if schema.positive_class is not None:
+        choose_event(schema)
     message = st.session_state.pop(state.SCHEMA_MESSAGE, None)
     if message:
         st.error(message)
 
 
+def _choose_event() -> None:
+    try:
+        state.set_schema(state.schema().with_event(st.session_state[state.W_DATA_EVENT]))
+    except MedinnError as exc:
+        st.session_state[state.SCHEMA_MESSAGE] = str(exc)
+
+
+def choose_event(schema: Schema) -> None:
+    """Which of the two outcomes is the event whose risk the model predicts."""
+    left, right = st.columns(2)
+    st.session_state[state.W_DATA_EVENT] = schema.positive_class  # follows the schema
+    left.selectbox(
+        "Event (the outcome whose risk is predicted)",
+        list(schema.classes),
+        key=state.W_DATA_EVENT,
+        on_change=_choose_event,
+        help="medinn chose the outcome that names something present (ckd rather than notckd, "
+        "died rather than alive), else the rarer one. Every page, download and the report "
+        "name it.",
+    )
+    text = schema.event_text
+    right.markdown(f"**{ui.plain(text[:1].upper() + text[1:])}**")
+    right.caption("Every page, download and the report name the risk so.")
+
+
+# -- units and codes ----------------------------------------------------------------------------
+def _choose_unit(name: str) -> None:
+    unit = st.session_state[f"{state.W_DATA_UNIT}.{name}"]
+    try:
+        state.set_schema(state.schema().with_column(name, unit=unit))
+    except MedinnError as exc:
+        st.session_state[state.SCHEMA_MESSAGE] = str(exc)
+
+
+def choose_units(schema: Schema) -> None:
+    """Each recognised measurement's assumed unit and why; where the measurement is known in
+    several units (cholesterol in mg/dL or mmol/L), a choice among them."""
+    measured = [c for c in schema.features if c.measure]
+    if not measured:
+        return
+    st.subheader("Units")
+    st.caption(
+        "medinn recognised these measurements by their names and read their unit from the "
+        "values. Change a unit if it is wrong: the plausible range follows."
+    )
+    single = [c for c in measured if len(units.measure(c.measure).units) == 1]
+    for col in measured:
+        if col in single:
+            continue
+        key = f"{state.W_DATA_UNIT}.{col.name}"
+        options = list(units.measure(col.measure).units)
+        if col.unit not in options:
+            options.append(col.unit)
+        st.session_state[key] = col.unit  # follows the schema (also edited in the table)
+        left, right = st.columns([1, 2], vertical_alignment="center")
+        left.selectbox(
+            f"{col.name} ({units.measure(col.measure).description})",
+            options,
+            key=key,
+            on_change=_choose_unit,
+            args=(col.name,),
+        )
+        right.caption(f"{col.unit}: {col.unit_reason}")
+    if single:
+        shown = ", ".join(f"{ui.plain(c.name)} ({c.unit})" for c in single)
+        each = "for each" if len(single) > 1 else "for it"
+        st.caption(f"{shown}: the one unit medinn knows {each}.")
+
+
+def _choose_codes() -> None:
+    schema = state.schema()
+    chosen = set(st.session_state[state.W_DATA_CODES])
+    new = schema
+    for col in schema.columns:
+        if col.code_hint and col.is_feature:  # the ones offered
+            kind = Kind.CATEGORICAL if col.name in chosen else Kind.NUMERIC
+            if col.kind != kind:
+                new = new.with_column(col.name, kind=kind)
+    state.set_schema(new)
+
+
+def choose_codes(schema: Schema) -> None:
+    """Number columns whose few whole values look like codes: the user decides which are
+    categories."""
+    hinted = [c for c in schema.columns if c.code_hint and c.is_feature]
+    if not hinted:
+        return
+    st.subheader("Numbers that may be codes")
+    for col in hinted:
+        st.caption(f"**{ui.plain(col.name)}**: {col.code_hint}.")
+    names = [c.name for c in hinted]
+    st.session_state[state.W_DATA_CODES] = [
+        c.name for c in hinted if c.kind == Kind.CATEGORICAL
+    ]  # follows the schema
+    st.multiselect(
+        "Treat as categories",
+        names,
+        key=state.W_DATA_CODES,
+        on_change=_choose_codes,
+        placeholder="None: all are used as amounts",
+        help="A category gets one input per value (chest-pain type 1-4); an amount is one "
+        "number, where 4 means more than 3.",
+    )
+
+
 # -- schema -------------------------------------------------------------------------------------
-def edit_columns(schema: Schema, n_columns: int) -> None:
+def edit_columns(frame: pd.DataFrame, schema: Schema) -> None:
     """The schema table; an edit becomes the new schema (and reruns)."""
     st.subheader("Columns")
     st.caption(
@@ -156,6 +263,7 @@ def edit_columns(schema: Schema, n_columns: int) -> None:
             "reason": st.column_config.TextColumn("Why excluded / role", width="large"),
         },
     )
+    n_columns = frame.shape[1]
     edits = st.session_state[editor_key].get("edited_rows")
     if edits:
         try:
@@ -164,7 +272,17 @@ def edit_columns(schema: Schema, n_columns: int) -> None:
             st.session_state[state.SCHEMA_MESSAGE] = str(exc)
             state.set_schema(schema)  # a fresh editor drops the refused edit
         st.rerun()
-    st.caption(f"{len(schema.features)} of {n_columns} columns are model inputs.")
+    st.caption(
+        f"{len(schema.features)} of {n_columns} columns are model inputs"
+        f"{_encoded_text(frame, schema)}."
+    )
+
+
+def _encoded_text(frame: pd.DataFrame, schema: Schema) -> str:
+    """The ", N inputs after encoding" text, counted as the model counts (numbers, missing
+    indicators, one-hot levels), or "" when the columns cannot be encoded yet."""
+    n = loaders.encoded_inputs(frame, schema)
+    return f", {n} inputs after encoding (missing indicators and category levels)" if n else ""
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -232,6 +350,8 @@ if data is None:
 schema = state.schema()
 show_first_rows(data)
 choose_target(data.frame, schema)
-edit_columns(schema, data.frame.shape[1])
+choose_units(schema)
+choose_codes(schema)
+edit_columns(data.frame, schema)
 show_validation(data.frame, schema)
 show_profile(data.frame, schema)

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from medinn_app import reporting, runtime, sources, state, ui
-from medinn_core import evaluation
+from medinn_core import evaluation, figures
 from medinn_core.errors import MedinnError
 from medinn_core.evaluation import (
     GRADIENT_BOOSTING,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 runtime.ensure_navigation()
 
 BOOTSTRAP_CHOICES = (0, 200, 1000)
+SMALL_GROUP = "Too few to judge"  # the subgroup table's too_small column, as it is shown
 DC_RANGE = (1, 50)  # the decision curve's threshold probabilities (%) until the user moves them
 
 
@@ -186,8 +187,13 @@ def binary_section(
     """Headline numbers, the threshold's measures, presets and the tabs; returns the threshold."""
     ev = result.evaluation
     cal = ev.calibration
+    event = active.schema.positive_class
+    st.caption(
+        f"The model gives the {ui.plain(active.schema.event_text)}; an event is a patient "
+        f"with {ui.plain(active.schema.target)} = {ui.plain(event)}."
+    )
     cols = st.columns(5)
-    cols[0].metric("Patients", f"{ev.n:,}", help=f"{ev.events:,} events")
+    cols[0].metric("Patients", f"{ev.n:,}", help=f"{ev.events:,} events ({event})")
     cols[1].metric("Prevalence", f"{ev.prevalence:.1%}")
     show(cols[2], "AUROC", ev.auroc)
     show(cols[3], "Brier score", cal.brier)
@@ -287,6 +293,7 @@ def binary_tabs(
     picked: sources.Source,
 ) -> None:
     ev = result.evaluation
+    outcomes = figures.outcome_names(active.schema)
     (
         confusion_tab,
         roc_tab,
@@ -314,7 +321,9 @@ def binary_tabs(
         with confusion_tab:
             st.plotly_chart(
                 evaluation.confusion_matrix_figure(
-                    at.confusion_matrix(), title=f"Confusion matrix at {threshold:.0%}"
+                    at.confusion_matrix(),
+                    title=f"Confusion matrix at {threshold:.0%}",
+                    outcomes=outcomes,
                 ),
                 key="evaluate.confusion",
             )
@@ -330,7 +339,9 @@ def binary_tabs(
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                evaluation.calibration_figure(ev.calibration, ev.risk_distribution),
+                evaluation.calibration_figure(
+                    ev.calibration, ev.risk_distribution, outcomes=outcomes
+                ),
                 key="evaluate.calibration",
             )
     if curve_tab.open:
@@ -339,7 +350,7 @@ def binary_tabs(
     if risk_tab.open:
         with risk_tab:
             st.plotly_chart(
-                evaluation.risk_histogram_figure(ev.risk_distribution),
+                evaluation.risk_histogram_figure(ev.risk_distribution, outcomes=outcomes),
                 key="evaluate.risk_distribution",
             )
     if subgroups_tab.open:
@@ -376,13 +387,17 @@ def binary_subgroups_tab(result: ModelEvaluation, memo: dict, threshold: float) 
     if column is None:
         return
     shown = subgroups(result, memo, column, threshold)
+    table = shown.table.rename(columns={"too_small": SMALL_GROUP})
     st.dataframe(
-        shown.table.style.apply(
-            lambda r: ["color: #888"] * len(r) if r["too_small"] else [""] * len(r), axis=1
+        table.style.apply(
+            lambda r: ["color: #888"] * len(r) if r[SMALL_GROUP] else [""] * len(r), axis=1
         ),
         hide_index=True,
     )
-    st.caption("too_small: fewer than 30 events or non-events in the group, too few to judge.")
+    st.caption(
+        f"Greyed rows ({SMALL_GROUP.lower()}): fewer than 30 events or non-events in the "
+        "group, too few to judge."
+    )
     st.plotly_chart(
         evaluation.subgroup_forest_figure(
             shown.table, result.evaluation.auroc, title=f"AUROC by {shown.label}"

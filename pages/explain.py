@@ -85,6 +85,7 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
             help="Risk: contributions in percentage points of risk. Log-odds: contributions add "
             "up on the scale the network computes on, where effects are closer to additive.",
         )
+        st.caption(f"Explains the model's {ui.plain(active.schema.event_text)}.")
         return space, None
     if task == Task.MULTICLASS:
         classes = list(active.model.classes_)
@@ -283,7 +284,9 @@ def draw_what_if(shown: Shown, position: int) -> None:
         f"{kind} with the changes",
         value,
         delta=explain.change_text(new, after - before, **terms.output),
-        delta_color="inverse" if shown.task == Task.BINARY else "off",  # higher risk: worse
+        delta_color=ui.risk_delta_colour(shown.active.schema)
+        if shown.task == Task.BINARY
+        else "off",
     )
     reasons = unusual_values(shown.active, edited)
     if reasons:

@@ -9,10 +9,10 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from medinn_app import audit, explaining, loaders, runtime, state, ui
+from medinn_app import audit, explaining, loaders, runtime, state, tables, ui
 from medinn_core import figures
 from medinn_core.errors import MedinnError
-from medinn_core.io import Bundle, escape_formulas
+from medinn_core.io import Bundle
 from medinn_core.predict import Scoring, score_patients, unusual_values
 from medinn_core.schema import Task
 
@@ -123,8 +123,9 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
             "decision depends on which patients trained the network. Weigh it with care.",
             icon=":material/help:",
         )
+    event = schema.event_text
     st.caption(
-        f"Risk of {schema.target} = {schema.positive_class}. Band: high at or above the "
+        f"{ui.plain(event[:1].upper() + event[1:])}. Band: high at or above the "
         "threshold, intermediate from half of it, low below. Unusual: a value outside the "
         "training range or a category never seen in training; the risk is less certain there. "
         "Range: the lowest and highest risk among the ensemble's networks (each trained on "
@@ -136,7 +137,7 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
         hide_index=True,
         column_config={
             "risk (%)": st.column_config.ProgressColumn(
-                "risk (%)", min_value=0, max_value=100, format="%.1f%%"
+                tables.risk_header(schema), min_value=0, max_value=100, format="%.1f%%"
             ),
             "band": st.column_config.MultiselectColumn(  # one word a cell, drawn as a label
                 "band", options=list(BAND_FILLS), color=list(BAND_FILLS.values())
@@ -151,17 +152,11 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
     )
 
 
-def predictions_csv(table: pd.DataFrame, binary: bool) -> bytes:
-    """The table as a CSV file, written when the button is pressed (not on every run)."""
-    out = table.assign(**{"risk (%)": table["risk (%)"].round(2)}) if binary else table
-    return escape_formulas(out).to_csv(index=False).encode("utf-8")
-
-
 def draw_download(active: Bundle, table: pd.DataFrame, task: Task) -> None:
     st.download_button(
         "Download the predictions (CSV)",
-        functools.partial(predictions_csv, table, task == Task.BINARY),
-        file_name=f"predictions-{active.name}.csv",
+        functools.partial(tables.predictions_csv, table, active.schema),  # when pressed
+        file_name=tables.predictions_file_name(active.name, active.schema),
         mime="text/csv",
         key=state.W_PREDICT_DOWNLOAD,
         on_click=audit.record_from_callback,  # the file downloads; then the audit line
@@ -206,13 +201,14 @@ def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema
     if one.task == Task.BINARY:
         risk, was = float(outputs["risk"]), float(before["risk"])
         band = one.bands(threshold).iloc[0]
+        event = schema.event_text
         st.metric(
-            f"Risk with these values ({band})",
+            f"{event[:1].upper() + event[1:]} with these values ({band})",
             f"{risk:.1%}",
             delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
             if abs(risk - was) > 5e-4
             else None,
-            delta_color="inverse",
+            delta_color=ui.risk_delta_colour(schema),
         )
         if "risk_low" in outputs.index:
             low, high = float(outputs["risk_low"]), float(outputs["risk_high"])

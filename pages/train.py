@@ -177,7 +177,7 @@ def show_result(result) -> None:
                 st.warning(issue.message)
 
 
-def save_form(result, schema) -> None:
+def save_form(result, data: state.Dataset) -> None:
     """Save the result to the registry under a name, or say where it was saved."""
     saved = st.session_state.get(state.TRAIN_SAVED)
     if saved:
@@ -188,7 +188,7 @@ def save_form(result, schema) -> None:
     with st.form(state.W_SAVE_FORM):
         name = st.text_input(
             "Name",
-            f"{schema.target}-{dt.datetime.now():%Y%m%d-%H%M}",
+            tables.default_model_name(data.name, dt.datetime.now()),
             max_chars=64,
             key=state.W_SAVE_NAME,
         )
@@ -222,4 +222,4 @@ if config is not None:
 result = st.session_state.get(state.TRAIN_RESULT)
 if result is not None:
     show_result(result)
-    save_form(result, schema)
+    save_form(result, data)

@@ -13,6 +13,7 @@ in their own section below.
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from plotly.subplots import make_subplots
 
 from medinn_core.evaluation._bootstrap import Interval
 from medinn_core.evaluation._calibration import CalibrationResult
+from medinn_core.evaluation._thresholds import OUTCOME_LABELS
 from medinn_core.style import CLASS_COLOURS, PALETTE, style
 
 
@@ -152,13 +154,22 @@ def pr_figure(
     return style(fig, title)
 
 
-def confusion_matrix_figure(counts: pd.DataFrame, *, title: str = "Confusion matrix") -> go.Figure:
+def confusion_matrix_figure(
+    counts: pd.DataFrame,
+    *,
+    title: str = "Confusion matrix",
+    outcomes: tuple[str, str] | None = None,
+) -> go.Figure:
     """Heatmap of a confusion matrix: observed rows, predicted columns.
 
     Colour shows the row share (so rare classes are as readable as common ones); each cell
     reads "count" over "row %". ``counts`` is ``ThresholdMetrics.confusion_matrix()`` or
-    ``MulticlassEvaluation.confusion``.
+    ``MulticlassEvaluation.confusion``; ``outcomes`` names a binary matrix's two outcomes, the
+    event second (``medinn_core.figures.outcome_names``: "notckd", "ckd") instead of "no
+    event" and "event".
     """
+    if outcomes is not None and counts.shape == (2, 2):
+        counts = counts.set_axis(list(outcomes), axis=0).set_axis(list(outcomes), axis=1)
     values = counts.to_numpy(dtype=float)
     totals = values.sum(axis=1, keepdims=True)
     shares = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
@@ -186,10 +197,24 @@ def confusion_matrix_figure(counts: pd.DataFrame, *, title: str = "Confusion mat
     return style(fig, title)
 
 
+def _outcome_traces(outcomes: tuple[str, str]) -> tuple[tuple[str, str, str], ...]:
+    """(outcome in a risk distribution, its name on the figure, colour), no event first."""
+    return (
+        (OUTCOME_LABELS[0], outcomes[0], PALETTE["non_event"]),
+        (OUTCOME_LABELS[1], outcomes[1], PALETTE["event"]),
+    )
+
+
 def _risk_axis_limit(*arrays: np.ndarray) -> float:
     # Zoom on the risks that occur (rare outcomes crowd the corner of a 0-100 % plot).
     top = max(float(np.nanmax(a)) for a in arrays if len(a))
     return min(1.0, math.ceil(top * 1.1 * 20) / 20) if top > 0 else 1.0
+
+
+#: Pixels from the bottom of a calibration plot to its note: below the tick labels (about 20)
+#: and the axis title (about 25 more).
+CALIBRATION_NOTE_SHIFT = 52
+NOTE_WIDTH = 105  # characters of a line of the note
 
 
 def calibration_figure(
@@ -197,10 +222,11 @@ def calibration_figure(
     risk_distribution: pd.DataFrame | None = None,
     *,
     title: str = "Calibration",
+    outcomes: tuple[str, str] = OUTCOME_LABELS,
 ) -> go.Figure:
     """Calibration plot: quantile bins with 95 % intervals, lowess curve and the ideal line,
     with the statistics in a note; below it a strip of the predicted-risk histogram (from
-    ``risk_distribution``, both outcomes stacked) when given."""
+    ``risk_distribution``, both outcomes stacked, named by ``outcomes``) when given."""
     bins, smooth = calibration.bins, calibration.smooth
     strip = risk_distribution is not None
     fig = make_subplots(
@@ -244,14 +270,14 @@ def calibration_figure(
         col=1,
     )
     if strip:
-        for outcome, colour in (("no event", PALETTE["non_event"]), ("event", PALETTE["event"])):
+        for outcome, name, colour in _outcome_traces(outcomes):
             part = risk_distribution[risk_distribution["outcome"] == outcome]
             fig.add_trace(
                 go.Bar(
                     x=(part["bin_left"] + part["bin_right"]) / 2,
                     y=part["count"],
                     width=part["bin_right"] - part["bin_left"],
-                    name=f"Patients: {outcome}",
+                    name=f"Patients: {name}",
                     marker={"color": colour},
                     opacity=0.7,
                     hovertemplate="Risk %{x:.0%}<br>%{y} patients<extra></extra>",
@@ -277,20 +303,26 @@ def calibration_figure(
         f"O/E {calibration.oe_ratio:.2f}" if calibration.oe_ratio is not None else "O/E n/a",
         f"Brier {calibration.brier:.3f}",
     ]
-    if calibration.interpretation:
-        notes.append(f"<br>{calibration.interpretation}")
+    lines = [" · ".join(notes)]
+    if calibration.interpretation:  # wrapped: plotly does not, and cuts the line
+        lines += textwrap.wrap(calibration.interpretation, NOTE_WIDTH)
+    # Below the x axis's tick labels and title, in pixels: a share of the plot's height put
+    # the note on top of the axis title in a short figure.
     fig.add_annotation(
-        text=" · ".join(notes),
+        text="<br>".join(lines),
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.16,
+        y=0,
+        yshift=-CALIBRATION_NOTE_SHIFT,
         showarrow=False,
         align="left",
         xanchor="left",
+        yanchor="top",
         font={"size": 11},
     )
-    return style(fig, title, margin={"l": 70, "r": 20, "t": 80, "b": 110})
+    bottom = CALIBRATION_NOTE_SHIFT + 15 * len(lines) + 10
+    return style(fig, title, margin={"l": 70, "r": 20, "t": 80, "b": bottom})
 
 
 def decision_curve_figure(curve: pd.DataFrame, *, title: str = "Decision curve") -> go.Figure:
@@ -329,15 +361,19 @@ def decision_curve_figure(curve: pd.DataFrame, *, title: str = "Decision curve")
 
 
 def risk_histogram_figure(
-    distribution: pd.DataFrame, *, title: str = "Predicted risk by outcome"
+    distribution: pd.DataFrame,
+    *,
+    title: str = "Predicted risk by outcome",
+    outcomes: tuple[str, str] = OUTCOME_LABELS,
 ) -> go.Figure:
     """Overlaid histograms of predicted risk for patients with and without the event.
 
     ``distribution`` is :func:`medinn_core.evaluation.risk_distribution` output; bars show the
-    share of each outcome's patients, so groups of different size compare fairly.
+    share of each outcome's patients, so groups of different size compare fairly. ``outcomes``
+    names the two outcomes, the event second ("notckd", "ckd").
     """
     fig = go.Figure()
-    for outcome, colour in (("no event", PALETTE["non_event"]), ("event", PALETTE["event"])):
+    for outcome, name, colour in _outcome_traces(outcomes):
         part = distribution[distribution["outcome"] == outcome]
         fig.add_trace(
             go.Bar(
@@ -345,7 +381,7 @@ def risk_histogram_figure(
                 y=part["share"],
                 width=part["bin_right"] - part["bin_left"],
                 marker={"color": colour},
-                name=f"{outcome.capitalize()} (n = {int(part['count'].sum()):,})",
+                name=f"{name[:1].upper()}{name[1:]} (n = {int(part['count'].sum()):,})",
                 opacity=0.6,
                 customdata=part["count"],
                 hovertemplate="Risk %{x:.0%}<br>%{y:.1%} of group (%{customdata} patients)"

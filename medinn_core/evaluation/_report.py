@@ -27,6 +27,7 @@ from medinn_core.evaluation._binary import BinaryEvaluation, ModelComparison
 from medinn_core.evaluation._bundle import ReportInput, SubgroupTable
 from medinn_core.evaluation._multiclass import MulticlassEvaluation
 from medinn_core.evaluation._regression import RegressionEvaluation
+from medinn_core.figures import outcome_names
 from medinn_core.schema import Schema
 
 if TYPE_CHECKING:  # annotations only: the registry is not needed to write a report
@@ -168,7 +169,10 @@ def _predictors(schema: Schema) -> str:
     if classes:
         outcome += f", classes {_esc(classes)}"
         if schema.positive_class:
-            outcome += f"; the predicted event is <b>{_esc(schema.positive_class)}</b>"
+            outcome += (
+                f"; the predicted event is <b>{_esc(schema.positive_class)}</b>: the model gives "
+                f"the {_esc(schema.event_text)}"
+            )
     return f"<p>{outcome}.</p>" + _frame(pd.DataFrame(rows))
 
 
@@ -260,7 +264,9 @@ def _binary_performance(d: Mapping[str, Any], ev: BinaryEvaluation) -> str:
     return body
 
 
-def _binary_calibration(d: Mapping[str, Any], ev: BinaryEvaluation, fig: _Figures) -> str:
+def _binary_calibration(
+    d: Mapping[str, Any], ev: BinaryEvaluation, fig: _Figures, outcomes: tuple[str, str]
+) -> str:
     cal = ev.calibration
     rows = [
         ("Calibration slope", _ci(cal.to_dict().get("slope"), 2)),
@@ -277,7 +283,7 @@ def _binary_calibration(d: Mapping[str, Any], ev: BinaryEvaluation, fig: _Figure
     return (
         _rows(rows)
         + f'<p class="note">{_esc(sentence)}</p>'
-        + fig(plots.calibration_figure(cal, ev.risk_distribution))
+        + fig(plots.calibration_figure(cal, ev.risk_distribution, outcomes=outcomes))
     )
 
 
@@ -322,6 +328,7 @@ def _performance_sections(shown: ReportInput, fig: _Figures, unit: str) -> list[
     if isinstance(ev, BinaryEvaluation):
         at = shown.threshold
         d.update(at.to_dict())  # the threshold shown, which may not be the evaluation's own
+        outcomes = outcome_names(shown.evaluation.schema)
         return [
             (
                 "Performance",
@@ -330,12 +337,14 @@ def _performance_sections(shown: ReportInput, fig: _Figures, unit: str) -> list[
                 + fig(plots.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision))
                 + fig(
                     plots.confusion_matrix_figure(
-                        at.confusion_matrix(), title=f"Confusion matrix at {at.threshold:.0%}"
+                        at.confusion_matrix(),
+                        title=f"Confusion matrix at {at.threshold:.0%}",
+                        outcomes=outcomes,
                     )
                 )
-                + fig(plots.risk_histogram_figure(ev.risk_distribution)),
+                + fig(plots.risk_histogram_figure(ev.risk_distribution, outcomes=outcomes)),
             ),
-            ("Calibration", _binary_calibration(d, ev, fig)),
+            ("Calibration", _binary_calibration(d, ev, fig, outcomes)),
             (
                 "Decision curve",
                 "<p>Net benefit of acting on the model against treating everyone or no one, "

@@ -278,10 +278,14 @@ def test_predict_one_patient_follows_changed_values(trained):
     assert "predict.histogram" not in charts(at)
     first = at.selectbox(key=state.W_PREDICT_PATIENT).value
     age = at.number_input(key=f"{state.W_PREDICT_FIELD}.{first}.age")
-    before = next(m for m in at.metric if m.label.startswith("Risk with these values"))
+    before = next(
+        m for m in at.metric if m.label.startswith("Risk of mace_1y = 1 with these values")
+    )
     assert not before.delta  # unchanged values give the table's risk
     age.set_value(age.value + 30).run()
-    after = next(m for m in at.metric if m.label.startswith("Risk with these values"))
+    after = next(
+        m for m in at.metric if m.label.startswith("Risk of mace_1y = 1 with these values")
+    )
     assert after.value != before.value
     assert after.delta is not None and "points from" in after.delta
 
@@ -632,7 +636,7 @@ def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
     assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = table_with(at, "too_small")
+    table = table_with(at, "Too few to judge")  # not the raw too_small
     rows = split_rows_of(at)
     assert list(table["group"]) == sorted(rows["sex"].dropna().unique())
     assert table["n"].sum() == len(rows)
