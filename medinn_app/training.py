@@ -287,8 +287,9 @@ def progress_panel(job: TrainingJob) -> None:
     else:
         st.caption("Preparing the data and building the network…")
     st.caption(
-        "Training stops by itself when the validation loss has not improved for "
-        f"{job.config.patience} epochs; the baselines are then fitted on the same split. "
+        "Each network of the ensemble stops by itself when its own validation loss has not "
+        f"improved for {job.config.patience} epochs; the baselines are then fitted on the "
+        "same folds or split. "
         "You can open other pages meanwhile."
     )
     if _stop_button(job, "Stop and keep the best model so far", ":material/stop_circle:"):

@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from medinn_app import audit, loaders, runtime, state, tables, training, ui
-from medinn_core.config import ACTIVATIONS, TrainConfig
+from medinn_core.config import ACTIVATIONS, SCHEMES, TrainConfig
 from medinn_core.errors import MedinnError
 from medinn_core.figures import history_figure
 from medinn_core.validate import validate
@@ -105,6 +105,24 @@ def settings_form() -> TrainConfig | None:
                 key=state.W_TRAIN_CLASS_WEIGHT,
                 help="'balanced' weighs rare outcomes up; risks are then no longer calibrated.",
             )
+            scheme = c.selectbox(
+                "Validation scheme",
+                SCHEMES,
+                key=state.W_TRAIN_SCHEME,
+                help="auto: 5-fold cross-fitting below 20,000 patients (every patient trains "
+                "four of five networks and validates the fifth), a train/validation/test split "
+                "above. The choice and its reason are shown with the result.",
+            )
+            coverage = a.number_input(
+                "Coverage of intervals and sets",
+                0.5,
+                0.99,
+                DEFAULTS.coverage,
+                0.01,
+                key=state.W_TRAIN_COVERAGE,
+                help="Regression: the conformal interval (lower, upper); multiclass: the "
+                "prediction set. 0.9 means about 9 patients in 10 have the true value inside.",
+            )
         submitted = st.form_submit_button(
             "Train", type="primary", key=state.W_TRAIN_SUBMIT, icon=":material/play_arrow:"
         )
@@ -122,6 +140,8 @@ def settings_form() -> TrainConfig | None:
             patience=int(patience),
             class_weight=class_weight,
             seed=int(seed),
+            scheme=scheme,
+            coverage=float(coverage),
         )
     except MedinnError as exc:
         st.error(str(exc))

@@ -206,6 +206,33 @@ def _setting(key: str, value: Any, meta: Mapping[str, Any]) -> str:
     return str(value)
 
 
+def _recalibration(meta: Mapping[str, Any]) -> str:
+    from medinn_core.calibrate import Recalibration
+
+    if "recalibration" not in meta:
+        return "n/a (saved before recalibration existed)"
+    return Recalibration.from_dict(meta["recalibration"]).describe()
+
+
+def _coverage(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The conformal intervals' or sets' target coverage and what the internal validation
+    reached."""
+    conformal = meta.get("conformal") or {}
+    metrics = meta.get("metrics") or {}
+    if "coverage" not in metrics:
+        return []
+    target = conformal.get("coverage", 0.9)
+    kind = "intervals (lower, upper)" if "mean_interval_width" in metrics else "prediction sets"
+    size = metrics.get("mean_interval_width", metrics.get("mean_set_size"))
+    return [
+        (
+            f"Coverage of the {target:.0%} conformal {kind}, internal validation",
+            f"{metrics['coverage']:.3f} (mean {'width' if 'interval' in kind else 'size'} "
+            f"{_num(size)})",
+        )
+    ]
+
+
 def _training(meta: Mapping[str, Any]) -> str:
     config = meta.get("config") or {}
     split = meta.get("split") or {}
@@ -215,11 +242,36 @@ def _training(meta: Mapping[str, Any]) -> str:
         ("Epochs run", _num(meta.get("epochs_run"))),
         ("Best epoch (weights kept)", _num(meta.get("best_epoch"))),
         ("Stopped by the user", "yes" if meta.get("stopped_by_user") else "no"),
+    ]
+    scheme = meta.get("scheme") or {}
+    if scheme.get("name") == "folds":
+        members = scheme.get("members")
+        rows += [
+            (
+                "Validation scheme",
+                f"{members}-fold cross-fitting on {_num(split.get('train'))} patients: "
+                f"{members} networks, each trained on the other folds and stopped early on its "
+                "own; the model averages them; internal validation on the out-of-fold "
+                "predictions",
+            ),
+            ("Why this scheme", scheme.get("reason", "n/a")),
+        ]
+    else:
+        rows.append(
+            (
+                "Split (train / validation / test)",
+                " / ".join(_num(split.get(k)) for k in ("train", "validation", "test")),
+            )
+        )
+        if scheme:
+            rows.append(("Networks averaged", _num(scheme.get("members"))))
+    rows += [
         (
-            "Split (train / validation / test)",
-            " / ".join(_num(split.get(k)) for k in ("train", "validation", "test")),
+            "Patients grouped (one patient's rows together)",
+            "yes" if meta.get("grouped_split") else "no",
         ),
-        ("Split grouped by patient", "yes" if meta.get("grouped_split") else "no"),
+        ("Recalibration (closed test on held-out logits)", _recalibration(meta)),
+        *_coverage(meta),
         ("Decision threshold", _num(meta.get("threshold"))),
         ("Threshold rule", meta.get("threshold_rule") or "n/a"),
         ("Created", meta.get("created", "n/a")),
@@ -317,8 +369,8 @@ def _baseline(comparison: ModelComparison | None, meta: Mapping[str, Any]) -> st
     )
     keep = [c for c in table.columns if c == "model" or pd.api.types.is_numeric_dtype(table[c])]
     return (
-        "<p>Test-split metrics from training (same split and preprocessing); no paired "
-        "comparison on the evaluated patients.</p>" + _frame(table[keep])
+        "<p>Internal-validation metrics from training (same folds or split, same "
+        "preprocessing); no paired comparison on the evaluated patients.</p>" + _frame(table[keep])
     )
 
 
