@@ -181,7 +181,7 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
         "split": result.split.sizes(),
         "grouped_split": bool(result.split.grouped),
         "n_rows_dropped": result.n_rows_dropped,
-        "warnings": [w.message for w in result.report.warnings],
+        "warnings": [w.stored for w in result.report.warnings],  # no cell value, no row
         "training_seconds": round(result.seconds, 2),
         "data_fingerprint": result.fingerprint,
         "libraries": library_versions(),
@@ -208,7 +208,8 @@ def save_bundle(result, folder: str | os.PathLike, name: str, note: str = "") ->
         model = result.model
         model.model_.save(tmp / "model.keras")
         (tmp / "preprocess.json").write_text(json.dumps(model.preprocessor_.to_dict(), indent=1))
-        (tmp / "schema.json").write_text(model.schema.to_json())
+        # The learned levels only: a category a few patients share is named nowhere.
+        (tmp / "schema.json").write_text(model.preprocessor_.saved_schema().to_json())
         meta = build_metadata(result, name, note)
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         background = np.asarray(result.background, dtype=np.float32)
