@@ -383,12 +383,32 @@ class Preprocessor:
                 "ranges": data.get("ranges", {}),
                 "encoded": encoded,
             }
+            _check_state(pre.state_, schema)
         except ModelError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(
                 f"The saved preprocessing is damaged or not medinn's: {exc!r}."
             ) from None
         pre.feature_names_ = tuple(e.name for e in encoded)
         pre.feature_of_ = tuple(e.source for e in encoded)
         return pre
+
+
+def _check_state(state: dict[str, Any], schema: Schema) -> None:
+    """Every encoded column has what :meth:`Preprocessor.transform` reads, for a feature of
+    ``schema``: a damaged file fails when loaded, not when a patient is scored."""
+    features = set(schema.feature_names)
+    for e in state["encoded"]:
+        if e.source not in features:
+            raise ValueError(f"input {e.name!r} comes from {e.source!r}, not a feature")
+        if e.role == "scaled":
+            params = [float(state["numbers"][e.source][k]) for k in ("median", "mean", "scale")]
+            if not all(np.isfinite(params)) or params[2] <= 0:
+                raise ValueError(f"the scaling of {e.source!r} is not usable")
+        elif e.role == "level":
+            spec = state["levels"][e.source]
+            if not all(isinstance(c, str) for c in [*spec["categories"], *spec["infrequent"]]):
+                raise ValueError(f"the categories of {e.source!r} are not text")
+        elif e.role != "missing":
+            raise ValueError(f"unknown role {e.role!r} of input {e.name!r}")

@@ -66,11 +66,22 @@ def audit_path(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 def manifest_hash(folder: str | os.PathLike) -> str | None:
-    """The SHA-256 of a bundle's manifest (its bundle hash), or None if it has none."""
+    """A bundle's hash (:func:`manifest_digest` of its manifest), or None if it has none."""
     try:
-        return hashlib.sha256((Path(folder) / "manifest.json").read_bytes()).hexdigest()
+        return manifest_digest((Path(folder) / "manifest.json").read_bytes())
     except OSError:
         return None
+
+
+def manifest_digest(manifest: bytes) -> str:
+    """The bundle hash: the SHA-256 of the manifest as medinn writes it (sorted keys, indent
+    2), so that whitespace added to a manifest, which its signature ignores, does not make
+    the same bundle look like another one in the audit log."""
+    try:
+        parsed = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON: as it is
+        return hashlib.sha256(manifest).hexdigest()
+    return hashlib.sha256(json.dumps(parsed, indent=2, sort_keys=True).encode()).hexdigest()
 
 
 def _now() -> str:
