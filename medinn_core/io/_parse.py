@@ -196,7 +196,7 @@ def _read_parquet(src: _Source, max_bytes: int) -> tuple[list[str], list[pa.Chun
         raise DataError(
             f"Column {nested[0].name!r} of '{src.label}' holds {nested[0].type} values (a list "
             "or a record in each cell); medinn reads one number or text per cell. Put each "
-            "item in a column of its own, or drop the column."
+            "item in a column of its own, or remove the column, and save the file again."
         )
     cells = meta.num_rows * max(len(schema), 1)
     if cells > max_cells:
