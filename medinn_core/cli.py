@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -137,6 +138,33 @@ def _load(args: argparse.Namespace):
     return load_bundle(args.model), df
 
 
+def _check_out(path: str, option: str = "--out") -> Path:
+    """The output file named on the command line, checked before any work: its folder exists
+    and is writable, and it is not a folder itself."""
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise ConfigError(f"{option} '{out}' is a folder; give the name of a file to write.")
+    if not folder.is_dir():
+        raise ConfigError(
+            f"Cannot write {option} '{out}': its folder '{folder}' does not exist. Create the "
+            "folder or choose another path."
+        )
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(
+            f"Cannot write {option} '{out}': its folder '{folder}' is not writable. Choose "
+            "another path."
+        )
+    return out
+
+
+def _check_audit() -> None:
+    """Before any work: an output must never exist without its audit line."""
+    from medinn_core.security import audit_path, check_log
+
+    check_log(audit_path())
+
+
 def _status(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -189,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"Output folder '{out}' already exists. Choose a new folder for the model."
         )
+    _check_audit()
     df = _read(args.data)
     if args.target not in df.columns:
         raise DataError(
@@ -226,7 +255,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     for warning in result.report.warnings:
         _status(f"warning: {warning.message}")
     save_bundle(result, out, args.name or out.name, args.note)
-    _audit("train_finish", folder=out, n=len(df) - result.n_rows_dropped, name=args.name)
+    try:
+        _audit("train_finish", folder=out, n=len(df) - result.n_rows_dropped, name=args.name)
+    except MedinnError:  # the log broke while training: no model without its line
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if v is not None)
     _status(f"Scheme: {result.scheme.describe()} ({result.scheme.reason}).")
     held = "out-of-fold predictions" if result.scheme.name == "folds" else "test split"
@@ -296,6 +329,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from medinn_core.predict import check_columns, combine_checks, require_columns, score_frame
     from medinn_core.schema import Kind
 
+    out_path = _check_out(args.out)
+    _check_audit()
     bundle = load_bundle(args.model)
     model, id_column = bundle.model, bundle.schema.id_column
     # Numeric features are parsed straight as floats: scoring reads them as floats anyway.
@@ -308,7 +343,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             yield chunk, combine_checks([check], model)  # kept small until the end
 
     source, checks, n = f"'{args.data}'", [], 0
-    with _written_at_end(Path(args.out)) as out:
+    with _written_at_end(out_path) as out:
         # Checked beside reading, so that the two threads share the work about evenly.
         for chunk, check in _read_ahead(checked(chunks)):
             checks.append(check)
@@ -317,9 +352,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             outputs = [c for c in scores.columns if c != id_column and scores[c].dtype.kind == "f"]
             out.write(csv_bytes(scores.astype(dict.fromkeys(outputs, "float32")), header=not n))
             n += len(scores)
+        _audit("predict", bundle, n=n)  # before the file appears: none without its line
     for message in combine_checks(checks, model).messages():
         _status(f"note: {message}")
-    _audit("predict", bundle, n=n)
     _status(f"Scored {n} patients; wrote {args.out}")
     return 0
 
@@ -327,13 +362,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from medinn_core.evaluation import evaluate_bundle
 
+    out = _check_out(args.json_out, "--json")
+    _check_audit()
     bundle, df = _load(args)
-
     result = evaluate_bundle(
         bundle, df, threshold=args.threshold, n_boot=args.bootstrap, source=f"'{args.data}'"
     ).to_dict()
-    Path(args.json_out).write_text(json.dumps(result, indent=2))
-    _audit("evaluate", bundle, n=result["n"])
+    with _written_at_end(out) as handle:
+        handle.write(json.dumps(result, indent=2).encode("utf-8"))
+        _audit("evaluate", bundle, n=result["n"])
     _status(f"Evaluated {result['n']} patients; wrote {args.json_out}")
     return 0
 
@@ -342,6 +379,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from medinn_core.explain import explain_model
     from medinn_core.io import escape_formulas
 
+    out = _check_out(args.out)
+    _check_audit()
     bundle, df = _load(args)
     explanation = explain_model(
         bundle.model, bundle.background, df, space=args.space, class_name=args.class_name
@@ -351,8 +390,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     table["output"] = explanation.output
     if bundle.schema.id_column and table.index.name == bundle.schema.id_column:
         table = table.reset_index()
-    escape_formulas(table).to_csv(args.out, index=False)
-    _audit("explain", bundle, n=len(table))
+    with _written_at_end(out) as handle:
+        handle.write(escape_formulas(table).to_csv(index=False).encode("utf-8"))
+        _audit("explain", bundle, n=len(table))
     what = f" for class {explanation.class_name!r}" if explanation.class_name else ""
     _status(f"Explained {len(table)} patients{what} ({explanation.method}); wrote {args.out}")
     return 0
@@ -361,6 +401,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from medinn_core.evaluation import build_report, evaluate_bundle
 
+    out = _check_out(args.out)
+    _check_audit()
     bundle, df = _load(args)
     result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
     html = build_report(
@@ -371,8 +413,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         limitations=args.limitations,
         data=df,
     )
-    Path(args.out).write_text(html, encoding="utf-8")
-    _audit("report", bundle, n=result.evaluation.n)
+    with _written_at_end(out) as handle:
+        handle.write(html.encode("utf-8"))
+        _audit("report", bundle, n=result.evaluation.n)
     _status(f"Wrote the model report for {result.evaluation.n} patients to {args.out}")
     return 0
 

@@ -32,8 +32,20 @@ class BundleError(ModelError):
     """A saved model bundle is missing, corrupt, tampered with or unsafe to load."""
 
 
+#: Longest value a message quotes: a 30 MB cell must not become a 30 MB error line.
+MAX_QUOTED = 60
+
+
+def quoted(value: object, limit: int = MAX_QUOTED) -> str:
+    """A value as a message quotes it (``repr`` of text), its first ``limit`` characters
+    only: ``'abcd'… (70,000 characters)``."""
+    text = str(value)
+    shown = repr(text[:limit]) if isinstance(value, str) else text[:limit]
+    return shown if len(text) <= limit else f"{shown}… ({len(text):,} characters)"
+
+
 def list_examples(items: list, limit: int = 5) -> str:
     """Format at most ``limit`` offenders for a message: ``'a', 'b', 'c' and 2 more``."""
-    shown = ", ".join(repr(item) if isinstance(item, str) else str(item) for item in items[:limit])
+    shown = ", ".join(quoted(item) for item in items[:limit])
     extra = len(items) - limit
     return f"{shown} and {extra} more" if extra > 0 else shown

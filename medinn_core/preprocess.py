@@ -2,7 +2,11 @@
 
 scikit-learn's ``ColumnTransformer`` learns the parameters on the training split (median
 imputation with missing indicators and standard scaling for numbers; one-hot encoding with a
-missing level, infrequent categories grouped, unknown categories handled for categories).
+missing level for categories). Categories seen in fewer than :data:`MIN_LEVEL_PATIENTS`
+training patients (or under ``min_frequency`` of the rows, or beyond ``max_categories``) are
+folded into ``OTHER_LEVEL`` before fitting, so that neither the saved preprocessing nor the
+saved schema names them; a new patient with such a category, or one never seen, is encoded
+as ``OTHER_LEVEL`` too.
 The learned parameters are then kept as plain data (:class:`Preprocessor` state), saved as
 JSON beside the network, so loading a model runs no pickled code, and applied with NumPy.
 Every encoded column knows the original column it came from (``feature_of_``), taken from the
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +29,10 @@ from medinn_core.schema import Column, Kind, Schema, label_codes, labels, numeri
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
 PREPROCESS_VERSION = 1
+# A category seen in fewer training patients than this is folded into OTHER_LEVEL before it
+# is learned: the level would name those few patients in every saved bundle, and a network
+# cannot learn anything reliable from so few of them anyway.
+MIN_LEVEL_PATIENTS = 5
 
 
 def clean_features(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -72,6 +80,16 @@ def _require_features(df: pd.DataFrame, schema: Schema) -> None:
         )
 
 
+def _patients(df: pd.DataFrame, schema: Schema) -> pd.Series | None:
+    """Each row's patient (the identifier), or None when each row is a patient."""
+    if schema.id_column is None or schema.id_column not in df.columns:
+        return None
+    ids = df[schema.id_column].astype("str")
+    # A row without an identifier is a patient of its own.
+    alone = pd.Series([f"\x00row {i}" for i in range(len(ids))], index=ids.index)
+    return ids.where(df[schema.id_column].notna(), alone)
+
+
 def _blocks(encoded: list[Encoded]) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` of each run of encoded columns with the same role (and, for levels,
     the same source column)."""
@@ -103,7 +121,8 @@ class Preprocessor:
     Parameters
     ----------
     schema : the schema naming the feature columns and their kinds.
-    min_frequency : categories rarer than this share of training rows go to ``OTHER_LEVEL``.
+    min_frequency : categories rarer than this share of training rows go to ``OTHER_LEVEL``,
+        as do categories seen in fewer than :data:`MIN_LEVEL_PATIENTS` patients.
     max_categories : at most this many one-hot columns per feature (including ``OTHER_LEVEL``).
     """
 
@@ -127,6 +146,9 @@ class Preprocessor:
         # from the inputs (validation has warned about it).
         numeric = [c for c in numeric if frame[c].notna().any()]
         min_count = max(1, int(np.ceil(self.min_frequency * len(frame))))
+        patients = _patients(df, self.schema)
+        for name in categorical:
+            frame[name] = self._fold(frame[name], patients, min_count)
         transformer = ColumnTransformer(
             [
                 ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
@@ -136,11 +158,7 @@ class Preprocessor:
                     make_pipeline(
                         SimpleImputer(strategy="constant", fill_value=MISSING_LEVEL),
                         OneHotEncoder(
-                            handle_unknown="infrequent_if_exist",
-                            min_frequency=min_count,
-                            max_categories=self.max_categories,
-                            sparse_output=False,
-                            dtype=np.float32,
+                            handle_unknown="ignore", sparse_output=False, dtype=np.float32
                         ),
                     ),
                     categorical,
@@ -165,6 +183,28 @@ class Preprocessor:
             raise ModelError("Internal error: the saved preprocessing differs from scikit-learn's.")
         return self
 
+    def _fold(self, values: pd.Series, patients: pd.Series | None, min_count: int) -> pd.Series:
+        """``values`` (missing as ``MISSING_LEVEL``) with the levels that are not kept replaced
+        by ``OTHER_LEVEL``: a level is kept when it is in at least ``min_count`` rows and
+        :data:`MIN_LEVEL_PATIENTS` patients, the most frequent first, at most
+        ``max_categories`` columns in all."""
+        values = values.where(values.notna(), MISSING_LEVEL)
+        rows = values.value_counts(sort=False)
+        if patients is None:
+            people = rows
+        else:
+            people = pd.DataFrame({"v": values, "p": patients}).groupby("v")["p"].nunique()
+            people = people.reindex(rows.index)
+        # A missing value names nobody: only its share of the rows decides.
+        named = rows.index != MISSING_LEVEL
+        enough = (rows >= min_count) & ((people >= MIN_LEVEL_PATIENTS) | ~named)
+        kept = rows[enough].sort_values(ascending=False, kind="stable")
+        if len(kept) < len(rows) or len(kept) > self.max_categories:
+            kept = kept.iloc[: self.max_categories - 1]
+        if len(kept) == len(rows):
+            return values
+        return values.where(values.isin(kept.index), OTHER_LEVEL)
+
     def _extract(self, ct, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
         num_pipe = ct.named_transformers_["num"] if numeric else None
         encoded: list[Encoded] = []
@@ -184,13 +224,13 @@ class Preprocessor:
         levels = {}
         if categorical:
             encoder = ct.named_transformers_["cat"][-1]
-            infrequent = encoder.infrequent_categories_
             for j, name in enumerate(categorical):
+                # Folded levels are named nowhere: "infrequent" stays empty (bundles saved
+                # before the fold listed them there), and OTHER_LEVEL among the categories
+                # says that any level not listed is encoded as OTHER_LEVEL.
                 cats = [str(c) for c in encoder.categories_[j]]
-                rare = [] if infrequent[j] is None else [str(c) for c in infrequent[j]]
-                kept = [c for c in cats if c not in rare] + ([OTHER_LEVEL] if rare else [])
-                levels[name] = {"categories": cats, "infrequent": rare, "columns": kept}
-                encoded += [Encoded(f"{name} = {lv}", name, "level", lv) for lv in kept]
+                levels[name] = {"categories": cats, "infrequent": [], "columns": cats}
+                encoded += [Encoded(f"{name} = {lv}", name, "level", lv) for lv in cats]
         width = sum(
             ct.output_indices_[k].stop - ct.output_indices_[k].start for k in ("num", "ind", "cat")
         )
@@ -263,7 +303,7 @@ class Preprocessor:
         codes, names = label_codes(series)
         names = [*names, MISSING_LEVEL]  # code -1 is missing
         kept = set(spec["categories"]) - set(spec["infrequent"])
-        if spec["infrequent"]:
+        if spec["infrequent"] or OTHER_LEVEL in kept:
             names = [n if n in kept else OTHER_LEVEL for n in names]
         ids = {name: i for i, name in enumerate(dict.fromkeys(names))}
         return np.array([ids[n] for n in names], dtype=np.intp)[codes], ids
@@ -272,6 +312,29 @@ class Preprocessor:
         """The categories of ``name`` seen in training (for unseen-category reports)."""
         self._check_fitted()
         return list(self.state_["levels"].get(name, {}).get("categories", []))
+
+    def saved_schema(self) -> Schema:
+        """The schema as a bundle saves it: a feature's categories are the levels the model
+        learned (folded ones are not named); other columns keep no categories, but the target
+        keeps its classes.
+
+        Raises
+        ------
+        ModelError
+            If called before :meth:`fit`.
+        """
+        self._check_fitted()
+        columns = []
+        for col in self.schema.columns:
+            spec = self.state_["levels"].get(col.name) if col.is_feature else None
+            if spec is not None:
+                cats = tuple(c for c in spec["categories"] if c != MISSING_LEVEL)
+            elif col.name == self.schema.target:
+                cats = tuple(c for c in col.categories if c in self.schema.classes)
+            else:
+                cats = ()
+            columns.append(replace(col, categories=cats))
+        return replace(self.schema, columns=tuple(columns))
 
     def training_range(self, name: str) -> tuple[float, float] | None:
         """The 0.5th–99.5th percentile of ``name`` in training (None for categories)."""
@@ -320,12 +383,32 @@ class Preprocessor:
                 "ranges": data.get("ranges", {}),
                 "encoded": encoded,
             }
+            _check_state(pre.state_, schema)
         except ModelError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(
                 f"The saved preprocessing is damaged or not medinn's: {exc!r}."
             ) from None
         pre.feature_names_ = tuple(e.name for e in encoded)
         pre.feature_of_ = tuple(e.source for e in encoded)
         return pre
+
+
+def _check_state(state: dict[str, Any], schema: Schema) -> None:
+    """Every encoded column has what :meth:`Preprocessor.transform` reads, for a feature of
+    ``schema``: a damaged file fails when loaded, not when a patient is scored."""
+    features = set(schema.feature_names)
+    for e in state["encoded"]:
+        if e.source not in features:
+            raise ValueError(f"input {e.name!r} comes from {e.source!r}, not a feature")
+        if e.role == "scaled":
+            params = [float(state["numbers"][e.source][k]) for k in ("median", "mean", "scale")]
+            if not all(np.isfinite(params)) or params[2] <= 0:
+                raise ValueError(f"the scaling of {e.source!r} is not usable")
+        elif e.role == "level":
+            spec = state["levels"][e.source]
+            if not all(isinstance(c, str) for c in [*spec["categories"], *spec["infrequent"]]):
+                raise ValueError(f"the categories of {e.source!r} are not text")
+        elif e.role != "missing":
+            raise ValueError(f"unknown role {e.role!r} of input {e.name!r}")

@@ -24,13 +24,24 @@ MIN_EVENTS_PER_PARAMETER = 10
 
 @dataclass(frozen=True)
 class Issue:
-    """One finding: ``severity`` is "error" or "warning"; ``code`` is stable for tests and UI."""
+    """One finding: ``severity`` is "error" or "warning"; ``code`` is stable for tests and UI.
+
+    ``message`` is what the user reads at upload: it may quote cells and row numbers.
+    ``summary`` says the same without any cell value or row number, for what is kept (a model
+    bundle's metadata); it is empty when the message quotes nothing.
+    """
 
     severity: str
     code: str
     message: str
     column: str | None = None
     count: int = 0
+    summary: str = ""
+
+    @property
+    def stored(self) -> str:
+        """The text a saved model keeps: counts and column names, no patient value."""
+        return self.summary or self.message
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +50,7 @@ class Issue:
             "column": self.column,
             "count": self.count,
             "message": self.message,
+            "summary": self.stored,
         }
 
 
@@ -110,6 +122,8 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
             f"Column {col.name!r} should be numeric{_unit(col)}: {int(text.sum())} values are not "
             f"numbers, e.g. {_examples(bad.astype(str))} in rows {sheet_rows(bad.index)}. They are "
             "treated as missing; fix those cells, or change the column's kind to categorical.",
+            f"Column {col.name!r}: {int(text.sum())} values were not numbers and were treated "
+            "as missing.",
         )
     infinite = np.isinf(values.fillna(0))
     if infinite.any():
@@ -122,6 +136,7 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
             f"{_examples(raw[infinite].astype(str))} in rows {sheet_rows(values.index[infinite])} "
             "(a division by zero or a number too large, such as 1e309): they are treated as "
             "missing. Correct those cells in the source, or leave them empty.",
+            f"Column {col.name!r}: {int(infinite.sum())} infinite values were treated as missing.",
         )
     if col.nonzero:
         zeros = values == 0
@@ -135,6 +150,7 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
                 f"{sheet_rows(values.index[zeros])}), but a {col.description or col.name} of 0"
                 f"{_unit(col, ' ')} is not possible: they are probably missing values and are "
                 "treated as missing. Untick 'zero impossible' for this column if zeros are real.",
+                f"Column {col.name!r}: {int(zeros.sum())} impossible zeros were treated as missing.",
             )
     finite = values[np.isfinite(values) & ~(col.nonzero & (values == 0))]
     if col.valid_min is not None and col.valid_max is not None and not finite.empty:
@@ -161,6 +177,8 @@ def _check_numeric(df: pd.DataFrame, col, add) -> None:
                 f"{col.valid_min:.3g}–{col.valid_max:.3g}{_unit(col, ' ')}, e.g. "
                 f"{_examples(out.map('{:g}'.format))} in rows {sheet_rows(out.index)}. Check the "
                 "unit of this column, or correct the values.",
+                f"Column {col.name!r}: {len(out)} values outside the plausible range "
+                f"{col.valid_min:.3g}–{col.valid_max:.3g}{_unit(col, ' ')}.",
             )
 
 
@@ -203,6 +221,8 @@ def _check_target(df: pd.DataFrame, schema: Schema, add) -> pd.Series:
             f"Target column {schema.target!r} is missing in {int(missing.sum())} rows (rows "
             f"{sheet_rows(target.index[missing])}): those rows are left out of training and "
             "evaluation.",
+            f"Target column {schema.target!r}: {int(missing.sum())} rows without a target were "
+            "left out of training and evaluation.",
         )
     present = target[~missing]
     if schema.task == Task.REGRESSION:
@@ -217,6 +237,7 @@ def _check_target(df: pd.DataFrame, schema: Schema, add) -> pd.Series:
                 f"Target column {schema.target!r} must be numeric for regression: "
                 f"{int(bad.sum())} values are not numbers, e.g. {_examples(present[bad].astype(str))}"
                 f" in rows {sheet_rows(present.index[bad])}. Fix them or choose a classification task.",
+                f"Target column {schema.target!r}: {int(bad.sum())} values are not numbers.",
             )
         return ~missing
     counts = labels(present).value_counts()
@@ -229,6 +250,8 @@ def _check_target(df: pd.DataFrame, schema: Schema, add) -> pd.Series:
             len(unknown),
             f"Target column {schema.target!r} holds values the schema does not know: "
             f"{list_examples(sorted(unknown))}. Choose the target again to refresh its classes.",
+            f"Target column {schema.target!r} holds {len(unknown)} values the schema does not "
+            "know.",
         )
     if len(counts) < 2:
         add(
@@ -268,8 +291,10 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
     """
     issues: list[Issue] = []
 
-    def add(severity: str, code: str, column: str | None, count: int, message: str) -> None:
-        issues.append(Issue(severity, code, message, column, count))
+    def add(
+        severity: str, code: str, column: str | None, count: int, message: str, summary: str = ""
+    ) -> None:
+        issues.append(Issue(severity, code, message, column, count, summary))
 
     missing_cols = [c.name for c in schema.columns if c.name not in df.columns]
     if missing_cols:
@@ -433,6 +458,7 @@ def _check_rows(df: pd.DataFrame, schema: Schema, add) -> None:
             int(dups.sum()),
             f"{_plural(int(dups.sum()), 'row repeats', 'rows repeat')} an earlier row exactly "
             f"(rows {sheet_rows(df.index[dups])}). Check the export for duplicated records.",
+            _duplicates_summary(int(dups.sum())),
         )
     if schema.id_column is not None and schema.id_column in df.columns:
         ids = df[schema.id_column]
@@ -447,6 +473,8 @@ def _check_rows(df: pd.DataFrame, schema: Schema, add) -> None:
                 f"Identifier {schema.id_column!r} repeats: {n_patients} patients appear in more "
                 f"than one row, e.g. {_examples(repeated.astype(str))}. The split keeps each "
                 "patient's rows together so no patient is in both training and test.",
+                f"Identifier {schema.id_column!r} repeats: {n_patients} patients appear in more "
+                "than one row; the split kept each patient's rows together.",
             )
         if dups.any():
             add(
@@ -457,7 +485,12 @@ def _check_rows(df: pd.DataFrame, schema: Schema, add) -> None:
                 f"{_plural(int(dups.sum()), 'row repeats', 'rows repeat')} an earlier row "
                 f"exactly (rows {sheet_rows(df.index[dups])}). Check the export for duplicated "
                 "records.",
+                _duplicates_summary(int(dups.sum())),
             )
+
+
+def _duplicates_summary(n: int) -> str:
+    return f"{_plural(n, 'row repeats', 'rows repeat')} an earlier row exactly."
 
 
 def _report(issues: list[Issue], df: pd.DataFrame, usable) -> ValidationReport:

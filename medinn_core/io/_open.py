@@ -186,11 +186,14 @@ def _utf16_without_bom(head: bytes) -> str | None:
 def _detect_delimiter(label: str, text: str) -> str:
     """The delimiter giving the first rows the most consistent field count (then the most)."""
     best: tuple[float, int, str] | None = None
+    bare_cr = 0  # the line of a carriage return outside quotes, which the csv module refuses
     for delimiter in _DELIMITERS:
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         try:
-            reader = csv.reader(io.StringIO(text), delimiter=delimiter)
             rows = list(itertools.islice(filter(None, reader), _SNIFF_ROWS))
-        except csv.Error:
+        except csv.Error as exc:
+            if "new-line" in str(exc):
+                bare_cr = bare_cr or reader.line_num
             continue
         if not rows or len(rows[0]) < 2:
             continue
@@ -198,6 +201,8 @@ def _detect_delimiter(label: str, text: str) -> str:
         consistency = sum(len(row) == width for row in rows) / len(rows)
         if best is None or (consistency, width) > best[:2]:
             best = (consistency, width, delimiter)
+    if best is None and bare_cr:
+        raise _carriage_return(label, text, bare_cr)
     if best is None:
         raise DataError(
             f"'{label}' has a single column: no comma, semicolon, tab or '|' separates the "
@@ -207,6 +212,19 @@ def _detect_delimiter(label: str, text: str) -> str:
     _check_width(label, best[1])
     _check_one_delimiter(label, text, best[2], best[1])
     return best[2]
+
+
+def _carriage_return(label: str, text: str, line: int) -> DataError:
+    if "\n" not in text:
+        return DataError(
+            f"'{label}' ends its lines with a carriage return only (old Mac line endings); "
+            "medinn reads Windows (CR LF) and Unix (LF) line endings. Save it again as CSV."
+        )
+    return DataError(
+        f"'{label}' has a carriage return (a line break) inside a value that is not in quotes, "
+        f'on line {line}. Remove it, or put the value in double quotes ("..."), as a '
+        "spreadsheet does when it saves a value that holds a line break."
+    )
 
 
 def _check_one_delimiter(label: str, text: str, delimiter: str, width: int) -> None:

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import ParseError as XMLParseError
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -131,10 +132,46 @@ def _read_csv(
     return _arrow_columns(frame), dialect
 
 
-def _read_excel(src: _Source) -> list[pa.ChunkedArray]:
+def _expansion_limits(max_bytes: int) -> tuple[int, int]:
+    """``(cells, bytes)`` a compressed file of at most ``max_bytes`` may expand to: about
+    what a CSV of ``max_bytes`` can hold, so a small file cannot unpack to gigabytes."""
+    return max(max_bytes // 4, 10_000), 2 * max_bytes
+
+
+def _too_large(label: str, found: str, limit: str) -> DataError:
+    return DataError(
+        f"'{label}' would expand to {found} when read, over the limit of {limit}. Split it "
+        "into smaller files, or raise the limit (max_bytes)."
+    )
+
+
+def _check_workbook(src: _Source, max_bytes: int) -> None:
+    """The XML parts of an .xlsx, by the sizes in its zip directory, before openpyxl reads
+    them (it reads about 10 MB of XML a second): refused if too large, or if an entry holds
+    more compressed data than its stated size can come from (a header that lies)."""
+    limit = _expansion_limits(max_bytes)[1] // 8
+    with zipfile.ZipFile(src.binary()) as archive:
+        infos = archive.infolist()
+    for info in infos:
+        if info.compress_size > info.file_size + info.file_size // 100 + 1024:
+            raise DataError(
+                f"'{src.label}' is a damaged workbook: its part {info.filename!r} states "
+                f"{info.file_size:,} bytes but holds {info.compress_size:,} compressed bytes. "
+                "Save it again from Excel, or as CSV."
+            )
+    xml = sum(i.file_size for i in infos)
+    if xml > limit:
+        raise _too_large(
+            src.label, f"{xml / _MB:,.0f} MB of worksheet XML", f"{limit / _MB:,.0f} MB for "
+            "an Excel workbook (save large tables as CSV, which reads far faster)",
+        )  # fmt: skip
+
+
+def _read_excel(src: _Source, max_bytes: int) -> list[pa.ChunkedArray]:
     # Imported here: openpyxl adds 0.2 s to the first page that imports this module.
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_workbook(src, max_bytes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # openpyxl on styles it cannot keep
         try:
@@ -147,10 +184,60 @@ def _read_excel(src: _Source) -> list[pa.ChunkedArray]:
     return _arrow_columns(frame)
 
 
-def _read_parquet(src: _Source) -> tuple[list[str], list[pa.ChunkedArray]]:
-    table = pq.read_table(src.arrow())
+def _read_parquet(src: _Source, max_bytes: int) -> tuple[list[str], list[pa.ChunkedArray]]:
+    """The columns of a Parquet file, bounded before they are decoded: rows x columns and
+    the stored bytes from its footer, then the text's decoded bytes from its dictionaries
+    (text is read dictionary-encoded, so a value repeated 20 million times is held once)."""
+    max_cells, max_decoded = _expansion_limits(max_bytes)
+    meta = pq.ParquetFile(src.arrow()).metadata  # the footer only
+    schema = meta.schema.to_arrow_schema()
+    nested = [f for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise DataError(
+            f"Column {nested[0].name!r} of '{src.label}' holds {nested[0].type} values (a list "
+            "or a record in each cell); medinn reads one number or text per cell. Put each "
+            "item in a column of its own, or remove the column, and save the file again."
+        )
+    cells = meta.num_rows * max(len(schema), 1)
+    if cells > max_cells:
+        raise _too_large(
+            src.label, f"{meta.num_rows:,} rows x {len(schema)} columns ({cells:,} cells)",
+            f"{max_cells:,} cells",
+        )  # fmt: skip
+    stored = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if stored > max_decoded:
+        raise _too_large(src.label, f"{stored / _MB:,.0f} MB", f"{max_decoded / _MB:,.0f} MB")
+    text = [f.name for f in schema if _is_text(f.type)]
+    table = pq.read_table(src.arrow(), read_dictionary=text)
+    decoded = sum(_decoded_bytes(column) for column in table.columns)
+    if decoded > max_decoded:
+        raise _too_large(src.label, f"{decoded / _MB:,.0f} MB", f"{max_decoded / _MB:,.0f} MB")
     keep = [i for i, name in enumerate(table.column_names) if not _PANDAS_INDEX.fullmatch(name)]
-    return [table.column_names[i] for i in keep], [table.column(i) for i in keep]
+    columns = [table.column(i) for i in keep]
+    columns = [
+        c.cast(schema.field(i).type) if schema.field(i).name in text else c
+        for i, c in zip(keep, columns, strict=True)
+    ]
+    return [table.column_names[i] for i in keep], columns
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    )  # fmt: skip
+
+
+def _decoded_bytes(column: pa.ChunkedArray) -> int:
+    """The bytes ``column`` takes once its dictionaries are decoded."""
+    total = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type) and _is_text(chunk.type.value_type):
+            lengths = pc.binary_length(chunk.dictionary)
+            total += (pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0) + 8 * len(chunk)
+        else:
+            total += chunk.nbytes
+    return total
 
 
 def _arrow_columns(frame: pd.DataFrame) -> list[pa.ChunkedArray]:

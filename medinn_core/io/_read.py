@@ -95,7 +95,9 @@ def load_table(
     name : str, optional
         File name used in messages; defaults to the path's name, or ``"upload"`` for bytes.
     max_bytes : int
-        Refuse larger files before reading them.
+        Refuse larger files before reading them, and Parquet or Excel files that would
+        expand beyond what a CSV of this size holds (``max_bytes / 4`` cells, twice
+        ``max_bytes`` decoded; a quarter of ``max_bytes`` of worksheet XML).
 
     Returns
     -------
@@ -117,9 +119,9 @@ def load_table(
     dialect = _detect_csv(src, notes) if fmt == "csv" else None
     with _as_data_errors(src, fmt, dialect):
         if fmt == "parquet":
-            names, columns = _read_parquet(src)
+            names, columns = _read_parquet(src, max_bytes)
         elif fmt == "xlsx":
-            names, columns = _split_header(src.label, _read_excel(src))
+            names, columns = _split_header(src.label, _read_excel(src, max_bytes))
         else:
             raw, dialect = _read_csv(src, dialect, notes)
             names, columns = _split_header(src.label, raw)

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 from medinn_core.backend import import_keras
 from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
-from medinn_core.errors import BundleError, ModelError, list_examples
+from medinn_core.errors import BundleError, MedinnError, list_examples
 from medinn_core.model import MedinnModel
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema
@@ -37,6 +38,7 @@ from medinn_core.security import (
     SIGNATURE_FILE,
     SigningPolicy,
     check_signature,
+    manifest_digest,
     policy_from_env,
     sign_manifest,
 )
@@ -199,7 +201,7 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
         "split": result.split.sizes(),
         "grouped_split": bool(result.split.grouped),
         "n_rows_dropped": result.n_rows_dropped,
-        "warnings": [w.message for w in result.report.warnings],
+        "warnings": [w.stored for w in result.report.warnings],  # no cell value, no row
         "training_seconds": round(result.seconds, 2),
         "data_fingerprint": result.fingerprint,
         "libraries": library_versions(),
@@ -226,7 +228,8 @@ def save_bundle(result, folder: str | os.PathLike, name: str, note: str = "") ->
         model = result.model
         model.model_.save(tmp / "model.keras")
         (tmp / "preprocess.json").write_text(json.dumps(model.preprocessor_.to_dict(), indent=1))
-        (tmp / "schema.json").write_text(model.schema.to_json())
+        # The learned levels only: a category a few patients share is named nowhere.
+        (tmp / "schema.json").write_text(model.preprocessor_.saved_schema().to_json())
         meta = build_metadata(result, name, note)
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         background = np.asarray(result.background, dtype=np.float32)
@@ -265,12 +268,14 @@ def verify_bundle(folder: str | os.PathLike) -> str:
     try:
         manifest = json.loads(manifest_path.read_text())
         files = manifest["files"]
+        if not isinstance(files, dict):
+            raise TypeError("its file list is not a mapping")
         if (
             manifest.get("format") != BUNDLE_FORMAT
             or int(manifest.get("version", 0)) > BUNDLE_VERSION
         ):
             raise ValueError("unknown format or newer version")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise BundleError(
             f"The manifest of '{folder}' is damaged or not medinn's ({exc})."
         ) from None
@@ -294,7 +299,7 @@ def verify_bundle(folder: str | os.PathLike) -> str:
                 f"Bundle '{folder}': {name} does not match its checksum in {MANIFEST}; the file "
                 "was changed or damaged after saving. Do not use it; export the model again."
             )
-    return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+    return manifest_digest(manifest_path.read_bytes())
 
 
 def load_bundle(folder: str | os.PathLike) -> Bundle:
@@ -317,10 +322,14 @@ def load_bundle(folder: str | os.PathLike) -> Bundle:
         )
         baseline = json.loads((folder / "baseline.json").read_text()).get("linear")
         network = keras.saving.load_model(folder / "model.keras", compile=False, safe_mode=True)
+        _check_parts(meta, background, baseline)
     except BundleError:
         raise
-    except (ModelError, ValueError, TypeError, KeyError, OSError) as exc:
+    except (MedinnError, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
         raise BundleError(f"Bundle '{folder}' cannot be loaded: {exc}") from None
+    except (RecursionError, zipfile.BadZipFile, zlib.error):  # nested too deep; a damaged zip
+        raise BundleError(f"Bundle '{folder}' cannot be loaded: a file is damaged.") from None
+    _check_network(folder, network, schema, pre)
     model = MedinnModel(schema, TrainConfig.from_dict(meta.get("config", {})))
     model.preprocessor_ = pre
     model.model_ = network
@@ -334,6 +343,34 @@ def load_bundle(folder: str | os.PathLike) -> Bundle:
     model.conformal_ = dict(meta.get("conformal") or {})
     model.member_best_epochs_ = list(meta.get("member_best_epochs") or [])
     return Bundle(model, meta, background, folder, bundle_hash, baseline)
+
+
+def _check_parts(meta: Any, background: np.ndarray, baseline: Any) -> None:
+    """The JSON files have the shapes medinn writes (a damaged one fails here, not later)."""
+    if not isinstance(meta, dict):
+        raise ValueError("metadata.json is not an object")
+    if background.ndim != 2:
+        raise ValueError("background.json is not a table of numbers")
+    if baseline is not None and not isinstance(baseline, dict):
+        raise ValueError("baseline.json holds no linear model")
+
+
+def _check_network(folder: Path, network, schema: Schema, pre: Preprocessor) -> None:
+    """The network takes the preprocessing's inputs and gives one output per class of a
+    multiclass task, one otherwise; a mismatch would fail at prediction, or (5 outputs
+    read as a binary risk) score silently wrong."""
+    try:
+        n_in, n_out = network.input_shape[-1], network.output_shape[-1]
+    except (AttributeError, TypeError, IndexError):
+        n_in = n_out = None
+    expected = len(schema.classes) if str(schema.task) == "multiclass" else 1
+    if n_in != len(pre.feature_names_) or n_out != expected:
+        raise BundleError(
+            f"Bundle '{folder}' is inconsistent: its network takes {n_in} inputs and gives "
+            f"{n_out} outputs, but its preprocessing makes {len(pre.feature_names_)} inputs and "
+            f"a {schema.task} task over {len(schema.classes)} classes needs {expected}. It "
+            "was not made by medinn's training; do not use it."
+        )
 
 
 def default_root() -> Path:
@@ -496,7 +533,7 @@ def extract_bundle_zip(data: bytes, folder: Path, max_bytes: int = MAX_BUNDLE_BY
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, EOFError):
         raise BundleError(
             "The uploaded file is not a zip archive; export the model bundle again."
         ) from None
@@ -509,6 +546,8 @@ def extract_bundle_zip(data: bytes, folder: Path, max_bytes: int = MAX_BUNDLE_BY
                 f"The bundle zip holds entries a medinn bundle never has: {list_examples(bad)}. "
                 "Only the bundle files, at the top level, are accepted."
             )
+        for info in infos:
+            _check_entry(info)
         total = sum(i.file_size for i in infos)
         if total > max_bytes:
             raise BundleError(
@@ -516,13 +555,48 @@ def extract_bundle_zip(data: bytes, folder: Path, max_bytes: int = MAX_BUNDLE_BY
                 "limit; it is not a medinn bundle."
             )
         folder.mkdir(parents=True)
-        written = 0
         for info in infos:
-            with zf.open(info) as src, open(folder / info.filename, "wb") as dst:
-                while block := src.read(1 << 20):
-                    written += len(block)
-                    if written > max_bytes:
-                        raise BundleError(
-                            "The bundle zip unpacks to more than its stated size; refused."
-                        )
-                    dst.write(block)
+            try:
+                _extract_entry(zf, info, folder / info.filename)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise BundleError(
+                    f"The bundle zip is damaged: {info.filename!r} cannot be unpacked ({exc}). "
+                    "Export the model bundle again."
+                ) from None
+
+
+def _check_entry(info: zipfile.ZipInfo) -> None:
+    """Refuse, before reading it, an entry zipfile would fail on or whose header lies."""
+    name = repr(info.filename)
+    if info.flag_bits & 0x1:
+        raise BundleError(
+            f"The bundle zip's entry {name} is encrypted; medinn bundles never are. Export the "
+            "model bundle again."
+        )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BundleError(
+            f"The bundle zip's entry {name} uses compression method {info.compress_type}; "
+            "medinn bundles are stored or deflated. Export the model bundle again."
+        )
+    # Deflate adds at most a few bytes per 16 KB block: an entry holding much more
+    # compressed data than its stated size states a false size.
+    if info.compress_size > info.file_size + info.file_size // 100 + 1024:
+        raise BundleError(
+            f"The bundle zip's entry {name} states {info.file_size:,} bytes unpacked but holds "
+            f"{info.compress_size:,} compressed bytes: its header is false. Export the model "
+            "bundle again."
+        )
+
+
+def _extract_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """One entry, never more than the size its header states (which the caller capped)."""
+    written = 0
+    with zf.open(info) as src, open(target, "wb") as dst:
+        while block := src.read(1 << 20):
+            written += len(block)
+            if written > info.file_size:
+                raise BundleError(
+                    f"The bundle zip's entry {info.filename!r} unpacks to more than the "
+                    f"{info.file_size:,} bytes its header states; refused."
+                )
+            dst.write(block)

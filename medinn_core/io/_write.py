@@ -19,14 +19,14 @@ def csv_bytes(frame: pd.DataFrame, *, header: bool = True) -> bytes:
 
     As pandas' ``to_csv(index=False)`` writes it (fields quoted only where needed, missing
     values empty, ``True``/``False``), except that numbers take their shortest exact form
-    (``0.1234567`` for a float32, ``5`` for the float 5.0), and text cells a spreadsheet
-    would run as a formula start with a quote, as :func:`escape_formulas` does. Each row's
+    (``0.1234567`` for a float32, ``5`` for the float 5.0), and text cells and column names
+    a spreadsheet would run as a formula start with a quote, as :func:`escape_formulas` does. Each row's
     text depends on that row alone, so a file written chunk by chunk is the same file.
     """
     lines = b""
-    if header:
-        names = pa.array([str(name) for name in frame.columns], pa.string())
-        lines = ",".join(_quoted(names).to_pylist()).encode() + b"\n"
+    if header:  # a column name is text from a file too: escaped like a cell
+        names = [_escaped(str(name)) for name in frame.columns]
+        lines = ",".join(_quoted(pa.array(names, pa.string())).to_pylist()).encode() + b"\n"
     if frame.empty or not len(frame.columns):
         return lines
     cells = [_csv_cells(frame.iloc[:, j]) for j in range(frame.shape[1])]
@@ -95,11 +95,13 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     Numbers are left as numbers (a negative number is not a formula).
     """
 
-    def escape(v):
-        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
-
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_string_dtype(out[col]) or pd.api.types.is_object_dtype(out[col]):
-            out[col] = out[col].map(escape)
-    return out.rename(columns=escape)
+            out[col] = out[col].map(_escaped)
+    return out.rename(columns=_escaped)
+
+
+def _escaped(value):
+    """``value`` with a quote before it if a spreadsheet would run it as a formula."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value

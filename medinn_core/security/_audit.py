@@ -66,11 +66,22 @@ def audit_path(environ: Mapping[str, str] | None = None) -> Path | None:
 
 
 def manifest_hash(folder: str | os.PathLike) -> str | None:
-    """The SHA-256 of a bundle's manifest (its bundle hash), or None if it has none."""
+    """A bundle's hash (:func:`manifest_digest` of its manifest), or None if it has none."""
     try:
-        return hashlib.sha256((Path(folder) / "manifest.json").read_bytes()).hexdigest()
+        return manifest_digest((Path(folder) / "manifest.json").read_bytes())
     except OSError:
         return None
+
+
+def manifest_digest(manifest: bytes) -> str:
+    """The bundle hash: the SHA-256 of the manifest as medinn writes it (sorted keys, indent
+    2), so that whitespace added to a manifest, which its signature ignores, does not make
+    the same bundle look like another one in the audit log."""
+    try:
+        parsed = json.loads(manifest)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON: as it is
+        return hashlib.sha256(manifest).hexdigest()
+    return hashlib.sha256(json.dumps(parsed, indent=2, sort_keys=True).encode()).hexdigest()
 
 
 def _now() -> str:
@@ -132,9 +143,8 @@ def append_event(event: AuditEvent, path: Path | None) -> None:
         return
     line = (event.to_json() + "\n").encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with _LOCK:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = _open(path)
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -142,10 +152,36 @@ def append_event(event: AuditEvent, path: Path | None) -> None:
             finally:
                 os.close(fd)  # closing releases the flock
     except OSError as exc:
-        raise ConfigError(
-            f"Cannot write the audit log '{path}': {exc.strerror or exc}. Make its folder "
-            f"writable, point {AUDIT_ENV} at a writable file, or set {AUDIT_ENV}=off."
-        ) from None
+        raise _unwritable(path, exc) from None
+
+
+def check_log(path: Path | None) -> None:
+    """Make sure a line can be appended to the audit log at ``path`` (creating it if need be),
+    writing nothing: called before an action whose output must not exist without its line.
+
+    Raises
+    ------
+    ConfigError
+        If the log cannot be written, with the fix.
+    """
+    if path is None:
+        return
+    try:
+        os.close(_open(path))
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"Cannot write the audit log '{path}': {exc.strerror or exc}. Make its folder "
+        f"writable, point {AUDIT_ENV} at a writable file, or set {AUDIT_ENV}=off."
+    )
 
 
 def record_event(action: str, path: Path | None, **fields) -> AuditEvent:
@@ -163,5 +199,7 @@ def record_event(action: str, path: Path | None, **fields) -> AuditEvent:
 
 def read_log(path: str | os.PathLike) -> list[dict]:
     """Every event of an audit log, oldest first."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    # Lines end at "\n" only: str.splitlines() also splits at U+2028 and other separators,
+    # which a model's name may hold (JSON does not escape them).
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
     return [json.loads(line) for line in lines if line.strip()]

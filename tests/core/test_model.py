@@ -6,7 +6,7 @@ import pytest
 
 from medinn_core.errors import ModelError
 from medinn_core.model import MedinnModel
-from medinn_core.preprocess import MISSING_LEVEL
+from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
 from medinn_core.schema import Kind
 
 
@@ -23,7 +23,7 @@ def test_the_model_tells_what_it_learned_about_each_input(binary_result, cardiol
             assert model.training_range(col.name) is None
             assert model.imputed_value(col.name) is None
             seen = set(cardiology_df[col.name].dropna().astype(str))
-            learned = set(model.training_categories(col.name)) - {MISSING_LEVEL}
+            learned = set(model.training_categories(col.name)) - {MISSING_LEVEL, OTHER_LEVEL}
             assert learned <= seen and learned
     assert (
         model.n_inputs

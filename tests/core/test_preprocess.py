@@ -113,3 +113,47 @@ def test_numbers_as_floats_integers_or_text_encode_to_the_same_bits(data):
     for frame in (as_text, as_objects.assign(age=as_float["age"])):
         assert np.array_equal(pre.transform(frame).view(np.int32), expected.view(np.int32))
     assert expected.flags.c_contiguous and expected.dtype == np.float32
+
+
+def test_a_level_few_patients_share_is_folded_and_named_nowhere():
+    """Eight rows of one patient are frequent enough for scikit-learn, but the level would
+    name that patient in every saved bundle: it is encoded, and saved, as '(other)'."""
+    rng = np.random.default_rng(1)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "pid": [f"P{i}" for i in range(n)],
+            "age": rng.normal(60, 10, n).round(1),
+            "ward": rng.choice(["north", "south", "east"], n),
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    df.loc[:7, "pid"] = "ZQX-ONE-PATIENT"
+    df.loc[:7, "ward"] = "ZQXWARD13"  # 8 rows, 1 patient
+    df.loc[8:12, "ward"] = "hospice"  # 5 rows, 5 patients: kept
+    schema = infer_schema(df, "y", id_column="pid")
+    assert "ZQXWARD13" in schema.column("ward").categories  # as inferred at upload
+    pre = Preprocessor(schema).fit(df)
+    saved = json.dumps(pre.to_dict()) + pre.saved_schema().to_json()
+    assert "ZQXWARD13" not in saved and "ZQX-ONE-PATIENT" not in saved
+    assert "hospice" in saved
+    assert pre.saved_schema().column("ward").categories == tuple(pre.training_categories("ward"))
+    other = pre.feature_names_.index(f"ward = {OTHER_LEVEL}")
+    x = pre.transform(df)
+    assert np.all(x[:8, other] == 1) and np.all(x[8:, other] == 0)
+    unseen = pre.transform(df.head(2).assign(ward="Mars"))
+    assert np.array_equal(unseen, x[:2])  # the same inputs as the folded level: '(other)'
+    again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())), schema)
+    assert np.array_equal(again.transform(df), x)
+
+
+def test_without_identifier_rows_are_patients():
+    df = pd.DataFrame(
+        {
+            "age": np.arange(100.0),
+            "ward": ["a"] * 48 + ["b"] * 48 + ["c"] * 4,
+            "y": [0, 1] * 50,
+        }
+    )
+    pre = Preprocessor(infer_schema(df, "y")).fit(df)
+    assert pre.training_categories("ward") == ["(other)", "a", "b"]

@@ -133,3 +133,25 @@ def assert_no_patient_values(text: str, patients) -> None:
         for value in patients[column].dropna().astype(str).unique():
             found = re.search(rf"(?<![\w.]){re.escape(value)}(?![\w.])", free)
             assert not found, f"{column} value {value!r} is in the audit log"
+
+
+def test_a_line_separator_in_a_model_name_does_not_break_the_log(tmp_path):
+    """JSON leaves U+2028 and U+0085 unescaped; str.splitlines() split the line there, and
+    read_log failed on the whole file."""
+    path = tmp_path / "audit.jsonl"
+    for name in ("ward\u2028model", "next\x85line\u2029x", "plain"):
+        audit.record_event("save_model", path, **_event(model=name))
+    assert [e["model"] for e in audit.read_log(path)] == [
+        "ward\u2028model",
+        "next\x85line\u2029x",
+        "plain",
+    ]
+
+
+def test_check_log_creates_an_empty_owner_only_log_or_refuses(tmp_path):
+    path = tmp_path / "logs" / "audit.jsonl"
+    audit.check_log(path)
+    assert path.read_bytes() == b"" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(ConfigError, match="Cannot write the audit log"):
+        audit.check_log(tmp_path / "logs")  # a folder
+    audit.check_log(None)  # the log is off

@@ -105,6 +105,45 @@ def _damaged_workbook() -> bytes:
     return data[: len(data) // 2]
 
 
+def _parquet(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
+
+
+def _parquet_bomb() -> bytes:
+    """A few hundred KB that decode to 20 million rows (issue 17)."""
+    import numpy as np
+    import pyarrow as pa
+
+    zeros = pa.array(np.zeros(20_000_000, dtype=np.int8))
+    return _parquet(pa.table({"age": zeros, "sex": zeros, TARGET: zeros}))
+
+
+def _parquet_lists() -> bytes:
+    import pyarrow as pa
+
+    df = _cohort(30)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    visits = pa.array([[i, i + 1] for i in range(len(df))])
+    return _parquet(table.append_column("visit_days", visits))
+
+
+def _xml_bomb() -> bytes:
+    """An .xlsx of under 1 MB holding 56 MB of worksheet XML (issue 17)."""
+    row = b'<row><c t="inlineStr"><is><t>1</t></is></c></row>'
+    sheet = b"<worksheet><sheetData>" + row * 1_200_000 + b"</sheetData></worksheet>"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in (("[Content_Types].xml", b"<Types/>"), ("xl/workbook.xml",
+                           b"<workbook/>"), ("xl/worksheets/sheet1.xml", sheet)):  # fmt: skip
+            info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
 def _mixed_delimiters() -> bytes:
     rows = _csv(_cohort(12)).decode().splitlines()
     rows[4:8] = [row.replace(",", ";") for row in rows[4:8]]
@@ -234,6 +273,20 @@ CASES: tuple[Case, ...] = (
          r"'archive\.csv' is a ZIP archive", lambda: _zip({"data.csv": _csv(_cohort(5))})),
     Case("damaged.xlsx", "half of an .xlsx workbook", "read", "error",
          r"'damaged\.xlsx' could not be read as an Excel workbook.*damaged", _damaged_workbook),
+    Case("bomb_20m_rows.parquet", "300 KB of zstd Parquet decoding to 20 million rows", "read",
+         "error", r"'bomb_20m_rows\.parquet' would expand to 20,000,000 rows x 3 columns",
+         _parquet_bomb),
+    Case("list_column.parquet", "a Parquet column holding a list in each cell", "read", "error",
+         r"Column 'visit_days' of 'list_column\.parquet' holds list<", _parquet_lists),
+    Case("xml_bomb.xlsx", "an .xlsx of under 1 MB holding 56 MB of worksheet XML", "read",
+         "error", r"'xml_bomb\.xlsx' would expand to 56 MB of worksheet XML.*limit of 50 MB",
+         _xml_bomb),
+    Case("mac_line_endings.csv", "lines ending in a carriage return only", "read", "error",
+         r"'mac_line_endings\.csv' ends its lines with a carriage return only",
+         lambda: _csv(_cohort(10)).replace(b"\n", b"\r")),
+    Case("bare_carriage_return.csv", "a carriage return in an unquoted value", "read", "error",
+         r"'bare_carriage_return\.csv' has a carriage return .* not in quotes, on line 3",
+         lambda: _lines("patient_id,note,age", "P1,none,61", "P2,chest\rpain,54")),
     Case("wrong_delimiter.csv", "values separated by ':'", "read", "error",
          r"'wrong_delimiter\.csv' has a single column", lambda: _csv(_cohort(10), ":")),
     Case("mixed_delimiters.csv", "comma header, some rows separated by ';'", "read", "error",
@@ -312,6 +365,10 @@ CASES: tuple[Case, ...] = (
          r"Column 'hba1c' should be numeric \(%\): 2 values are not numbers, "
          r"e\.g\. '#DIV/0!', '#VALUE!'",
          _every(["#DIV/0!", "#VALUE!"], "hba1c", (0, 1))),
+    Case("huge_cell.csv", "a 3 MB text cell in total_cholesterol", "train", "warning",
+         r"Column 'total_cholesterol' should be numeric \(mg/dL\): 1 values are not numbers, "
+         r"e\.g\. 'ZQX(y){57}'… \(3,000,003 characters\)",
+         _every(["ZQX" + "y" * 3_000_000], "total_cholesterol", (4,))),
     Case("feature_all_missing.csv", "lactate, empty in every row", "train", "warning",
          r"Column 'lactate' is missing in every row", _with("lactate", lambda df: ""),
          include=("lactate",)),
