@@ -511,6 +511,22 @@ class MedinnModel:
         value = conformal.get("half_width", conformal.get("score_threshold"))
         return np.nan if value is None else float(value)
 
+    def output_and_members(
+        self, x: np.ndarray, batch: int = 65_536, *, fixed_shape: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`raw_output` and each member's output (as :meth:`member_output`, probability
+        space) from one pass through the network, as scoring needs both; the members are None
+        for a model saved before ensembles."""
+        self._check_fitted()
+        pair = getattr(self, "_pair_network", None)
+        if pair is None:
+            pair = member_network(self.model_, with_output=True) or False
+            self._pair_network = pair
+        if pair is False or len(x) == 0:
+            return self.raw_output(x, batch, fixed_shape=fixed_shape), self.member_output(x)
+        out, logits = _call_pair(pair, x, batch, fixed_shape)
+        return out, self._member_scale(logits, "probability")
+
     # -- the members ------------------------------------------------------------------------
     @property
     def n_members(self) -> int:
@@ -539,7 +555,9 @@ class MedinnModel:
             return None
         if len(x) == 0:
             return np.zeros((0, self.n_members, self.model_.output_shape[-1]))
-        logits = _call(members, x, batch, fixed_shape)
+        return self._member_scale(_call(members, x, batch, fixed_shape), space)
+
+    def _member_scale(self, logits: np.ndarray, space: str) -> np.ndarray:
         if space == "logit" or self.schema.task == Task.REGRESSION:
             return logits
         if self.schema.task == Task.BINARY:
@@ -549,6 +567,20 @@ class MedinnModel:
         from scipy.special import softmax
 
         return softmax(logits, axis=2)
+
+
+def _call_pair(network, x: np.ndarray, batch: int, fixed_shape: bool):
+    """A two-output ``network`` (output, members) on the rows of ``x`` in batches."""
+    outs, members = [], []
+    for i in range(0, len(x), batch):
+        part = x[i : i + batch]
+        n = len(part)
+        if fixed_shape and n < batch:
+            part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
+        out, member = network([part], training=False)
+        outs.append(np.asarray(out, dtype=np.float64)[:n])
+        members.append(np.asarray(member, dtype=np.float64)[:n])
+    return np.concatenate(outs), np.concatenate(members)
 
 
 def _finite(value: float) -> float | None:

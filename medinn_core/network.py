@@ -154,10 +154,11 @@ def n_members_of(network: Any) -> int:
     return sum(1 for name in names if name.startswith("member_") and name.endswith("_output")) or 1
 
 
-def member_network(network: Any) -> keras.Model | None:
+def member_network(network: Any, *, with_output: bool = False) -> keras.Model | None:
     """A model sharing ``network``'s weights whose output is ``(rows, members, outputs)``: each
-    member's own output before the head (recalibrated logits, or the target's unit). None for a
-    network of earlier versions (one plain chain, no members)."""
+    member's own output before the head (recalibrated logits, or the target's unit); with
+    ``with_output``, ``[network's output, that]`` from one pass. None for a network of earlier
+    versions (one plain chain, no members)."""
     import keras
 
     names = {layer.name for layer in network.layers}
@@ -172,7 +173,8 @@ def member_network(network: Any) -> keras.Model | None:
         total = parts[0] if len(parts) == 1 else keras.layers.Add()(parts)
         per_member.append(keras.layers.Rescaling(float(k))(total))
     stacked = keras.ops.stack(per_member, axis=1)
-    return keras.Model(inputs=network.inputs, outputs=stacked, name="members")
+    outputs = [network.outputs[0], stacked] if with_output else stacked
+    return keras.Model(inputs=network.inputs, outputs=outputs, name="members")
 
 
 def member_loss(task: str, n_members: int, n_outputs: int) -> Callable:

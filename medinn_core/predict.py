@@ -220,7 +220,10 @@ def score_frame(
     if schema.id_column and schema.id_column in df.columns:
         out[schema.id_column] = df[schema.id_column]
     x = model.transform(df)
-    raw = model.raw_output(x, fixed_shape=fixed_shape)
+    if schema.task == Task.BINARY:  # the ensemble's risk and its members' from one pass
+        raw, members = model.output_and_members(x, fixed_shape=fixed_shape)
+    else:
+        raw = model.raw_output(x, fixed_shape=fixed_shape)
     quantile = model.conformal_quantile
     if schema.task == Task.REGRESSION:
         out["prediction"] = raw[:, 0]
@@ -233,7 +236,6 @@ def score_frame(
     if schema.task == Task.BINARY:
         cut = model.threshold_ if threshold is None else threshold
         out["risk"] = proba[:, 1]
-        members = model.member_output(x, fixed_shape=fixed_shape)
         if members is not None:
             out["risk_low"] = np.minimum(members[:, :, 0].min(axis=1), proba[:, 1])
             out["risk_high"] = np.maximum(members[:, :, 0].max(axis=1), proba[:, 1])
