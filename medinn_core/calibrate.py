@@ -19,6 +19,10 @@ from scipy.special import expit, log_softmax
 
 #: Significance level of the closed test.
 ALPHA = 0.05
+#: Slopes (and temperatures) outside this range are not applied: a held-out slope of 8 says
+#: the network barely separates the patients (its logits hardly vary), not that stretching
+#: them eightfold would help; the intercept alone is corrected then.
+SLOPE_RANGE = (0.2, 5.0)
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def fit_recalibration(task: str, logits: np.ndarray, y: np.ndarray) -> Recalibra
         if p_both >= ALPHA:
             return Recalibration("none", p_value=p_both)
         p_slope = float(stats.chi2.sf(max(2 * (ll2 - ll1), 0.0), 1))
-        if p_slope < ALPHA:
+        if p_slope < ALPHA and SLOPE_RANGE[0] <= b2 <= SLOPE_RANGE[1]:
             return Recalibration("intercept and slope", a2, b2, p_slope)
         p_int = float(stats.chi2.sf(max(2 * (ll1 - base), 0.0), 1))
         return Recalibration("intercept", a1, 1.0, p_int)
@@ -99,7 +103,7 @@ def fit_recalibration(task: str, logits: np.ndarray, y: np.ndarray) -> Recalibra
         def loglik(t):
             return float(np.sum(log_softmax(t * logits, axis=1)[np.arange(len(idx)), idx]))
 
-        res = optimize.minimize_scalar(lambda t: -loglik(t), bounds=(0.05, 20), method="bounded")
+        res = optimize.minimize_scalar(lambda t: -loglik(t), bounds=SLOPE_RANGE, method="bounded")
         t = float(res.x)
         p = float(stats.chi2.sf(max(2 * (loglik(t) - loglik(1.0)), 0.0), 1))
         return (

@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         choices=["auto", "folds", "split"],
         help="folds: 5-fold cross-fitting, the out-of-fold predictions are the internal "
-        "validation; split: train/validation/test; auto (default): folds below 20,000 patients",
+        "validation; split: train/validation/test; auto (default): folds up to 20,000 patients",
     )
     t.add_argument(
         "--coverage",

@@ -23,7 +23,8 @@ class TrainConfig:
     hidden_units : units of each hidden layer, first to last.
     activation : one of ``ACTIVATIONS``.
     dropout : dropout rate after each hidden layer, in [0, 0.9].
-    l2 : L2 penalty on the weights of every dense layer.
+    l2 : L2 penalty on the weights of every dense layer; the linear path's eases as the cohort
+        grows (see :func:`medinn_core.network.build_training_network`).
     learning_rate : Adam's learning rate.
     batch_size : rows per gradient step; 0 picks one that grows with the data (32 to 1024).
     epochs : upper bound on epochs; early stopping usually ends sooner.
@@ -32,7 +33,7 @@ class TrainConfig:
     class_weight : ``"balanced"`` reweights classes by inverse frequency; ``"none"`` does not.
     validation_fraction, test_fraction : shares of the rows held out (split scheme).
     seed : seeds the split, the weights and the shuffling.
-    scheme : ``"auto"`` (cross-fitting below ``FOLDS_BELOW`` rows, else a split), ``"folds"``
+    scheme : ``"auto"`` (cross-fitting up to ``FOLDS_UP_TO`` rows, else a split), ``"folds"``
         or ``"split"``; see :func:`medinn_core.train.choose_scheme`.
     folds : folds, and so members, of the cross-fitting scheme.
     split_members : members of the split scheme (each trained on the whole training split).

@@ -233,7 +233,10 @@ class MedinnModel:
             self.target_scale_ = float(np.std(y[fit_rows])) or 1.0
             y_fit = ((y - self.target_mean_) / self.target_scale_).astype(np.float32)
         n_out = len(self.classes_) if task == Task.MULTICLASS else 1
-        network = build_training_network(x.shape[1], task.value, n_out, cfg, n_members, cfg.wide)
+        per_member = int(trains_on.sum(axis=0).min())
+        network = build_training_network(
+            x.shape[1], task.value, n_out, cfg, n_members, cfg.wide, per_member
+        )
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=member_loss(task.value, n_members, n_out),

@@ -45,14 +45,26 @@ def _members_graph(
     wide: bool,
     *,
     training: bool,
+    n_rows: int = 0,
 ) -> tuple[Any, list[Any]]:
-    """The input tensor and, per member, its output tensors (deep, and linear when ``wide``)."""
+    """The input tensor and, per member, its output tensors (deep, and linear when ``wide``).
+
+    The hidden and output layers take ``config.l2``. The linear path takes
+    ``config.l2 * 500 / n_rows`` for a member's ``n_rows`` training rows: with the default l2
+    (1e-3), scikit-learn's logistic regression with ``C = 1``. Firm on a few hundred patients,
+    light on many, so that on a large cohort the linear part is not shrunk far below the
+    logistic regression it must at least match. (Easing the hidden layers' penalty the same
+    way did not help on the 20,000-patient cohort: ``benchmarks/RESULTS.md``.)
+    """
     import keras
 
     if task not in HEADS:
         raise ValueError(f"task must be one of {sorted(HEADS)}, got {task!r}")
     keras.utils.set_random_seed(config.seed)
     penalty = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    linear_penalty = (
+        keras.regularizers.L2(config.l2 * 500 / n_rows) if config.l2 > 0 and n_rows > 0 else penalty
+    )
     inputs = keras.Input(shape=(n_inputs,), name="features")
     terms = []
     for k in range(n_members):
@@ -76,7 +88,7 @@ def _members_graph(
                 keras.layers.Dense(
                     n_outputs,
                     use_bias=False,
-                    kernel_regularizer=penalty,
+                    kernel_regularizer=linear_penalty,
                     name=f"member_{k}_linear",
                 )(inputs)
             )
@@ -85,14 +97,21 @@ def _members_graph(
 
 
 def build_training_network(
-    n_inputs: int, task: str, n_outputs: int, config: TrainConfig, n_members: int, wide: bool
+    n_inputs: int,
+    task: str,
+    n_outputs: int,
+    config: TrainConfig,
+    n_members: int,
+    wide: bool,
+    n_rows: int = 0,
 ) -> keras.Model:
     """The training graph: output ``(rows, n_members * n_outputs)``, member ``k``'s logits (or
-    standardised values) in columns ``k * n_outputs`` to ``(k + 1) * n_outputs - 1``."""
+    standardised values) in columns ``k * n_outputs`` to ``(k + 1) * n_outputs - 1``.
+    ``n_rows``: the rows each member trains on (sets the linear path's penalty)."""
     import keras
 
     inputs, terms = _members_graph(
-        n_inputs, task, n_outputs, config, n_members, wide, training=True
+        n_inputs, task, n_outputs, config, n_members, wide, training=True, n_rows=n_rows
     )
     logits = [
         keras.layers.Add(name=f"member_{k}_sum")(member) if len(member) > 1 else member[0]

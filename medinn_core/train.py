@@ -3,7 +3,7 @@
 :func:`train_model` is what the app and the CLI call. :func:`choose_scheme` decides how the
 patients are used:
 
-* **folds** (fewer than ``FOLDS_BELOW`` patients): cross-fitting. The patients are cut into
+* **folds** (up to ``FOLDS_UP_TO`` patients): cross-fitting. The patients are cut into
   ``K`` folds; network ``k`` trains on the other folds and stops early on fold ``k``. The model
   is the average of the ``K`` networks, and each patient's prediction by the network that did
   not train on them (out of fold) is the internal validation: no patient is set aside.
@@ -36,8 +36,8 @@ from medinn_core.validate import ValidationReport, validate
 log = logging.getLogger(__name__)
 
 
-#: Below this many patients, cross-fitting (folds); from it on, a split.
-FOLDS_BELOW = 20_000
+#: Up to this many patients, cross-fitting (folds); above it, a split.
+FOLDS_UP_TO = 20_000
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,14 @@ class Scheme:
 
 
 def choose_scheme(n_rows: int, config: TrainConfig) -> Scheme:
-    """Cross-fitting for fewer than :data:`FOLDS_BELOW` patients, a split from there on (or
+    """Cross-fitting up to :data:`FOLDS_UP_TO` patients, a split above (or
     what ``config.scheme`` asks for)."""
-    if config.scheme == "folds" or (config.scheme == "auto" and n_rows < FOLDS_BELOW):
+    if config.scheme == "folds" or (config.scheme == "auto" and n_rows <= FOLDS_UP_TO):
         if config.scheme == "folds":
             reason = "cross-fitting was chosen in the settings"
         else:
             reason = (
-                f"{n_rows:,} patients (fewer than {FOLDS_BELOW:,}): a test split would waste "
+                f"{n_rows:,} patients (up to {FOLDS_UP_TO:,}): a test split would waste "
                 "patients that a small cohort cannot spare, so every patient trains some "
                 "networks and validates another"
             )
@@ -83,7 +83,7 @@ def choose_scheme(n_rows: int, config: TrainConfig) -> Scheme:
         reason = "a split was chosen in the settings"
     else:
         reason = (
-            f"{n_rows:,} patients (at least {FOLDS_BELOW:,}): a split trains faster and its "
+            f"{n_rows:,} patients (more than {FOLDS_UP_TO:,}): a split trains faster and its "
             f"test split ({config.test_fraction:.0%}) is large enough to validate on"
         )
     return Scheme("split", config.split_members, reason)

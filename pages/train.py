@@ -109,7 +109,7 @@ def settings_form() -> TrainConfig | None:
                 "Validation scheme",
                 SCHEMES,
                 key=state.W_TRAIN_SCHEME,
-                help="auto: 5-fold cross-fitting below 20,000 patients (every patient trains "
+                help="auto: 5-fold cross-fitting up to 20,000 patients (every patient trains "
                 "four of five networks and validates the fifth), a train/validation/test split "
                 "above. The choice and its reason are shown with the result.",
             )

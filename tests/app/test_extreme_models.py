@@ -71,10 +71,17 @@ CASES = {
         _noise(200, 2),
         "event",
         TrainConfig(
-            hidden_units=(4,), epochs=40, patience=40, learning_rate=0.03, l2=10.0, dropout=0.0
+            hidden_units=(4,),
+            epochs=40,
+            patience=40,
+            learning_rate=0.03,
+            l2=10.0,
+            dropout=0.0,
+            wide=False,  # no linear path: nothing but the penalised layers
         ),
     ),
-    "tiny": (_noise(40, 3), "event", TrainConfig(hidden_units=(4,), epochs=3)),
+    # A split (not folds) so small that its test split has a handful of patients.
+    "tiny": (_noise(40, 3), "event", TrainConfig(hidden_units=(4,), epochs=3, scheme="split")),
 }
 
 
@@ -87,6 +94,11 @@ def extreme(request, medinn_home):
     frame, target, config = CASES[request.param]
     schema = infer_schema(frame, target)
     result = train_model(frame, schema, config)
+    if request.param == "constant":  # every weight zero but the biases: one risk for all
+        for layer in result.model.model_.layers:
+            weights = layer.get_weights()
+            if weights:
+                layer.set_weights([np.zeros_like(weights[0]), *weights[1:]])
     name = f"extreme-{request.param}"
     Registry().save(result, name)
 
@@ -141,10 +153,12 @@ def test_explain_draws_every_tab(extreme):
 
 
 def test_evaluate_draws_every_tab_and_the_report(extreme):
-    _, at, _ = extreme
+    case, at, _ = extreme
     at = goto(at, "evaluate")
     _clean(at)
-    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
+    # the internal validation comes first: out of fold, or the test split of a split model
+    expected = "test:" if case == "tiny" else "oof:"
+    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith(expected)
     for tab in EVALUATE_TABS:
         _clean(open_tab(at, state.W_EVAL_TAB, tab))
     at.selectbox(key=state.W_EVAL_PRESET).select("youden").run()

@@ -202,7 +202,15 @@ def test_training_shows_metrics_beside_baselines(trained):
     at, progress_seen = trained
     assert progress_seen
     table = table_with(at, "Neural network")
-    assert list(table.columns) == ["Neural network", "Logistic regression", "Gradient boosting"]
+    assert list(table.columns) == [
+        "Neural network",
+        "95% CI",
+        "Logistic regression",
+        "Gradient boosting",
+    ]
+    low, high = (float(v) for v in table.loc["AUROC", "95% CI"].split("–"))
+    assert low <= table.loc["AUROC", "Neural network"] <= high
+    assert any("cross-fitting" in s for s in texts(at.success))
     assert list(table.index) == ["AUROC", "Average precision", "Brier score"]
     assert 0.6 < table.loc["AUROC", "Neural network"] <= 1
     assert 0.6 < table.loc["AUROC", "Logistic regression"] <= 1
@@ -302,11 +310,11 @@ def test_predict_names_missing_columns(trained):
     assert any("age" in e and "hdl" in e for e in texts(at.error))
 
 
-def test_evaluate_uses_the_test_split(trained):
+def test_evaluate_uses_the_out_of_fold_predictions(trained):
     at = goto(trained[0], "evaluate")
     result = at.session_state[state.TRAIN_RESULT]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Patients"] == f"{len(result.split.test):,}"
+    assert metrics["Patients"] == f"{len(result.split.train):,}"  # every patient, out of fold
     auroc = float(metrics["AUROC"])
     assert auroc == pytest.approx(result.metrics["auroc"], abs=1e-3)
     tabs = {
@@ -330,7 +338,7 @@ def test_evaluate_draws_only_the_open_tab(trained):
     at.selectbox(key=state.W_MODELS_PICK).select(JOURNEY_MODEL).run()
     at.button(key=state.W_MODELS_LOAD).click().run()
     goto(at, "evaluate")
-    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
+    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("oof:")
     assert list(charts(at)) == ["evaluate.confusion"]
     assert state.GRADIENT_BOOSTING not in at.session_state
 
@@ -380,7 +388,7 @@ def test_evaluate_compares_with_the_logistic_and_boosting_baselines(trained):
     table = table_with(at, "brier")
     assert list(table.index) == ["Neural network", "Logistic regression", "Gradient boosting"]
     assert table["auroc"].between(0, 1).all()
-    # On the test split the refitted boosting is the training-time baseline, number for number.
+    # Out of fold, the cross-fitted baselines are the training-time ones, number for number.
     baselines = at.session_state[state.ACTIVE_MODEL].metadata["baselines"]
     assert table.loc["Gradient boosting", "auroc"] == pytest.approx(
         baselines["gradient_boosting"]["auroc"], abs=1e-9
@@ -413,7 +421,7 @@ def test_evaluate_decision_curve_follows_the_chosen_range(trained):
 def test_models_page_builds_the_report_of_the_current_model(trained):
     at = goto(trained[0], "models")
     assert at.selectbox(key=state.W_MODELS_PICK).value == JOURNEY_MODEL
-    assert at.selectbox(key=state.W_MODELS_REPORT_SOURCE).value.startswith("test:")
+    assert at.selectbox(key=state.W_MODELS_REPORT_SOURCE).value.startswith("oof:")
     assert not [b for b in at.get("download_button") if state.W_MODELS_REPORT in b.proto.id]
     at.text_area(key=state.W_MODELS_INTENDED_USE).input("Screening in cardiology clinic")
     at.button(key=state.W_MODELS_REPORT_BUILD).click().run()
@@ -633,7 +641,7 @@ def test_stop_keeps_the_best_model_so_far():
 # -- Evaluate: subgroups and the model report ---------------------------------------------------
 def test_evaluate_subgroups_by_sex_and_offers_the_report(sample_model):
     at = open_tab(goto(sample_model, "evaluate"), state.W_EVAL_TAB, "Subgroups")
-    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("test:")
+    assert at.selectbox(key=state.W_EVAL_SOURCE).value.startswith("oof:")
     at.selectbox(key=state.W_EVAL_SUBGROUP).select("sex").run()
     assert not at.exception, [e.value for e in at.exception]
     table = table_with(at, "Too few to judge")  # not the raw too_small

@@ -16,7 +16,7 @@ from medinn_core.predict import score_frame, score_patients
 from medinn_core.schema import infer_schema
 from medinn_core.synthetic import make_drug_response, make_toxicity_cohort
 from medinn_core.train import (
-    FOLDS_BELOW,
+    FOLDS_UP_TO,
     assign_folds,
     choose_scheme,
     held_out,
@@ -28,11 +28,12 @@ from ..conftest import FAST
 
 def test_small_uploads_are_cross_fitted_and_large_ones_split():
     config = TrainConfig()
-    small, large = choose_scheme(300, config), choose_scheme(FOLDS_BELOW, config)
+    small, large = choose_scheme(300, config), choose_scheme(FOLDS_UP_TO + 1, config)
     assert (small.name, small.n_members) == ("folds", 5)
     assert "300 patients" in small.reason
     assert (large.name, large.n_members) == ("split", config.split_members)
     assert "20,000" in large.reason
+    assert choose_scheme(FOLDS_UP_TO, config).name == "folds"
     assert choose_scheme(300, replace(config, scheme="split")).name == "split"
     assert choose_scheme(50_000, replace(config, scheme="folds")).name == "folds"
     with pytest.raises(ConfigError, match="coverage"):

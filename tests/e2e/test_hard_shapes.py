@@ -25,7 +25,9 @@ def _kidney_like(n: int = 300, seed: int = 0) -> pd.DataFrame:
         {
             "age": rng.normal(55, 15, n).round(),
             "hemo": np.where(ckd, rng.normal(10.5, 1.5, n), rng.normal(15.2, 1.2, n)).round(1),
-            "sc": np.where(ckd, rng.normal(3.5, 1.5, n).clip(0.6), rng.normal(0.9, 0.2, n)).round(2),
+            "sc": np.where(ckd, rng.normal(3.5, 1.5, n).clip(0.6), rng.normal(0.9, 0.2, n)).round(
+                2
+            ),
             "htn": np.where(ckd & (rng.random(n) < 0.7), "yes", "no"),
             "classification": np.where(ckd, "ckd", "notckd"),
         }
@@ -72,9 +74,7 @@ def test_hard_shapes_go_through_every_page(page, server, tmp_path, name, frame, 
     _pick(page, "Target column", target)
     expect(page.get_by_text("Validation", exact=True).first).to_be_visible(timeout=LONG)
     if event is not None:  # the event is the disease, not its absence, and it is said
-        expect(page.get_by_text(f"risk of {event}", exact=False).first).to_be_visible(
-            timeout=LONG
-        )
+        expect(page.get_by_text(f"risk of {event}", exact=False).first).to_be_visible(timeout=LONG)
     _no_error(page)
 
     _nav(page, "Train")
