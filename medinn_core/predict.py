@@ -228,6 +228,15 @@ def score_frame(
             out["lower"] = raw[:, 0] - quantile
             out["upper"] = raw[:, 0] + quantile
         return out
+    if schema.task == Task.SURVIVAL:
+        risk = model.risk_at(raw[:, 0])
+        out["risk"] = risk
+        members = model.member_output(x, fixed_shape=fixed_shape)  # risks by the horizon
+        if members is not None:
+            out["risk_low"] = np.minimum(members[:, :, 0].min(axis=1), risk)
+            out["risk_high"] = np.maximum(members[:, :, 0].max(axis=1), risk)
+        out["risk_score"] = raw[:, 0]
+        return out
     proba = model.proba_from_output(raw)
     classes = pd.array(list(model.classes_), dtype="str")  # text, but not Python objects
     if schema.task == Task.BINARY:
@@ -457,7 +466,7 @@ def score_patients(
     outputs = outputs.drop(columns=[id_column]) if id_column in outputs.columns else outputs
     task = Task(model.schema.task)
     order = np.arange(len(frame))
-    if task == Task.BINARY:
+    if task in (Task.BINARY, Task.SURVIVAL):
         order = np.argsort(-outputs["risk"].to_numpy(), kind="stable")
     return Scoring(
         task=task,
@@ -532,6 +541,12 @@ def uncertainty_sentence(
     scored = score_frame(model, patient).iloc[0]
     coverage = float((getattr(model, "conformal_", None) or {}).get("coverage", 0.9))
     task = Task(model.schema.task)
+    if task == Task.SURVIVAL and "risk_low" in scored.index:
+        return (
+            f"Across the {model.n_members} networks of the ensemble (each trained on other "
+            f"patients) the {model.schema.event_text} ranges from "
+            f"{float(scored['risk_low']):.1%} to {float(scored['risk_high']):.1%}."
+        )
     if task == Task.BINARY and "risk_low" in scored.index:
         cut = model.threshold_ if threshold is None else threshold
         low, high = float(scored["risk_low"]), float(scored["risk_high"])

@@ -221,6 +221,11 @@ class Schema:
                 f"Column {name!r} is the target: it cannot also be an input. Choose another "
                 "target first."
             )
+        if name == self.time_column and changes.get("include"):
+            raise SchemaError(
+                f"Column {name!r} is the follow-up time: it is known only at the end of "
+                "follow-up, so it cannot be an input."
+            )
         schema = self
         if changes.get("kind") == Kind.IDENTIFIER.value:
             schema = schema.with_id_column(name)

@@ -153,16 +153,24 @@ def fit_baseline(time: np.ndarray, event: np.ndarray, lp: np.ndarray, horizon: f
         if len(times) and horizon >= times[0]
         else 0.0
     )
-    ev = np.sort(np.asarray(time, dtype=np.float64)[np.asarray(event) == 1])
-    step = max(MIN_EVENTS_PER_STEP, math.ceil(len(ev) / MAX_STEPS))
-    cut = ev[step - 1 :: step]
-    if len(cut) == 0:
-        return Baseline(np.zeros(0), np.zeros(0), horizon, round(at_horizon, 12))
+    distinct, counts = np.unique(
+        np.asarray(time, dtype=np.float64)[np.asarray(event) == 1], return_counts=True
+    )
+    step = max(MIN_EVENTS_PER_STEP, math.ceil(counts.sum() / MAX_STEPS))
+    cut, since = [], 0
+    for t, c in zip(distinct, counts, strict=True):
+        since += c
+        if since >= step:
+            cut.append(t)
+            since = 0
+    if not cut:
+        return Baseline(np.zeros(0), np.zeros(0), float(horizon), float(at_horizon))
     full = Baseline(times, cumhaz, horizon, at_horizon)
-    kept_t = _significant(np.unique(cut), 3)
-    kept_t, first = np.unique(kept_t, return_index=True)
-    kept_h = _significant(full.at(np.unique(cut)[first]), 6)
-    return Baseline(kept_t, kept_h, float(horizon), float(at_horizon))
+    cut = np.asarray(cut)
+    rounded = _significant(cut, 3)
+    last = np.r_[rounded[1:] != rounded[:-1], True]  # of times that round alike, the last
+    kept_h = _significant(full.at(cut[last]), 6)
+    return Baseline(rounded[last], kept_h, float(horizon), float(at_horizon))
 
 
 def risk_by(lp: np.ndarray, cumhaz: float | np.ndarray) -> np.ndarray:
