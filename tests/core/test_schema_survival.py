@@ -42,6 +42,8 @@ def test_a_time_column_makes_a_survival_task_with_the_event_as_target():
     assert "median follow-up" in schema.horizon_reason
     assert schema.horizon == 150  # median 193 rounded down
     assert schema.event_text == "risk of status = dead by days 150"
+    with pytest.raises(SchemaError, match="'days' is the follow-up time"):
+        schema.with_edits({"days": {"include": True}})
     again = Schema.from_json(schema.to_json())
     assert again == schema
     assert infer_schema(df, "status", task="survival", time_column="days", horizon=90).horizon == 90
