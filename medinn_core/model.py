@@ -333,7 +333,7 @@ class MedinnModel:
         """Centre each member's log-hazard on its training rows (a Cox model leaves the level
         free), take the held-out log-hazards, fit the Breslow baseline on them and fold the
         members. No recalibration: the baseline sets the absolute risk."""
-        from medinn_core.survival import fit_baseline, risk_by
+        from medinn_core.survival import fit_baseline, risk_by, with_cohort
 
         k = self.n_members_
         raw = _call(network, x, 65_536, False)
@@ -347,7 +347,8 @@ class MedinnModel:
             own = None
             lp_held = lp[held_rows].mean(axis=1)
         horizon = self.schema.horizon
-        self.baseline_ = fit_baseline(time[held_rows], y[held_rows], lp_held, horizon)
+        baseline = fit_baseline(time[held_rows], y[held_rows], lp_held, horizon)
+        self.baseline_ = with_cohort(baseline, lp_held)
         self.recalibration_ = Recalibration()
         self.conformal_ = {"coverage": self.config.coverage}
         self.heldout_ = {

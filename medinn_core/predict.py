@@ -258,6 +258,37 @@ def score_frame(
     return out
 
 
+def survival_curve(bundle: Bundle, patient: pd.DataFrame) -> pd.DataFrame:
+    """One patient's survival curve against the cohort's: columns ``time`` (the baseline's
+    step times, from 0), ``patient`` (the probability of being event-free by then) and
+    ``cohort`` (the mean over the held-out patients of training; NaN for a model saved
+    without it). The horizon is ``bundle.schema.horizon``.
+
+    Raises
+    ------
+    ModelError
+        If the model is not a survival model, or ``patient`` is not one row.
+    SchemaError
+        If a column the model needs is missing.
+    """
+    model = bundle.model
+    if len(patient) != 1:
+        raise ModelError(f"A survival curve is drawn for one patient; got {len(patient)} rows.")
+    require_columns(patient, model)
+    curves = model.survival_curves(patient)
+    base = model.baseline_
+    cohort = (
+        np.r_[1.0, base.cohort] if base.cohort is not None else np.full(curves.shape[1], np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "time": curves.columns.to_numpy(dtype=np.float64),
+            "patient": curves.iloc[0].to_numpy(),
+            "cohort": cohort,
+        }
+    )
+
+
 def score_chunks(model: MedinnModel, chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Score an iterable of batches one at a time (bounded memory)."""
     for chunk in chunks:

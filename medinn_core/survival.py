@@ -84,12 +84,15 @@ def check_horizon(times: np.ndarray, horizon: float, name: str) -> str:
 @dataclass(frozen=True)
 class Baseline:
     """A baseline cumulative hazard as a step function: ``cumhaz[i]`` from ``times[i]`` on
-    (zero before ``times[0]``), and its exact value at the horizon."""
+    (zero before ``times[0]``), and its exact value at the horizon. ``cohort``: the mean
+    predicted survival of the held-out patients at each step time (the cohort's curve, to
+    draw one patient's against), when known."""
 
     times: np.ndarray
     cumhaz: np.ndarray
     horizon: float
     at_horizon: float
+    cohort: np.ndarray | None = None
 
     def at(self, t: float | np.ndarray) -> np.ndarray:
         """``H0`` at ``t`` (the step function)."""
@@ -102,6 +105,9 @@ class Baseline:
             "cumulative_hazard": [float(v) for v in self.cumhaz],
             "horizon": float(self.horizon),
             "at_horizon": float(self.at_horizon),
+            "cohort_survival": None
+            if self.cohort is None
+            else [float(v) for v in _significant(self.cohort, 6)],
             "estimator": "Breslow, on the held-out log-hazards",
             "note": (
                 f"aggregate step points, each spanning at least {MIN_EVENTS_PER_STEP} events, "
@@ -116,6 +122,9 @@ class Baseline:
             np.asarray(data["cumulative_hazard"], dtype=np.float64),
             float(data["horizon"]),
             float(data["at_horizon"]),
+            None
+            if data.get("cohort_survival") is None
+            else np.asarray(data["cohort_survival"], dtype=np.float64),
         )
 
 
@@ -176,6 +185,15 @@ def fit_baseline(time: np.ndarray, event: np.ndarray, lp: np.ndarray, horizon: f
 def risk_by(lp: np.ndarray, cumhaz: float | np.ndarray) -> np.ndarray:
     """``1 - exp(-H0 * exp(lp))``: the risk of the event by the time where ``H0`` is read."""
     return -np.expm1(-np.asarray(cumhaz) * np.exp(np.asarray(lp, dtype=np.float64)))
+
+
+def with_cohort(baseline: Baseline, lp: np.ndarray) -> Baseline:
+    """``baseline`` with the mean predicted survival of patients with log-hazards ``lp`` at
+    each of its step times (an average over patients, no one's own curve)."""
+    from dataclasses import replace
+
+    curves = np.exp(-np.outer(np.exp(np.asarray(lp, dtype=np.float64)), baseline.cumhaz))
+    return replace(baseline, cohort=curves.mean(axis=0))
 
 
 def survival_curves(lp: np.ndarray, baseline: Baseline) -> pd.DataFrame:

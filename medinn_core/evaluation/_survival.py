@@ -418,3 +418,46 @@ def survival_by_group(
             }
         )
     return pd.DataFrame(rows)
+
+
+def km_by_risk_group(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, groups: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kaplan-Meier curves of the patients cut into ``groups`` equal risk groups (lowest
+    first), and the numbers still at risk at six times spread over the follow-up.
+
+    Returns
+    -------
+    curves : columns ``group`` ("low", "middle", "high", or "1".."k"), ``time``, ``survival``
+        (a step function starting at time 0 with 1).
+    at_risk : one row per group, one column per time: patients followed at least that long.
+    """
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    names = ("low", "middle", "high") if groups == 3 else tuple(str(g + 1) for g in range(groups))
+    codes = pd.qcut(pd.Series(risk).rank(method="first"), groups, labels=False).to_numpy()
+    marks = np.round(np.linspace(0, float(np.max(time)), 6), 6)
+    curves, counts = [], {}
+    for g, name in enumerate(names):
+        here = codes == g
+        t, s = kaplan_meier_estimator(event[here] == 1, time[here].astype(float))
+        curves.append(
+            pd.DataFrame({"group": name, "time": np.r_[0.0, t], "survival": np.r_[1.0, s]})
+        )
+        counts[name] = [int(np.sum(time[here] >= m)) for m in marks]
+    at_risk = pd.DataFrame.from_dict(counts, orient="index", columns=marks)
+    return pd.concat(curves, ignore_index=True), at_risk
+
+
+def auroc_over_time(
+    time: np.ndarray, event: np.ndarray, score: np.ndarray, points: int = 20
+) -> pd.DataFrame:
+    """The cumulative/dynamic AUROC at ``points`` times from the 10th to the 90th percentile
+    of the follow-up: columns ``time`` and ``auroc``."""
+    from sksurv.metrics import cumulative_dynamic_auc
+
+    times = np.unique(np.percentile(time, np.linspace(10, 90, points)))
+    times = times[(times >= time.min()) & (times < time.max())]
+    y = _surv(event, time)
+    auc = cumulative_dynamic_auc(y, y, score, times)[0]
+    return pd.DataFrame({"time": times, "auroc": auc})

@@ -165,3 +165,43 @@ def test_the_pairwise_bootstrap_of_harrells_c_equals_scikit_survival_per_resampl
     for value, p in zip(found, picks, strict=True):
         expected = concordance_index_censored(event[p] == 1, time[p], score[p])[0]
         assert value == pytest.approx(expected, abs=1e-12)
+
+
+def test_kaplan_meier_by_risk_group_and_auroc_over_time(trained, cohort):
+    from medinn_core.evaluation import auroc_over_time, km_by_risk_group
+
+    _, bundle = trained
+    lp = bundle.model.predict(cohort)
+    time, event = cohort["time"].to_numpy(float), cohort["death"].to_numpy(float)
+    curves, at_risk = km_by_risk_group(time, event, bundle.model.risk_at(lp))
+    assert list(at_risk.index) == ["low", "middle", "high"]
+    assert at_risk.iloc[:, 0].sum() == len(cohort)  # everyone at risk at time 0
+    assert (at_risk.diff(axis=1).iloc[:, 1:] <= 0).all().all()
+    end = curves.groupby("group", sort=False)["survival"].last()
+    assert end["high"] < end["middle"] < end["low"]  # the model separates the groups
+    over = auroc_over_time(time, event, lp)
+    assert over["time"].is_monotonic_increasing and over["auroc"].between(0.5, 1).all()
+
+
+def test_one_patients_curve_is_drawn_against_the_cohorts(trained, cohort):
+    from medinn_core.predict import survival_curve
+
+    _, bundle = trained
+    table = survival_curve(bundle, cohort.head(1))
+    assert list(table.columns) == ["time", "patient", "cohort"]
+    assert table.iloc[0].tolist() == [0.0, 1.0, 1.0]
+    assert table["cohort"].is_monotonic_decreasing and table["patient"].is_monotonic_decreasing
+    risk = score_frame(bundle.model, cohort.head(1))["risk"].iloc[0]
+    before = table[table["time"] <= bundle.schema.horizon]["patient"].iloc[-1]
+    assert before >= 1 - risk - 1e-9
+
+
+def test_the_split_scheme_validates_on_the_test_split(cohort):
+    schema = infer_schema(cohort, "death", time_column="time", id_column="patient_id")
+    config = TrainConfig(hidden_units=(8,), epochs=5, scheme="split", seed=2)
+    result = train_model(cohort, schema, config)
+    assert result.scheme.name == "split" and result.model.n_members == 2
+    assert 0 < result.metrics["c_index"] < 1
+    assert result.baselines["linear_cox"]["c_index"] is not None
+    rebuilt = held_out(result.model, cohort, baselines=False)
+    assert rebuilt.output is None and len(rebuilt.rows) == len(result.split.test)
