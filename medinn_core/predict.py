@@ -126,7 +126,7 @@ def check_columns(df: pd.DataFrame, model: MedinnModel) -> ColumnCheck:
     schema = model.schema
     needed = schema.feature_names
     missing = tuple(c for c in needed if c not in df.columns)
-    known = set(needed) | {schema.target, schema.id_column}
+    known = set(needed) | {schema.target, schema.id_column, schema.time_column}
     extra = tuple(str(c) for c in df.columns if c not in known)
     if missing:
         return ColumnCheck(missing, extra)

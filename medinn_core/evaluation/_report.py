@@ -219,6 +219,8 @@ def _setting(key: str, value: Any, meta: Mapping[str, Any]) -> str:
 def _recalibration(meta: Mapping[str, Any]) -> str:
     from medinn_core.calibrate import Recalibration
 
+    if meta.get("survival"):
+        return str(meta["survival"].get("recalibration", "none"))
     if "recalibration" not in meta:
         return "n/a (saved before recalibration existed)"
     return Recalibration.from_dict(meta["recalibration"]).describe()
@@ -240,6 +242,24 @@ def _coverage(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
             f"{metrics['coverage']:.3f} (mean {'width' if 'interval' in kind else 'size'} "
             f"{_num(size)})",
         )
+    ]
+
+
+def _survival_training(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A survival model's horizon, risk and baseline hazard; a classifier's threshold."""
+    surv = meta.get("survival")
+    if not surv:
+        return [
+            ("Decision threshold", _num(meta.get("threshold"))),
+            ("Threshold rule", meta.get("threshold_rule") or "n/a"),
+        ]
+    base = surv.get("baseline") or {}
+    return [
+        ("Follow-up time column", str(surv.get("time_column"))),
+        ("Horizon", f"{_num(surv.get('horizon'))}: {surv.get('horizon_reason', '')}"),
+        ("Risk predicted", str(surv.get("risk", ""))),
+        ("Ranking score", str(surv.get("risk_score", ""))),
+        ("Baseline cumulative hazard", f"{base.get('estimator', '')}; {base.get('note', '')}"),
     ]
 
 
@@ -282,8 +302,7 @@ def _training(meta: Mapping[str, Any]) -> str:
         ),
         ("Recalibration (closed test on held-out logits)", _recalibration(meta)),
         *_coverage(meta),
-        ("Decision threshold", _num(meta.get("threshold"))),
-        ("Threshold rule", meta.get("threshold_rule") or "n/a"),
+        *_survival_training(meta),
         ("Created", meta.get("created", "n/a")),
     ]
     body = _rows(rows)
