@@ -237,3 +237,40 @@ def partial_likelihood_terms(
         last = np.searchsorted(-t, -t, side="right") - 1
         out[rows, k] = event[rows] * (log_risk[last] - z)
     return out
+
+
+def follow_up_from_dates(start: pd.Series, end: pd.Series, *, unit: str = "days") -> pd.Series:
+    """The follow-up time from two date columns: ``end`` (event or last contact) minus
+    ``start`` (entry), in ``unit`` ("days", "weeks", "months" of 30.4375 days, "years" of
+    365.25 days). A patient whose dates are missing gets a missing time.
+
+    Raises
+    ------
+    SchemaError
+        Naming the column, if a date cannot be read, or an end date falls before its start
+        (listing up to five rows as spreadsheet rows).
+    """
+    lengths = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
+    if unit not in lengths:
+        raise SchemaError(f"The time unit must be one of {', '.join(lengths)}, got {unit!r}.")
+    dates = []
+    for series in (start, end):
+        parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=False)
+        bad = series.notna() & parsed.isna()
+        if bad.any():
+            rows = ", ".join(str(int(i) + 2) for i in np.flatnonzero(bad.to_numpy())[:5])
+            raise SchemaError(
+                f"Column {series.name!r}: {int(bad.sum())} values are not dates (rows {rows}). "
+                "Write dates as YYYY-MM-DD, or leave the cell empty."
+            )
+        dates.append(parsed)
+    days = (dates[1] - dates[0]).dt.total_seconds() / 86_400
+    backwards = days < 0
+    if backwards.any():
+        rows = ", ".join(str(int(i) + 2) for i in np.flatnonzero(backwards.to_numpy())[:5])
+        raise SchemaError(
+            f"Column {end.name!r} falls before {start.name!r} in {int(backwards.sum())} rows "
+            f"(rows {rows}): the end of follow-up cannot precede its start. Check the two "
+            "columns' order and the date format."
+        )
+    return (days / lengths[unit]).rename(f"follow_up_{unit}")

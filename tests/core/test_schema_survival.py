@@ -179,3 +179,26 @@ def test_partial_likelihood_terms_sum_to_the_cox_negative_log_likelihood():
         event[i] * (np.log(np.exp(lp[time >= time[i], 0]).sum()) - lp[i, 0]) for i in range(6)
     )
     assert terms.sum() == pytest.approx(expected)
+
+
+def test_follow_up_is_computed_from_two_date_columns_and_bad_dates_are_named():
+    from medinn_core.survival import follow_up_from_dates
+
+    df = pd.DataFrame(
+        {
+            "admitted": ["2021-01-01", "2021-03-15", None, "2021-06-01"],
+            "last_seen": ["2021-01-31", "2022-03-15", "2021-05-05", "2021-06-01"],
+        }
+    )
+    days = follow_up_from_dates(df["admitted"], df["last_seen"])
+    assert days.iloc[[0, 1, 3]].tolist() == [30.0, 365.0, 0.0] and np.isnan(days.iloc[2])
+    months = follow_up_from_dates(df["admitted"], df["last_seen"], unit="months")
+    assert months.iloc[1] == pytest.approx(12.0, abs=0.01)
+    swapped = df.assign(last_seen=["2020-12-01", "2022-01-01", None, "2021-07-01"])
+    with pytest.raises(
+        SchemaError, match="'last_seen' falls before 'admitted' in 1 rows \\(rows 2\\)"
+    ):
+        follow_up_from_dates(swapped["admitted"], swapped["last_seen"])
+    junk = df.assign(admitted=["2021-01-01", "soon", None, "2021-06-01"])
+    with pytest.raises(SchemaError, match="'admitted': 1 values are not dates \\(rows 3\\)"):
+        follow_up_from_dates(junk["admitted"], junk["last_seen"])
