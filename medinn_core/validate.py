@@ -25,7 +25,7 @@ MIN_EVENTS_PER_PARAMETER = 10
 # A number column named like a follow-up time whose AUROC for a binary outcome is this far from
 # 0.5 probably records when the outcome happened (a leak): the survival task fits it.
 _FOLLOW_UP_NAME = re.compile(
-    r"(^|_)(time|times|follow_?up|fu|days?|months?|years?|duration|survival_?time|"
+    r"(^|_)(time|times|follow_?up|fu|days|duration|survival|survival_?time|"
     r"time_?to_?\w+|los|length_?of_?stay)($|_)",
     re.IGNORECASE,
 )

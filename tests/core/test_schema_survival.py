@@ -145,6 +145,8 @@ def test_a_binary_target_warns_when_a_follow_up_time_leaks_it():
     assert "task 'survival'" in leak[0].message
     quiet = df.assign(time=rng.integers(5, 300, 200))
     assert "follow_up_leak" not in validate(quiet, infer_schema(quiet, "DEATH_EVENT")).codes()
+    aged = df.rename(columns={"time": "age_years"})  # tied to the outcome, not a follow-up
+    assert "follow_up_leak" not in validate(aged, infer_schema(aged, "DEATH_EVENT")).codes()
 
 
 def test_breslow_matches_scikit_survival_and_the_stored_steps_are_aggregate():
