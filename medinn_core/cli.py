@@ -40,8 +40,26 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on a CSV and save it as a bundle folder")
     t.add_argument("data", help="CSV (or .xlsx/.parquet) with one row per patient")
-    t.add_argument("--target", required=True, help="the column to predict")
-    t.add_argument("--task", default="auto", choices=["auto", "binary", "multiclass", "regression"])
+    t.add_argument(
+        "--target", required=True, help="the column to predict (survival: the event column)"
+    )
+    t.add_argument(
+        "--task",
+        default="auto",
+        choices=["auto", "binary", "multiclass", "regression", "survival"],
+        help="auto: survival with --time-column, else read from the target's values",
+    )
+    t.add_argument(
+        "--time-column",
+        help="survival: the follow-up time (from the start of follow-up to the event or to the "
+        "end of follow-up, a positive number); never an input",
+    )
+    t.add_argument(
+        "--horizon",
+        type=float,
+        help="survival: the time risks are predicted by, in the time column's unit (default: "
+        "the median follow-up rounded down to a round number)",
+    )
     t.add_argument(
         "--event",
         help="binary target: the value whose risk is predicted (default: a value such as 1, yes "
@@ -223,12 +241,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(
             f"Target column {args.target!r} is not in '{args.data}'. Columns: {', '.join(map(str, df.columns[:12]))}."
         )
-    for col in [args.id_column, *args.exclude]:
+    for col in [args.id_column, args.time_column, *args.exclude]:
         if col is not None and col not in df.columns:
             raise DataError(f"Column {col!r} (given on the command line) is not in '{args.data}'.")
     try:
         schema = infer_schema(
-            df, args.target, task=args.task, id_column=args.id_column, exclude=args.exclude
+            df,
+            args.target,
+            task=args.task,
+            id_column=args.id_column,
+            exclude=args.exclude,
+            time_column=args.time_column,
+            horizon=args.horizon,
         )
         if args.event is not None:
             schema = schema.with_event(args.event)
@@ -245,8 +269,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"epoch {epoch + 1}/{config.epochs}: {shown} ({time.perf_counter() - started:.0f} s)"
         )
 
-    predicted = f"the {schema.event_text}" if schema.positive_class else repr(schema.target)
+    predicted = f"the {schema.event_text}" if schema.event_class else repr(schema.target)
     _status(f"Training a {schema.task} model for {predicted} on {len(schema.features)} columns")
+    if schema.horizon is not None:
+        _status(f"Horizon {schema.horizon:g}: {schema.horizon_reason}.")
     _audit("train_start", n=len(df))
     try:
         result = train_model(df, schema, config, on_epoch=on_epoch)
@@ -356,6 +382,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for message in combine_checks(checks, model).messages():
         _status(f"note: {message}")
     _status(f"Scored {n} patients; wrote {args.out}")
+    if bundle.schema.horizon is not None:
+        _status(
+            f"risk: the {bundle.schema.event_text} (horizon {bundle.schema.horizon:g}); "
+            "risk_low/risk_high: its range across the ensemble's networks; risk_score: the "
+            "log-hazard, which ranks patients at any time."
+        )
     return 0
 
 
@@ -387,13 +419,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     )
     table = explanation.contributions.copy()
     table["base_value"] = explanation.base_value
-    table["output"] = explanation.output
+    # A survival network's output is the log-hazard: its contributions add up to it, not to
+    # the risk by the horizon (which is not additive in the inputs).
+    survival = bundle.schema.time_column is not None
+    table["log_hazard" if survival else "output"] = explanation.output
     if bundle.schema.id_column and table.index.name == bundle.schema.id_column:
         table = table.reset_index()
     with _written_at_end(out) as handle:
         handle.write(escape_formulas(table).to_csv(index=False).encode("utf-8"))
         _audit("explain", bundle, n=len(table))
     what = f" for class {explanation.class_name!r}" if explanation.class_name else ""
+    if survival:
+        what = " (contributions add up to the log-hazard, the risk_score of predict)"
     _status(f"Explained {len(table)} patients{what} ({explanation.method}); wrote {args.out}")
     return 0
 

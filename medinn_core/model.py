@@ -102,7 +102,7 @@ class _MemberProgress:
                         for i in range(0, len(x_held), 65_536)
                     ]
                 )
-                losses = member_scores(task, raw, y_held, n_members)
+                losses = member_scores(task, raw, y_held, n_members, held_mask)
                 member_loss = np.array(
                     [losses[held_mask[:, k], k].mean() for k in range(n_members)]
                 )
@@ -228,6 +228,9 @@ class MedinnModel:
         fit_rows = trains_on.any(axis=1)
         held_rows = ~trains_on.all(axis=1)
         y_fit = y.astype(np.float32)
+        if task == Task.SURVIVAL:  # the event, then the follow-up time (see member_loss)
+            self.time_ = self.encode_time(frame)
+            y_fit = np.column_stack([y, self.time_]).astype(np.float32)
         if task == Task.REGRESSION:
             self.target_mean_ = float(np.mean(y[fit_rows]))
             self.target_scale_ = float(np.std(y[fit_rows])) or 1.0
@@ -254,7 +257,7 @@ class MedinnModel:
         )
         packed = np.column_stack([y_fit, trains_on.astype(np.float32)])[fit_rows]
         weights = None
-        if task != Task.REGRESSION:
+        if task in (Task.BINARY, Task.MULTICLASS):
             class_weight = self._class_weight(y[fit_rows])
             if class_weight is not None:
                 weights = np.vectorize(class_weight.get)(y[fit_rows]).astype(np.float32)
@@ -263,7 +266,7 @@ class MedinnModel:
             packed,
             sample_weight=weights,
             epochs=cfg.epochs,
-            batch_size=self.batch_size(int(fit_rows.sum())),
+            batch_size=self.batch_size(int(fit_rows.sum()), task),
             callbacks=[progress, self._reduce_lr(monitor)],
             shuffle=True,
             verbose=0,
@@ -280,6 +283,9 @@ class MedinnModel:
         from medinn_core import calibrate
 
         k = self.n_members_
+        if task == Task.SURVIVAL:
+            self._finish_survival(network, x, y, trains_on, held_rows, folds)
+            return
         raw = np.asarray(network([x[held_rows]], training=False), dtype=np.float64)
         raw = raw.reshape(len(raw), k, n_out)
         y_held = y[held_rows]
@@ -326,6 +332,45 @@ class MedinnModel:
         fold_members(network, inference, k, self.config.wide, scale, shift)
         self.model_ = inference
 
+    def _finish_survival(self, network, x, y, trains_on, held_rows, folds) -> None:
+        """Centre each member's log-hazard on its training rows (a Cox model leaves the level
+        free), take the held-out log-hazards, fit the Breslow baseline on them and fold the
+        members. No recalibration: the baseline sets the absolute risk."""
+        from medinn_core.survival import fit_baseline, risk_by, with_cohort
+
+        k = self.n_members_
+        raw = _call(network, x, 65_536, False)
+        centre = np.array([raw[trains_on[:, m], m].mean() for m in range(k)])
+        lp = raw - centre
+        time = self.time_
+        if folds is not None:
+            own = folds[held_rows]
+            lp_held = lp[held_rows][np.arange(int(held_rows.sum())), own]
+        else:
+            own = None
+            lp_held = lp[held_rows].mean(axis=1)
+        horizon = self.schema.horizon
+        baseline = fit_baseline(time[held_rows], y[held_rows], lp_held, horizon)
+        self.baseline_ = with_cohort(baseline, lp_held)
+        self.recalibration_ = Recalibration()
+        self.conformal_ = {"coverage": self.config.coverage}
+        self.heldout_ = {
+            "rows": np.flatnonzero(held_rows),
+            "y": y[held_rows],
+            "time": time[held_rows],
+            "risk_score": lp_held,
+            "output": risk_by(lp_held, self.baseline_.at_horizon),
+            "fold": own,
+        }
+        wide = self.config.wide
+        inference = build_inference_network(x.shape[1], "survival", 1, self.config, k, wide)
+        fold_members(network, inference, k, wide, 1.0, 0.0)
+        for m in range(k):
+            layer = inference.get_layer(f"member_{m}_output")
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, bias - centre[m] / k])
+        self.model_ = inference
+
     def _reduce_lr(self, monitor: str):
         # Halving the step size when validation stalls lets Adam settle into the minimum
         # instead of hovering around it; early stopping still decides when to end.
@@ -340,10 +385,16 @@ class MedinnModel:
             verbose=0,
         )
 
-    def batch_size(self, n_rows: int) -> int:
-        """The configured batch size, or a size that grows with the data when it is 0 (auto)."""
+    def batch_size(self, n_rows: int, task: Task | str | None = None) -> int:
+        """The configured batch size, or a size that grows with the data when it is 0 (auto).
+
+        Survival models take about an eighth of the rows a step (128 to 1024): the partial
+        likelihood compares each event with the batch's risk set, which a small batch makes
+        too coarse, and a few steps an epoch keep training moving."""
         if self.config.batch_size:
             return self.config.batch_size
+        if Task(task or self.schema.task) == Task.SURVIVAL:
+            return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 8)), 128, 1024))
         return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 200)), 32, 1024))
 
     def _class_weight(self, y: np.ndarray) -> dict[int, float] | None:
@@ -385,6 +436,30 @@ class MedinnModel:
                 f"{list_examples(unknown)}. Known classes: {list_examples(list(index))}."
             )
         return lab.map(index).to_numpy(dtype=np.int32)
+
+    def encode_time(self, df: pd.DataFrame) -> np.ndarray:
+        """A survival model's follow-up times as floats.
+
+        Raises
+        ------
+        SchemaError
+            If the time column is absent, or a time is missing, not a number, zero or negative.
+        """
+        name = self.schema.time_column
+        if name is None or name not in df.columns:
+            raise SchemaError(
+                f"The data has no follow-up time column {name!r}; it is needed to train or "
+                "evaluate a survival model."
+            )
+        values = numeric_view(df[name])
+        bad = ~(values > 0)
+        if bad.any():
+            raise SchemaError(
+                f"Follow-up time column {name!r} is missing, not a number, zero or negative in "
+                f"{int(bad.sum())} rows; every patient needs a positive time to the event or to "
+                "the end of follow-up. Fix or drop those rows."
+            )
+        return values.to_numpy(dtype=np.float64)
 
     # -- inference -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -463,7 +538,11 @@ class MedinnModel:
         return _call(self.model_, x, batch, fixed_shape)
 
     def proba_from_output(self, out: np.ndarray) -> np.ndarray:
-        """Class probabilities from :meth:`raw_output` (binary: two columns)."""
+        """Class probabilities from :meth:`raw_output` (binary: two columns; survival: no
+        event and the event by the horizon)."""
+        if self.schema.task == Task.SURVIVAL:
+            p = self.risk_at(out[:, 0])
+            return np.column_stack([1.0 - p, p])
         if self.schema.task == Task.BINARY:
             p = np.clip(out[:, 0], 0.0, 1.0)
             return np.column_stack([1.0 - p, p])
@@ -491,12 +570,13 @@ class MedinnModel:
     def predict(
         self, df: pd.DataFrame, threshold: float | None = None, *, fixed_shape: bool = False
     ) -> np.ndarray:
-        """Labels (at ``threshold`` for binary, default the model's) or values for regression.
+        """Labels (at ``threshold`` for binary, default the model's), values for regression,
+        or log-hazards (the ranking score) for survival.
 
         ``fixed_shape`` as in :meth:`raw_output`.
         """
         self._check_fitted()
-        if self.schema.task == Task.REGRESSION:
+        if self.schema.task in (Task.REGRESSION, Task.SURVIVAL):
             return self.raw_output(self.transform(df), fixed_shape=fixed_shape)[:, 0]
         proba = self.predict_proba(df, fixed_shape=fixed_shape)
         classes = np.asarray(self.classes_, dtype=object)
@@ -504,6 +584,41 @@ class MedinnModel:
             cut = self.threshold_ if threshold is None else threshold
             return classes[(proba[:, 1] >= cut).astype(int)]
         return classes[np.argmax(proba, axis=1)]
+
+    def risk_at(self, lp: np.ndarray, time: float | None = None) -> np.ndarray:
+        """Survival: the risk of the event by ``time`` (default the horizon) for log-hazards
+        ``lp``, from the Breslow baseline.
+
+        Raises
+        ------
+        ModelError
+            If the model is not a fitted survival model.
+        """
+        self._check_fitted()
+        base = getattr(self, "baseline_", None)
+        if base is None:
+            raise ModelError("Risks by a time come from survival models only.")
+        from medinn_core.survival import risk_by
+
+        h0 = base.at_horizon if time is None or time == base.horizon else base.at(time)
+        return risk_by(lp, h0)
+
+    def survival_curves(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Survival: each patient's probability of being event-free (rows, same index as
+        ``df``) at the baseline's step times (columns, from 0).
+
+        Raises
+        ------
+        ModelError
+            If the model is not a fitted survival model.
+        """
+        from medinn_core.survival import survival_curves
+
+        self._check_fitted()
+        if getattr(self, "baseline_", None) is None:
+            raise ModelError("Survival curves come from survival models only.")
+        lp = self.raw_output(self.transform(df))[:, 0]
+        return survival_curves(lp, self.baseline_).set_axis(df.index, axis=0)
 
     @property
     def conformal_quantile(self) -> float:
@@ -546,7 +661,8 @@ class MedinnModel:
         space: str = "probability",
     ) -> np.ndarray | None:
         """Each member's output for encoded rows, ``(rows, members, outputs)``: recalibrated
-        probabilities (or, with ``space="logit"``, logits), or values in the target's unit;
+        probabilities (or, with ``space="logit"``, logits), or values in the target's unit
+        (survival: risks by the horizon, or with ``space="logit"`` log-hazards);
         None for a model saved before ensembles (one network, no members). ``fixed_shape`` as
         in :meth:`raw_output`."""
         self._check_fitted()
@@ -563,6 +679,8 @@ class MedinnModel:
     def _member_scale(self, logits: np.ndarray, space: str) -> np.ndarray:
         if space == "logit" or self.schema.task == Task.REGRESSION:
             return logits
+        if self.schema.task == Task.SURVIVAL:  # log-hazards to risks by the horizon
+            return self.risk_at(logits)
         if self.schema.task == Task.BINARY:
             from scipy.special import expit
 

@@ -32,7 +32,7 @@ from medinn_core.config import TrainConfig
 if TYPE_CHECKING:
     import keras
 
-HEADS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+HEADS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear", "survival": "linear"}
 HEAD_LAYER = "head"
 
 
@@ -198,9 +198,17 @@ def member_network(network: Any, *, with_output: bool = False) -> keras.Model | 
 
 def member_loss(task: str, n_members: int, n_outputs: int) -> Callable:
     """Loss of the training graph. ``y_true`` is ``(rows, 1 + n_members)``: the outcome (class
-    index or standardised value), then 1 where member ``k`` trains on the row, else 0."""
+    index or standardised value), then 1 where member ``k`` trains on the row, else 0.
+
+    Survival: ``y_true`` is ``(rows, 2 + n_members)``, the event (1) or censoring (0) and the
+    follow-up time first; the loss is the negative Cox partial log-likelihood of the batch
+    (Breslow ties: the risk set of a time is every row of the batch followed at least that
+    long), each member over its own rows, its output being the log-hazard."""
     import keras
     from keras import ops
+
+    if task == "survival":
+        return _cox_loss(n_members)
 
     def loss(y_true, y_pred):
         y = y_true[:, :1]
@@ -218,9 +226,41 @@ def member_loss(task: str, n_members: int, n_outputs: int) -> Callable:
     return loss
 
 
-def member_scores(task: str, raw: np.ndarray, y: np.ndarray, n_members: int) -> np.ndarray:
+def _cox_loss(n_members: int) -> Callable:
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        event, time, mask = y_true[:, 0], y_true[:, 1], y_true[:, 2:]
+        # at_risk[i, j]: row j is followed at least as long as row i
+        at_risk = ops.cast(time[None, :] >= time[:, None], y_pred.dtype)
+        top = ops.stop_gradient(ops.max(y_pred, axis=0, keepdims=True))  # (1, members)
+        weight = ops.exp(y_pred - top) * mask  # (rows, members)
+        risk_sum = ops.matmul(at_risk, weight)  # (rows, members)
+        log_risk = ops.log(risk_sum + 1e-12) + top
+        per = event[:, None] * mask * (log_risk - y_pred)
+        return ops.sum(per, axis=1) / n_members
+
+    return loss
+
+
+def member_scores(
+    task: str,
+    raw: np.ndarray,
+    y: np.ndarray,
+    n_members: int,
+    held: np.ndarray | None = None,
+) -> np.ndarray:
     """Per row and member, the unpenalised loss of the training graph's raw output
-    (``(rows, n_members)``): log loss, or squared error on the standardised scale."""
+    (``(rows, n_members)``): log loss, or squared error on the standardised scale.
+
+    Survival (``y`` the event and the time, ``held[i, k]`` True where member ``k`` is scored
+    on row ``i``): each row's term of the member's negative partial log-likelihood over its
+    own held-out rows."""
+    if task == "survival":
+        from medinn_core.survival import partial_likelihood_terms
+
+        mask = np.ones_like(raw, dtype=bool) if held is None else held
+        return partial_likelihood_terms(raw, y[:, 1], y[:, 0], mask)
     if task == "binary":
         z = raw
         return np.logaddexp(0.0, z) - y[:, None] * z

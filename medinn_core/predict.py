@@ -126,7 +126,7 @@ def check_columns(df: pd.DataFrame, model: MedinnModel) -> ColumnCheck:
     schema = model.schema
     needed = schema.feature_names
     missing = tuple(c for c in needed if c not in df.columns)
-    known = set(needed) | {schema.target, schema.id_column}
+    known = set(needed) | {schema.target, schema.id_column, schema.time_column}
     extra = tuple(str(c) for c in df.columns if c not in known)
     if missing:
         return ColumnCheck(missing, extra)
@@ -231,6 +231,15 @@ def score_frame(
             out["lower"] = raw[:, 0] - quantile
             out["upper"] = raw[:, 0] + quantile
         return out
+    if schema.task == Task.SURVIVAL:
+        risk = model.risk_at(raw[:, 0])
+        out["risk"] = risk
+        members = model.member_output(x, fixed_shape=fixed_shape)  # risks by the horizon
+        if members is not None:
+            out["risk_low"] = np.minimum(members[:, :, 0].min(axis=1), risk)
+            out["risk_high"] = np.maximum(members[:, :, 0].max(axis=1), risk)
+        out["risk_score"] = raw[:, 0]
+        return out
     proba = model.proba_from_output(raw)
     classes = pd.array(list(model.classes_), dtype="str")  # text, but not Python objects
     if schema.task == Task.BINARY:
@@ -249,6 +258,37 @@ def score_frame(
             names = np.asarray(model.classes_, dtype=object)
             out["prediction_set"] = pd.array(["|".join(names[row]) for row in sets], dtype="str")
     return out
+
+
+def survival_curve(bundle: Bundle, patient: pd.DataFrame) -> pd.DataFrame:
+    """One patient's survival curve against the cohort's: columns ``time`` (the baseline's
+    step times, from 0), ``patient`` (the probability of being event-free by then) and
+    ``cohort`` (the mean over the held-out patients of training; NaN for a model saved
+    without it). The horizon is ``bundle.schema.horizon``.
+
+    Raises
+    ------
+    ModelError
+        If the model is not a survival model, or ``patient`` is not one row.
+    SchemaError
+        If a column the model needs is missing.
+    """
+    model = bundle.model
+    if len(patient) != 1:
+        raise ModelError(f"A survival curve is drawn for one patient; got {len(patient)} rows.")
+    require_columns(patient, model)
+    curves = model.survival_curves(patient)
+    base = model.baseline_
+    cohort = (
+        np.r_[1.0, base.cohort] if base.cohort is not None else np.full(curves.shape[1], np.nan)
+    )
+    return pd.DataFrame(
+        {
+            "time": curves.columns.to_numpy(dtype=np.float64),
+            "patient": curves.iloc[0].to_numpy(),
+            "cohort": cohort,
+        }
+    )
 
 
 def score_chunks(model: MedinnModel, chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -459,7 +499,7 @@ def score_patients(
     outputs = outputs.drop(columns=[id_column]) if id_column in outputs.columns else outputs
     task = Task(model.schema.task)
     order = np.arange(len(frame))
-    if task == Task.BINARY:
+    if task in (Task.BINARY, Task.SURVIVAL):
         order = np.argsort(-outputs["risk"].to_numpy(), kind="stable")
     return Scoring(
         task=task,
@@ -534,6 +574,12 @@ def uncertainty_sentence(
     scored = score_frame(model, patient).iloc[0]
     coverage = float((getattr(model, "conformal_", None) or {}).get("coverage", 0.9))
     task = Task(model.schema.task)
+    if task == Task.SURVIVAL and "risk_low" in scored.index:
+        return (
+            f"Across the {model.n_members} networks of the ensemble (each trained on other "
+            f"patients) the {model.schema.event_text} ranges from "
+            f"{float(scored['risk_low']):.1%} to {float(scored['risk_high']):.1%}."
+        )
     if task == Task.BINARY and "risk_low" in scored.index:
         cut = model.threshold_ if threshold is None else threshold
         low, high = float(scored["risk_low"]), float(scored["risk_high"])

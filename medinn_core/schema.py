@@ -47,6 +47,7 @@ class Task(StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+    SURVIVAL = "survival"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class Schema:
 
     ``classes`` holds the target's labels as strings, in the order of the model's outputs; for
     a binary task the second one is the positive class (the event whose risk is predicted).
+
+    A ``survival`` task (time to event) has the event column as its target (two classes, as a
+    binary target: the second is the event, the first censoring) and ``time_column``, the
+    follow-up time from the start of follow-up to the event or censoring (never an input).
+    ``horizon`` is the time by which risks are predicted and evaluated, in that column's unit;
+    ``horizon_reason`` says how it was chosen.
     """
 
     columns: tuple[Column, ...]
@@ -95,6 +102,9 @@ class Schema:
     id_column: str | None = None
     version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = field(default=())
+    time_column: str | None = None
+    horizon: float | None = None
+    horizon_reason: str = ""
 
     # -- access ---------------------------------------------------------------------------
     @property
@@ -113,9 +123,8 @@ class Schema:
     @property
     def features(self) -> tuple[Column, ...]:
         """Columns used as model inputs, in file order (never the target or the identifier)."""
-        return tuple(
-            c for c in self.columns if c.is_feature and c.name not in (self.target, self.id_column)
-        )
+        roles = (self.target, self.id_column, self.time_column)
+        return tuple(c for c in self.columns if c.is_feature and c.name not in roles)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -124,6 +133,14 @@ class Schema:
     @property
     def positive_class(self) -> str | None:
         return self.classes[1] if self.task == Task.BINARY and len(self.classes) == 2 else None
+
+    @property
+    def event_class(self) -> str | None:
+        """The event's label: the positive class of a binary target, the event of a survival
+        target (the other label is censoring); None for other tasks."""
+        if self.task in (Task.BINARY, Task.SURVIVAL) and len(self.classes) == 2:
+            return self.classes[1]
+        return None
 
     # -- edits (each returns a new schema) -------------------------------------------------
     def with_column(self, name: str, **changes: Any) -> Schema:
@@ -204,6 +221,11 @@ class Schema:
                 f"Column {name!r} is the target: it cannot also be an input. Choose another "
                 "target first."
             )
+        if name == self.time_column and changes.get("include"):
+            raise SchemaError(
+                f"Column {name!r} is the follow-up time: it is known only at the end of "
+                "follow-up, so it cannot be an input."
+            )
         schema = self
         if changes.get("kind") == Kind.IDENTIFIER.value:
             schema = schema.with_id_column(name)
@@ -227,32 +249,94 @@ class Schema:
             update["unit"] = str(changes["unit"] or "")
         return schema.with_column(name, **update) if update else schema
 
-    def with_target(self, df: pd.DataFrame, target: str, task: Task | str | None = None) -> Schema:
+    def with_target(
+        self,
+        df: pd.DataFrame,
+        target: str,
+        task: Task | str | None = None,
+        *,
+        time_column: str | None = None,
+        horizon: float | None = None,
+    ) -> Schema:
         """Choose the target column and detect (or set) the task and classes from ``df``.
+
+        A ``time_column`` makes a survival task (the target is then the event column, read as
+        a binary target); ``horizon`` defaults to :func:`medinn_core.survival.default_horizon`.
 
         Raises
         ------
         SchemaError
-            If the column is missing, holds no values, or cannot serve the requested task.
+            If the column is missing, holds no values, or cannot serve the requested task; for
+            survival, if the time column is missing or is the target.
         """
         self.column(target)
+        if task in (None, "auto") and time_column is not None:
+            task = Task.SURVIVAL
         task = detect_task(df[target], target) if task in (None, "auto") else Task(task)
-        classes = target_classes(df[target], target, task)
+        if task != Task.SURVIVAL and (time_column is not None or horizon is not None):
+            raise SchemaError(
+                f"A follow-up time column and a horizon belong to a survival task; the task "
+                f"asked for is {task.value!r}. Choose the survival task, or leave them out."
+            )
+        if task == Task.SURVIVAL:
+            distinct = labels(df[target].dropna()).unique()
+            if len(distinct) == 1:
+                raise SchemaError(
+                    f"Event column {target!r} holds one value ({distinct[0]!r}) in every row: "
+                    "either every patient is censored or every one had the event, and a "
+                    "survival model needs both. Check the event column."
+                )
+            if len(distinct) > 2:
+                raise SchemaError(
+                    f"Event column {target!r} has {len(distinct)} distinct values, e.g. "
+                    f"{list_examples(list(distinct[:5]))}: a survival task needs two, the event "
+                    "(1, yes, dead) and censoring (0, no, alive)."
+                )
+        classes = target_classes(df[target], target, Task.BINARY if task == Task.SURVIVAL else task)
+        roles = {target: "target"}
+        reason = ""
+        if task == Task.SURVIVAL:
+            if time_column is None:
+                raise SchemaError(
+                    f"A survival task needs the follow-up time column beside the event column "
+                    f"{target!r}: the time from the start of follow-up to the event or to the "
+                    "end of follow-up. Name it (--time-column)."
+                )
+            self.column(time_column)
+            if time_column == target:
+                raise SchemaError(
+                    f"Column {time_column!r} cannot be both the event and the follow-up time."
+                )
+            from medinn_core.survival import check_horizon, default_horizon
+
+            times, events = _usable_times(df[time_column], df[target], classes)
+            if horizon is None:
+                horizon, reason = default_horizon(times, events, time_column)
+            else:
+                horizon = float(horizon)
+                reason = check_horizon(times, horizon, time_column)
+            roles[time_column] = "follow-up time"
         columns = tuple(
-            replace(c, excluded=True, reason="target") if c.name == target else c
+            replace(c, excluded=True, reason=roles[c.name]) if c.name in roles else c
             for c in self.columns
         )
-        # The previous target goes back to being an ordinary column.
-        if self.target and self.target != target:
+        # The previous target (or time) goes back to being an ordinary column.
+        for old in {self.target, self.time_column} - set(roles) - {None}:
             columns = tuple(
-                replace(c, excluded=c.kind not in FEATURE_KINDS, reason="")
-                if c.name == self.target
-                else c
+                replace(c, excluded=c.kind not in FEATURE_KINDS, reason="") if c.name == old else c
                 for c in columns
             )
-        id_column = None if self.id_column == target else self.id_column
+        id_column = None if self.id_column in roles else self.id_column
         return replace(
-            self, columns=columns, target=target, task=task, classes=classes, id_column=id_column
+            self,
+            columns=columns,
+            target=target,
+            task=task,
+            classes=classes,
+            id_column=id_column,
+            time_column=time_column if task == Task.SURVIVAL else None,
+            horizon=horizon if task == Task.SURVIVAL else None,
+            horizon_reason=reason,
         )
 
     def with_event(self, event: str) -> Schema:
@@ -264,10 +348,10 @@ class Schema:
         SchemaError
             If the task is not binary, or ``event`` is not one of the target's two classes.
         """
-        if self.task != Task.BINARY or len(self.classes) != 2:
+        if self.task not in (Task.BINARY, Task.SURVIVAL) or len(self.classes) != 2:
             raise SchemaError(
-                "The event can be chosen for a binary target only; choose a target with two "
-                "outcomes first."
+                "The event can be chosen for a binary target only (or a survival task's event "
+                "column); choose a target with two outcomes first."
             )
         event = as_label(event)
         if event not in self.classes:
@@ -282,13 +366,18 @@ class Schema:
     def event_text(self) -> str:
         """How pages, downloads and the report name what a binary model predicts: "risk of
         ckd" for a label that names the event, "risk of mace_1y = 1" for a code or a yes; the
-        target's name for other tasks."""
-        event = self.positive_class
+        target's name for other tasks. A survival model's risk is by its horizon: "risk of
+        death_event = 1 by time 180"."""
+        event = self.event_class
         if event is None:
             return str(self.target or "")
         if len(event) >= 3 and event.isalpha() and event.lower() not in _POSITIVE:
-            return f"risk of {event}"
-        return f"risk of {self.target} = {event}"
+            text = f"risk of {event}"
+        else:
+            text = f"risk of {self.target} = {event}"
+        if self.task == Task.SURVIVAL and self.horizon is not None:
+            text += f" by {self.time_column} {self.horizon:g}"
+        return text
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -335,6 +424,9 @@ class Schema:
                 id_column=data.get("id_column"),
                 version=version,
                 notes=tuple(data.get("notes", ())),
+                time_column=data.get("time_column"),
+                horizon=None if data.get("horizon") is None else float(data["horizon"]),
+                horizon_reason=str(data.get("horizon_reason") or ""),
             )
         except SchemaError:
             raise
@@ -347,6 +439,17 @@ class Schema:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
             raise SchemaError(f"The schema is not valid JSON: {exc}.") from None
+
+
+def _usable_times(
+    time: pd.Series, event: pd.Series, classes: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times and 0/1 events of the rows whose time is a positive number and whose event is
+    known (what the horizon is chosen from)."""
+    t = numeric_view(time)
+    e = labels(event).map({classes[0]: 0.0, classes[1]: 1.0}).astype("float64")
+    ok = (t > 0) & np.isfinite(t) & e.notna()
+    return t[ok].to_numpy(dtype=np.float64), e[ok].to_numpy(dtype=np.float64)
 
 
 # -- inference -----------------------------------------------------------------------------
@@ -755,8 +858,14 @@ def infer_schema(
     task: Task | str | None = None,
     id_column: str | None = None,
     exclude: tuple[str, ...] | list[str] = (),
+    time_column: str | None = None,
+    horizon: float | None = None,
 ) -> Schema:
     """Infer a schema from a table, optionally with the target, identifier and exclusions.
+
+    A ``time_column`` (follow-up time) makes a survival task whose target is the event column;
+    ``horizon`` is the time risks are predicted by (default: see
+    :func:`medinn_core.survival.default_horizon`).
 
     Raises
     ------
@@ -777,5 +886,7 @@ def infer_schema(
         if found:
             schema = replace(schema, id_column=found)
     if target is not None:
-        schema = schema.with_target(df, target, task)
+        schema = schema.with_target(df, target, task, time_column=time_column, horizon=horizon)
+    elif time_column is not None:
+        raise SchemaError("A follow-up time column needs an event column as the target.")
     return schema

@@ -70,6 +70,22 @@ DRUG_RESPONSE_MODEL: tuple[Term, ...] = (
     ("target_inr_minus_2_5", 0.7, lambda d: d["target_inr"] - 2.5),
 )
 DRUG_RESPONSE_NOISE_SD = 0.6
+# Log-hazard of death after a heart-failure admission (per day, against the Weibull baseline
+# below). The U-shaped sodium term is the non-linear one a linear Cox model cannot draw;
+# random_lab has no effect.
+SURVIVAL_MODEL: tuple[Term, ...] = (
+    ("age_minus_65_per_10", 0.45, lambda d: (d["age"] - 65) / 10),
+    ("ejection_fraction_minus_40_per_10", -0.5, lambda d: (d["ejection_fraction"] - 40) / 10),
+    ("sodium_minus_138_per_4_squared", 0.6, lambda d: ((d["sodium"] - 138) / 4) ** 2),
+    ("creatinine_log", 0.9, lambda d: np.log(d["creatinine"])),
+    ("diabetes", 0.35, lambda d: d["diabetes"]),
+)
+# Weibull baseline hazard h0(t) = shape * scale * t ** (shape - 1), t in days; censoring by a
+# uniform end of follow-up (study end) and by a constant drop-out hazard.
+SURVIVAL_BASELINE_SCALE = 1.5e-3
+SURVIVAL_BASELINE_SHAPE = 0.9
+SURVIVAL_FOLLOW_UP_DAYS = (180, 900)
+SURVIVAL_DROPOUT_PER_DAY = 2e-4
 # Log-odds of grades "mild" and "severe" against "none"; coefficients are (mild, severe).
 TOXICITY_MODEL: tuple[Term, ...] = (
     ("intercept", (-1.1, -2.9), lambda d: 1.0),
@@ -394,3 +410,64 @@ def toxicity_true_proba(df: pd.DataFrame) -> np.ndarray:
     columns = ["dose_mg_m2", "age", "creatinine_clearance", "dpyd_variant", "sex", "ecog"]
     _require(df, columns, {"sex": SEXES})
     return _softmax(np.column_stack([np.zeros(len(df)), _linear(df, TOXICITY_MODEL)]))
+
+
+def make_survival_cohort(n: int, *, seed: int = 0) -> pd.DataFrame:
+    """Simulate deaths after a heart-failure admission, with follow-up time and censoring.
+
+    Parameters
+    ----------
+    n : number of patients.
+    seed : seeds every random draw.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``patient_id``, age (years), sex (F/M), ejection_fraction (%), sodium (mmol/L),
+        creatinine (mg/dL), diabetes (0/1), random_lab (a measurement with no effect),
+        ``time`` (days from admission to death or to the end of follow-up, at least 1) and
+        ``death`` (1 died, 0 censored). Death times are drawn from a Weibull proportional
+        hazard with the log-hazard :func:`survival_true_log_hazard`.
+
+    Raises
+    ------
+    ConfigError
+        If ``n`` is below 1 or ``seed`` is negative.
+    """
+    _check_count("n", n, 1)
+    rng, event_rng, censor_rng = _streams(seed, 3)
+    df = pd.DataFrame(
+        {
+            "patient_id": _ids("S", n),
+            "age": _rounded(rng.normal(66, 11, n), 30, 95),
+            "sex": np.where(rng.random(n) < 0.45, "F", "M"),
+            "ejection_fraction": _rounded(rng.normal(38, 11, n), 10, 75),
+            "sodium": _rounded(rng.normal(137, 4.5, n), 118, 152),
+            "creatinine": _rounded(np.exp(rng.normal(0.15, 0.4, n)), 0.4, 9.0, 2),
+            "diabetes": (rng.random(n) < 0.35).astype(np.int64),
+            "random_lab": _rounded(rng.normal(100, 15, n), 40, 160),
+        }
+    )
+    hazard = SURVIVAL_BASELINE_SCALE * np.exp(survival_true_log_hazard(df))
+    # Inverse of the cumulative hazard scale * t ** shape * exp(lp).
+    death = (-np.log(event_rng.random(n)) / hazard) ** (1 / SURVIVAL_BASELINE_SHAPE)
+    end = censor_rng.uniform(*SURVIVAL_FOLLOW_UP_DAYS, n)
+    dropout = censor_rng.exponential(1 / SURVIVAL_DROPOUT_PER_DAY, n)
+    follow = np.minimum(end, dropout)
+    df["time"] = np.maximum(np.ceil(np.minimum(death, follow)), 1).astype(np.int64)
+    df["death"] = (death <= follow).astype(np.int64)
+    return df
+
+
+def survival_true_log_hazard(df: pd.DataFrame) -> np.ndarray:
+    """The true log-hazard per row: the sum over ``SURVIVAL_MODEL`` (age, ejection fraction,
+    a U-shaped sodium term, log creatinine, diabetes); sex and random_lab have no effect.
+
+    Raises
+    ------
+    SchemaError
+        If a column of the model is absent.
+    """
+    columns = ["age", "ejection_fraction", "sodium", "creatinine", "diabetes"]
+    _require(df, columns, {})
+    return _linear(df, SURVIVAL_MODEL)

@@ -339,7 +339,7 @@ def baseline_output(params: dict[str, Any], task: Task | str, x: np.ndarray) -> 
     coef = np.asarray(params["coef"], dtype=np.float64)
     eta = x.astype(np.float64) @ coef.T + np.asarray(params["intercept"], dtype=np.float64)
     task = Task(task)
-    if task == Task.REGRESSION:
+    if task in (Task.REGRESSION, Task.SURVIVAL):  # survival: the linear Cox log-hazard
         return eta[:, 0]
     if task == Task.BINARY:
         return 1.0 / (1.0 + np.exp(-eta[:, 0]))
@@ -458,6 +458,99 @@ def uncertainty_metrics(
     return {"coverage": float(np.mean(inside)), "mean_set_size": float(np.mean(sizes))}
 
 
+#: Ridge penalty of the linear Cox baseline: small, only to keep separated or collinear inputs
+#: finite.
+LINEAR_COX_ALPHA = 1e-2
+
+
+def _fit_linear_cox(x: np.ndarray, time: np.ndarray, event: np.ndarray) -> Any:
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    y = Surv.from_arrays(event=event == 1, time=time)
+    return CoxPHSurvivalAnalysis(alpha=LINEAR_COX_ALPHA).fit(x.astype(np.float64), y)
+
+
+def _cox_params(fitted: Any, x: np.ndarray, time, event, horizon: float) -> dict[str, Any]:
+    """What a bundle keeps of the linear Cox model: coefficients and its baseline cumulative
+    hazard at the horizon (one aggregate number)."""
+    from medinn_core.survival import fit_baseline
+
+    lp = x.astype(np.float64) @ fitted.coef_
+    return {
+        "model": "linear Cox (scikit-survival CoxPHSurvivalAnalysis)",
+        "alpha": LINEAR_COX_ALPHA,
+        "coef": [np.asarray(fitted.coef_).tolist()],
+        "intercept": [0.0],
+        "cumulative_hazard_at_horizon": fit_baseline(time, event, lp, horizon).at_horizon,
+    }
+
+
+def survival_baselines(
+    model: MedinnModel,
+    train: pd.DataFrame,
+    test: pd.DataFrame | None = None,
+    folds: np.ndarray | None = None,
+) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
+    """The linear Cox model on the network's encoding, cross-fitted on its folds (``folds``
+    given, ``train`` every row) or fitted on the training split and scored on ``test``: its
+    held-out headline metrics, stored parameters (refitted on every training row) and
+    held-out log-hazards."""
+    from medinn_core.evaluation._survival import survival_headline
+    from medinn_core.survival import fit_baseline, risk_by
+
+    horizon = model.schema.horizon
+    x, time, event = model.transform(train), model.encode_time(train), model.encode_target(train)
+    start = _now()  # (``time`` is the follow-up time here)
+    if folds is not None:
+        lp = np.empty(len(x))
+        for f in np.unique(folds):
+            here = folds == f
+            lp[here] = x[here] @ _fit_linear_cox(x[~here], time[~here], event[~here]).coef_
+        y_time, y_event = time, event
+        seconds = (_now() - start) / len(np.unique(folds))
+    else:
+        fitted = _fit_linear_cox(x, time, event)
+        seconds = _now() - start
+        x_test = model.transform(test)
+        lp = x_test @ fitted.coef_
+        y_time, y_event = model.encode_time(test), model.encode_target(test)
+    params = _cox_params(_fit_linear_cox(x, time, event), x, time, event, horizon)
+    h0 = fit_baseline(y_time, y_event, lp, horizon).at_horizon
+    metrics = survival_headline(y_time, y_event, lp, risk_by(lp, h0), horizon)
+    return {"linear_cox": {**metrics, "fit_seconds": seconds, "params": params}}, lp
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def _survival_validation(
+    model: MedinnModel,
+    usable: pd.DataFrame,
+    train: pd.DataFrame,
+    test: pd.DataFrame | None,
+    folds: np.ndarray | None,
+    baselines: bool,
+) -> tuple[dict[str, float | None], dict[str, tuple[float, float]], dict[str, dict[str, Any]]]:
+    """Internal validation of a survival model: its held-out headline metrics (out of fold,
+    or on the test split), Harrell's C interval, and the linear Cox baseline's."""
+    from medinn_core.evaluation._survival import c_index_interval, survival_headline
+
+    if folds is not None:
+        held = model.heldout_
+        y_time, y_event, lp = held["time"], held["y"], held["risk_score"]
+    else:
+        y_time, y_event = model.encode_time(test), model.encode_target(test)
+        lp = model.predict(test)
+    risk = model.risk_at(lp)
+    metrics = survival_headline(y_time, y_event, lp, risk, model.schema.horizon)
+    ci = c_index_interval(y_time, y_event, lp, n_boot=200, seed=model.config.seed)
+    intervals = {} if ci.ci_low is None else {"c_index": (ci.ci_low, ci.ci_high)}
+    base = survival_baselines(model, train, test, folds)[0] if baselines else {}
+    return metrics, intervals, base
+
+
 def train_model(
     df: pd.DataFrame,
     schema: Schema,
@@ -528,7 +621,16 @@ def train_model(
     if schema.task == Task.BINARY:
         best = youden_threshold(held["y"], held["output"])
         model.threshold_ = 0.5 if best is None else best
-    if scheme.name == "folds":
+    if schema.task == Task.SURVIVAL:
+        metrics, intervals, base = _survival_validation(
+            model,
+            usable,
+            train_rows,
+            None if scheme.name == "folds" else test,
+            split.folds,
+            baselines,
+        )
+    elif scheme.name == "folds":
         y_int, out_int = held["y"], held["output"]
         metrics = headline_metrics(schema.task, y_int, out_int)
         metrics.update(uncertainty_metrics(model, y_int, out_int, folds))
@@ -540,7 +642,8 @@ def train_model(
         metrics.update(uncertainty_metrics(model, y_int, out_int))
         base = fit_baselines(model, train, test) if baselines else {}
     background = summarize_background(model.transform(train_rows), k=100, seed=config.seed)
-    intervals = metric_intervals(schema.task, y_int, out_int, seed=config.seed)
+    if schema.task != Task.SURVIVAL:
+        intervals = metric_intervals(schema.task, y_int, out_int, seed=config.seed)
     return TrainingResult(
         model=model,
         split=split,
@@ -589,6 +692,8 @@ def held_out(model: MedinnModel, usable: pd.DataFrame, *, baselines: bool = True
     x = model.transform(usable)
     task = Task(schema.task)
     own = model.member_output(x, space="logit")[np.arange(len(x)), folds]
+    if task == Task.SURVIVAL:  # the out-of-fold log-hazards; the linear Cox is not refitted
+        return HeldOut(usable, own[:, 0], {}, "out-of-fold predictions")
     if task == Task.REGRESSION:
         output = own[:, 0]
     else:

@@ -7,6 +7,7 @@ Row numbers in messages are spreadsheet rows: the header is row 1, the first pat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +15,21 @@ import numpy as np
 import pandas as pd
 
 from medinn_core.errors import MedinnError, list_examples
-from medinn_core.schema import Kind, Schema, Task, labels, numeric_view
+from medinn_core.schema import _DATE, Kind, Schema, Task, labels, numeric_view
+from medinn_core.survival import MIN_AT_RISK, at_risk_share
 
 MIN_CLASS_ROWS = 10
 MIN_ROWS = 20
 MAX_MISSING_SHARE = 0.5
 MIN_EVENTS_PER_PARAMETER = 10
+# A number column named like a follow-up time whose AUROC for a binary outcome is this far from
+# 0.5 probably records when the outcome happened (a leak): the survival task fits it.
+_FOLLOW_UP_NAME = re.compile(
+    r"(^|_)(time|times|follow_?up|fu|days|duration|survival|survival_?time|"
+    r"time_?to_?\w+|los|length_?of_?stay)($|_)",
+    re.IGNORECASE,
+)
+FOLLOW_UP_LEAK_AUROC = 0.2
 
 
 @dataclass(frozen=True)
@@ -381,14 +391,20 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
                 "Exclude it unless it is truly known before the outcome.",
             )
     _check_rows(df, schema, add)
+    if schema.task == Task.SURVIVAL and schema.target is not None:
+        usable &= _check_survival(df, schema, add)
+    if schema.task == Task.BINARY:
+        _check_follow_up_leak(df, schema, add)
     if (
         schema.target is not None
-        and schema.task in (Task.BINARY, Task.MULTICLASS)
+        and schema.task in (Task.BINARY, Task.MULTICLASS, Task.SURVIVAL)
         and schema.features
     ):
         counts = labels(df[schema.target].dropna()).value_counts()
         if len(counts) >= 2:
             events = int(counts.min())
+            if schema.task == Task.SURVIVAL:  # the events, not the rarer outcome
+                events = int(counts.get(schema.event_class, 0))
             params = count_parameters(schema, df)
             epp = events / max(params, 1)
             if epp < MIN_EVENTS_PER_PARAMETER:
@@ -397,11 +413,120 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
                     "low_epp",
                     schema.target,
                     events,
-                    f"Only {epp:.1f} events per model input ({events} in the rarest class, "
+                    f"Only {epp:.1f} events per model input ({events} "
+                    f"{'events' if schema.task == Task.SURVIVAL else 'in the rarest class'}, "
                     f"{params} inputs after encoding): under {MIN_EVENTS_PER_PARAMETER}, the "
                     "model may overfit. Exclude weak columns or add patients.",
                 )
     return _report(issues, df, usable)
+
+
+def _check_survival(df: pd.DataFrame, schema: Schema, add) -> pd.Series:
+    """Checks on the follow-up time of a survival task; returns the rows with a usable time."""
+    name = schema.time_column
+    if name is None or name not in df.columns:
+        add(
+            "error",
+            "no_time_column",
+            name,
+            0,
+            "A survival task needs a follow-up time column (time to the event or to the end "
+            "of follow-up). Choose it.",
+        )
+        return pd.Series(False, index=df.index)
+    raw = df[name]
+    values = numeric_view(raw)
+    text = raw[raw.notna() & values.isna()].astype("str").str.strip()
+    if len(text) and text.str.match(_DATE).mean() > 0.5:
+        add(
+            "error",
+            "time_is_date",
+            name,
+            len(text),
+            f"Follow-up time column {name!r} holds dates, e.g. {_examples(text)}: the time must "
+            "be a number (days, months...) from the start of follow-up to the event or to the "
+            "end of follow-up. Compute it as the end date minus the start date.",
+            f"Follow-up time column {name!r} holds dates, not numbers of days or months.",
+        )
+        return values.notna()
+    checks = [
+        ("time_not_numeric", raw.notna() & values.isna(), "is not a number"),
+        ("time_missing", raw.isna(), "is missing"),
+        ("time_negative", values < 0, "is negative"),
+        ("time_zero", values == 0, "is zero"),
+    ]
+    for code, bad, what in checks:
+        if bad.any():
+            n = int(bad.sum())
+            add(
+                "error",
+                code,
+                name,
+                n,
+                f"Follow-up time column {name!r} {what} in {_plural(n, 'row', 'rows')} (rows "
+                f"{sheet_rows(df.index[bad])}): every patient needs a positive time from the "
+                "start of follow-up to the event or to the end of follow-up. Fix those cells "
+                "(an event on the first day can be given a time of 0.5) or drop the rows.",
+                f"Follow-up time column {name!r} {what} in {_plural(n, 'row', 'rows')}.",
+            )
+    usable = values > 0
+    event = labels(df[schema.target]) == schema.event_class
+    if not (event & usable).any():
+        add(
+            "error",
+            "all_censored",
+            schema.target,
+            int(usable.sum()),
+            f"Event column {schema.target!r}: every patient is censored (no "
+            f"{schema.event_class!r}): a survival model needs observed events. Check that the "
+            "event column and its event value are the right ones.",
+        )
+    times = values[usable].to_numpy()
+    if schema.horizon is not None and len(times):
+        share = at_risk_share(times, schema.horizon)
+        if share < MIN_AT_RISK:
+            add(
+                "warning",
+                "horizon_past_follow_up",
+                name,
+                0,
+                f"The horizon {schema.horizon:g} lies past most of the follow-up in {name!r}: "
+                f"{share:.0%} of patients are still followed there (the longest time is "
+                f"{times.max():g}), so risks by then are extrapolated. Choose a shorter horizon.",
+                f"The horizon {schema.horizon:g} lies past most of the follow-up in {name!r}: "
+                f"{share:.0%} of patients are still followed there.",
+            )
+    return usable
+
+
+def _check_follow_up_leak(df: pd.DataFrame, schema: Schema, add) -> None:
+    """Warn when a number input of a binary task is named like a follow-up time and strongly
+    tied to the outcome: it records when the outcome happened, so it leaks."""
+    from sklearn.metrics import roc_auc_score
+
+    if schema.target is None or schema.event_class is None:
+        return
+    event = (labels(df[schema.target]) == schema.event_class).to_numpy()
+    known = df[schema.target].notna().to_numpy()
+    for col in schema.features:
+        if col.kind != Kind.NUMERIC or not _FOLLOW_UP_NAME.search(col.name.strip()):
+            continue
+        values = numeric_view(df[col.name]).to_numpy()
+        ok = known & np.isfinite(values)
+        if ok.sum() < MIN_ROWS or len(np.unique(event[ok])) < 2:
+            continue
+        auroc = roc_auc_score(event[ok], values[ok])
+        if abs(auroc - 0.5) >= FOLLOW_UP_LEAK_AUROC:
+            add(
+                "warning",
+                "follow_up_leak",
+                col.name,
+                0,
+                f"Column {col.name!r} looks like a follow-up time and is strongly tied to "
+                f"{schema.target!r} (AUROC {auroc:.2f} alone): a time recorded up to the event "
+                "or the end of follow-up leaks the outcome. Exclude it, or train a survival "
+                f"model with {col.name!r} as the follow-up time (task 'survival').",
+            )
 
 
 def _leaks(feature: pd.Series, target: pd.Series) -> bool:

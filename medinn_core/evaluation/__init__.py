@@ -7,7 +7,7 @@ Private modules, public names here (``from medinn_core.evaluation import evaluat
 - ``_thresholds``: confusion-matrix measures, threshold presets, decision curves;
 - ``_subgroups``: performance by subgroup, bands of a number, the columns to split by and
   each patient's group;
-- ``_binary``, ``_multiclass``, ``_regression``: each task's evaluation, the paired
+- ``_binary``, ``_multiclass``, ``_regression``, ``_survival``: each task's evaluation, the paired
   comparison with a baseline and the sample-size check;
 - ``_bundle``: the evaluation of a saved model for any task, the questions asked of it
   afterwards and what the report shows of it;
@@ -124,6 +124,19 @@ from medinn_core.evaluation._subgroups import (
     subgroup_table,
     subgroup_values,
 )
+from medinn_core.evaluation._survival import (
+    SurvivalComparison,
+    SurvivalEvaluation,
+    auroc_over_time,
+    calibration_at,
+    compare_c_index,
+    evaluate_survival,
+    harrell_c,
+    km_by_risk_group,
+    km_risk,
+    net_benefit_at,
+    survival_by_group,
+)
 from medinn_core.evaluation._thresholds import (
     OUTCOME_LABELS,
     ThresholdMetrics,
@@ -171,12 +184,15 @@ __all__ = [
     "ReportInput",
     "SampleSize",
     "SubgroupTable",
+    "SurvivalComparison",
+    "SurvivalEvaluation",
     "ThresholdMetrics",
     "age_bands",
     "as_binary_inputs",
     "as_multiclass_inputs",
     "as_vector",
     "auroc_interval",
+    "auroc_over_time",
     "binary_resamples",
     "bootstrap_auroc",
     "bootstrap_average_precision",
@@ -184,6 +200,7 @@ __all__ = [
     "brier_score",
     "build_report",
     "calibration",
+    "calibration_at",
     "calibration_bins",
     "calibration_figure",
     "calibration_slope_intercept",
@@ -192,6 +209,7 @@ __all__ = [
     "check_same_length",
     "check_threshold",
     "code_counts",
+    "compare_c_index",
     "compare_models",
     "confusion_matrix_figure",
     "curve_band",
@@ -202,16 +220,21 @@ __all__ = [
     "evaluate_bundle",
     "evaluate_multiclass",
     "evaluate_regression",
+    "evaluate_survival",
     "fit_logistic",
     "frame_records",
     "group_masks",
+    "harrell_c",
     "identity_indices",
     "interpret_calibration",
     "interval_dict",
+    "km_by_risk_group",
+    "km_risk",
     "logit",
     "lowess",
     "multiclass_calibration_figure",
     "multiclass_roc_figure",
+    "net_benefit_at",
     "percentile_interval",
     "plain_float",
     "positions",
@@ -234,6 +257,7 @@ __all__ = [
     "subgroup_forest_figure",
     "subgroup_table",
     "subgroup_values",
+    "survival_by_group",
     "threshold_metrics",
     "threshold_presets",
     "wilson_interval",

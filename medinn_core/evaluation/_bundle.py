@@ -33,6 +33,13 @@ from medinn_core.evaluation._regression import (
     regression_by_group,
 )
 from medinn_core.evaluation._subgroups import subgroup_columns, subgroup_table, subgroup_values
+from medinn_core.evaluation._survival import (
+    SurvivalComparison,
+    SurvivalEvaluation,
+    compare_c_index,
+    evaluate_survival,
+    survival_by_group,
+)
 from medinn_core.evaluation._thresholds import (
     ThresholdMetrics,
     decision_curve,
@@ -40,6 +47,7 @@ from medinn_core.evaluation._thresholds import (
     threshold_presets,
 )
 from medinn_core.schema import Schema, Task
+from medinn_core.survival import risk_by
 
 if TYPE_CHECKING:  # annotations only: the registry is not needed to evaluate
     from medinn_core.io import Bundle
@@ -110,8 +118,8 @@ class ModelEvaluation:
 
     model_name: str
     task: str
-    evaluation: BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation
-    comparison: ModelComparison | None = None
+    evaluation: BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation | SurvivalEvaluation
+    comparison: ModelComparison | SurvivalComparison | None = None
     n_dropped: int = 0
     schema: Schema = field(repr=False)
     source: str = "the data"
@@ -122,6 +130,8 @@ class ModelEvaluation:
     baseline_output: np.ndarray | None = field(default=None, repr=False)
     n_boot: int = 1000
     seed: int = 0
+    time: np.ndarray | None = field(default=None, repr=False)
+    cumulative_hazard_at_horizon: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: the task's evaluation, the model's name, the rows left out
@@ -235,6 +245,19 @@ class ModelEvaluation:
             raise DataError(f"Subgroup column {column!r} is not in {self.source}.")
         groups = subgroup_values(self.rows, column)
         label = str(groups.name or column)
+        if isinstance(self.evaluation, SurvivalEvaluation):
+            if threshold is not None:
+                raise ConfigError("A survival model is evaluated at its horizon, not a threshold.")
+            model_risk = risk_by(self.output, self.cumulative_hazard_at_horizon)
+            table = survival_by_group(
+                self.time,
+                self.observed,
+                self.output,
+                model_risk,
+                groups,
+                self.evaluation.horizon,
+            )
+            return SubgroupTable(column, label, table)
         if isinstance(self.evaluation, RegressionEvaluation):
             if threshold is not None:
                 raise ConfigError("A regression model has no decision threshold.")
@@ -432,8 +455,28 @@ def evaluate_bundle(
         raise DataError(f"Every row of {source} needs a target value to use its own outputs.")
     task = Task(schema.task)
     inputs = model.transform(labelled)
-    comparison, base = None, None
-    if task == Task.REGRESSION:
+    comparison, base, time, h0 = None, None, None, None
+    if task == Task.SURVIVAL:
+        observed = model.encode_target(labelled)
+        time = model.encode_time(labelled)
+        output = model.predict(labelled) if output is None else np.asarray(output)
+        result = evaluate_survival(
+            time,
+            observed,
+            output,
+            model.baseline_,
+            time_column=str(schema.time_column),
+            n_boot=n_boot,
+            seed=seed,
+        )
+        h0 = model.baseline_.at_horizon
+        if baseline is not None:
+            base = np.asarray(baseline)
+        elif bundle.baseline:
+            base = baseline_output(bundle.baseline, task, inputs)
+        if base is not None:
+            comparison = compare_c_index(time, observed, output, base, n_boot=n_boot, seed=seed)
+    elif task == Task.REGRESSION:
         observed = numeric_view(labelled[schema.target]).to_numpy()
         output = model.predict(labelled) if output is None else np.asarray(output)
         result = evaluate_regression(observed, output, n_boot=n_boot, seed=seed)
@@ -483,4 +526,6 @@ def evaluate_bundle(
         baseline_output=base,
         n_boot=int(n_boot),
         seed=int(seed),
+        time=time,
+        cumulative_hazard_at_horizon=h0,
     )

@@ -27,6 +27,7 @@ from medinn_core.evaluation._binary import BinaryEvaluation, ModelComparison
 from medinn_core.evaluation._bundle import ReportInput, SubgroupTable
 from medinn_core.evaluation._multiclass import MulticlassEvaluation
 from medinn_core.evaluation._regression import RegressionEvaluation
+from medinn_core.evaluation._survival import SurvivalComparison, SurvivalEvaluation
 from medinn_core.figures import outcome_names
 from medinn_core.schema import Schema
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # annotations only: the registry is not needed to write a rep
 
 __all__ = ["DISCLAIMER", "NOT_STATED", "build_report"]
 
-Evaluation = BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation
+Evaluation = BinaryEvaluation | MulticlassEvaluation | RegressionEvaluation | SurvivalEvaluation
 
 NOT_STATED = "Not stated: the author left this field empty."
 
@@ -130,6 +131,8 @@ def _source_data(
     ]
     if isinstance(ev, BinaryEvaluation):
         rows.append(("Events (prevalence)", f"{ev.events:,} ({ev.prevalence:.1%})"))
+    if isinstance(ev, SurvivalEvaluation):
+        rows.append(("Events observed (any time)", f"{ev.events:,}"))
     if meta.get("n_rows_dropped"):
         rows.append(("Rows dropped in training (no outcome)", _num(meta["n_rows_dropped"])))
     if isinstance(data, pd.DataFrame):
@@ -168,6 +171,13 @@ def _predictors(schema: Schema) -> str:
     outcome = f"Outcome: <b>{_esc(schema.target)}</b> ({_esc(schema.task)})"
     if classes:
         outcome += f", classes {_esc(classes)}"
+        if schema.time_column:
+            outcome += (
+                f"; time to <b>{_esc(schema.event_class)}</b>, follow-up time in "
+                f"<b>{_esc(schema.time_column)}</b> (never an input), censoring otherwise; the "
+                f"model gives the {_esc(schema.event_text)}. Horizon: "
+                f"{_esc(schema.horizon_reason)}"
+            )
         if schema.positive_class:
             outcome += (
                 f"; the predicted event is <b>{_esc(schema.positive_class)}</b>: the model gives "
@@ -209,6 +219,8 @@ def _setting(key: str, value: Any, meta: Mapping[str, Any]) -> str:
 def _recalibration(meta: Mapping[str, Any]) -> str:
     from medinn_core.calibrate import Recalibration
 
+    if meta.get("survival"):
+        return str(meta["survival"].get("recalibration", "none"))
     if "recalibration" not in meta:
         return "n/a (saved before recalibration existed)"
     return Recalibration.from_dict(meta["recalibration"]).describe()
@@ -230,6 +242,24 @@ def _coverage(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
             f"{metrics['coverage']:.3f} (mean {'width' if 'interval' in kind else 'size'} "
             f"{_num(size)})",
         )
+    ]
+
+
+def _survival_training(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A survival model's horizon, risk and baseline hazard; a classifier's threshold."""
+    surv = meta.get("survival")
+    if not surv:
+        return [
+            ("Decision threshold", _num(meta.get("threshold"))),
+            ("Threshold rule", meta.get("threshold_rule") or "n/a"),
+        ]
+    base = surv.get("baseline") or {}
+    return [
+        ("Follow-up time column", str(surv.get("time_column"))),
+        ("Horizon", f"{_num(surv.get('horizon'))}: {surv.get('horizon_reason', '')}"),
+        ("Risk predicted", str(surv.get("risk", ""))),
+        ("Ranking score", str(surv.get("risk_score", ""))),
+        ("Baseline cumulative hazard", f"{base.get('estimator', '')}; {base.get('note', '')}"),
     ]
 
 
@@ -272,8 +302,7 @@ def _training(meta: Mapping[str, Any]) -> str:
         ),
         ("Recalibration (closed test on held-out logits)", _recalibration(meta)),
         *_coverage(meta),
-        ("Decision threshold", _num(meta.get("threshold"))),
-        ("Threshold rule", meta.get("threshold_rule") or "n/a"),
+        *_survival_training(meta),
         ("Created", meta.get("created", "n/a")),
     ]
     body = _rows(rows)
@@ -350,7 +379,18 @@ def _subgroups(subgroups: tuple[SubgroupTable, ...], ev: BinaryEvaluation, fig: 
     return body
 
 
-def _baseline(comparison: ModelComparison | None, meta: Mapping[str, Any]) -> str:
+def _baseline(
+    comparison: ModelComparison | SurvivalComparison | None, meta: Mapping[str, Any]
+) -> str:
+    if isinstance(comparison, SurvivalComparison):
+        d = comparison.to_dict()
+        return "<p>Both models scored on the same patients (Harrell's C).</p>" + _rows(
+            [
+                (comparison.names[0], _ci(d["network"])),
+                (comparison.names[1], _ci(d["baseline"]["c_index"])),
+                ("Difference (network − linear Cox, paired bootstrap)", _ci(d["difference"])),
+            ]
+        )
     if comparison is not None:
         diff = comparison.to_dict()["auroc_difference"]
         names = f"{comparison.models[0].name} − {comparison.models[1].name}"
@@ -374,9 +414,59 @@ def _baseline(comparison: ModelComparison | None, meta: Mapping[str, Any]) -> st
     )
 
 
+def _survival_sections(shown: ReportInput, fig: _Figures) -> list[tuple[str, str]]:
+    ev = shown.evaluation.evaluation
+    d = ev.to_dict()
+    cal = d["calibration_at_horizon"]
+    h = f"{ev.horizon:g}"
+    rows = [
+        ("Harrell's C-index (95% bootstrap CI)", _ci(d["c_index"])),
+        (f"Uno's C-index (truncated at {_num(ev.uno_tau)})", _num(d["uno_c_index"])),
+        (f"Cumulative/dynamic AUROC at {h}", _num(d["auroc_at_horizon"])),
+        (f"Brier score at {h} (IPCW)", _num(d["brier_at_horizon"])),
+        ("Integrated Brier score (IPCW, up to the horizon)", _num(d["integrated_brier"])),
+    ]
+    calibration = _rows(
+        [
+            ("Calibration slope (Cox coefficient of the log-hazard)", _num(cal["slope"])),
+            (f"Observed risk by {h} (Kaplan-Meier)", _num(cal["observed_risk"])),
+            (f"Mean predicted risk by {h}", _num(cal["mean_predicted_risk"])),
+            ("Observed / expected", _num(cal["observed_over_expected"])),
+        ]
+    )
+    body = (
+        f"<p>Risks are predicted by the horizon {_esc(ev.time_column)} {h}; the ranking score "
+        "is the network's log-hazard. Censoring-weighted metrics use the Kaplan-Meier "
+        "estimate of these patients' censoring (scikit-survival).</p>" + _rows(rows)
+    )
+    sections = [
+        ("Performance", body),
+        (
+            "Calibration at the horizon",
+            calibration
+            + "<p>By risk decile: mean predicted risk against the Kaplan-Meier observed risk."
+            "</p>" + _frame(ev.calibration),
+        ),
+    ]
+    if len(ev.net_benefit):
+        sections.append(
+            (
+                "Decision curve at the horizon",
+                "<p>Net benefit of acting on the risk by the horizon against treating everyone "
+                "or no one; event rates by Kaplan-Meier, so censored patients count for the "
+                "time they were followed.</p>" + fig(plots.decision_curve_figure(ev.net_benefit)),
+            )
+        )
+    for table in shown.subgroups:
+        sections.append((f"Subgroups: {table.label}", _frame(table.table)))
+    return sections
+
+
 def _performance_sections(shown: ReportInput, fig: _Figures, unit: str) -> list[tuple[str, str]]:
     ev = shown.evaluation.evaluation
     d = ev.to_dict()
+    if isinstance(ev, SurvivalEvaluation):
+        return _survival_sections(shown, fig)
     if isinstance(ev, BinaryEvaluation):
         at = shown.threshold
         d.update(at.to_dict())  # the threshold shown, which may not be the evaluation's own

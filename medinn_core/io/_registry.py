@@ -42,6 +42,7 @@ from medinn_core.security import (
     policy_from_env,
     sign_manifest,
 )
+from medinn_core.survival import Baseline
 
 BUNDLE_FORMAT = "medinn-bundle"
 BUNDLE_VERSION = 1
@@ -205,6 +206,30 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
         "training_seconds": round(result.seconds, 2),
         "data_fingerprint": result.fingerprint,
         "libraries": library_versions(),
+        **_survival_metadata(model),
+    }
+
+
+def _survival_metadata(model: MedinnModel) -> dict[str, Any]:
+    """A survival model's time column, horizon (and why) and Breslow baseline: aggregate step
+    points, no patient's own time (see :func:`medinn_core.survival.fit_baseline`)."""
+    baseline = getattr(model, "baseline_", None)
+    if baseline is None:
+        return {}
+    schema = model.schema
+    return {
+        "survival": {
+            "time_column": schema.time_column,
+            "event": schema.event_class,
+            "horizon": schema.horizon,
+            "horizon_reason": schema.horizon_reason,
+            "risk": f"probability of {schema.event_class!r} by {schema.time_column} "
+            f"{schema.horizon:g}: 1 - exp(-H0(horizon) * exp(log-hazard))",
+            "risk_score": "the log-hazard (Cox partial-likelihood head), centred per network",
+            "recalibration": "none: the Breslow baseline, estimated on the held-out "
+            "log-hazards, sets the absolute risk",
+            "baseline": baseline.to_dict(),
+        }
     }
 
 
@@ -342,6 +367,14 @@ def load_bundle(folder: str | os.PathLike) -> Bundle:
     model.recalibration_ = Recalibration.from_dict(meta.get("recalibration"))
     model.conformal_ = dict(meta.get("conformal") or {})
     model.member_best_epochs_ = list(meta.get("member_best_epochs") or [])
+    if schema.task == "survival":
+        try:
+            model.baseline_ = Baseline.from_dict(meta["survival"]["baseline"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(
+                f"Bundle '{folder}' is a survival model without a readable baseline hazard "
+                f"({exc}); export the model again."
+            ) from None
     return Bundle(model, meta, background, folder, bundle_hash, baseline)
 
 
