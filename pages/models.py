@@ -3,6 +3,7 @@ the model card."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from medinn_app import (
 )
 from medinn_core.errors import MedinnError
 from medinn_core.evaluation import build_report, evaluate_bundle
+from medinn_core.io import verify_bundle
 from medinn_core.security import manifest_hash
 
 if TYPE_CHECKING:
@@ -75,19 +77,24 @@ def actions(registry, picked: str, current: str | None) -> None:
             state.flash(f"'{picked}' is now the current model.")
             st.rerun()
     try:
-        zipped = registry.export_zip(picked, policy=settings.signing_policy())
+        policy = settings.signing_policy()
+        verify_bundle(registry.path(picked))  # a damaged bundle is named here, not at the click
+        picked_hash = manifest_hash(registry.path(picked))
     except MedinnError as exc:
         download_col.error(str(exc))
     else:
         download_col.download_button(
             "Download as .zip",
-            zipped,
+            audit.audited(  # zipped when asked for, and audited each time it is made
+                "export_model",
+                functools.partial(registry.export_zip, picked, policy=policy),
+                model=picked,
+                model_hash=picked_hash,
+            ),
             file_name=f"{picked}.zip",
             mime="application/zip",
             key=state.W_MODELS_DOWNLOAD,
-            on_click=audit.record_from_callback,  # the file downloads; then the audit line
-            args=("export_model",),
-            kwargs={"model": picked, "model_hash": manifest_hash(registry.path(picked))},
+            on_click="ignore",  # the download needs no rerun
             icon=":material/download:",
         )
 

@@ -155,13 +155,16 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
 def draw_download(active: Bundle, table: pd.DataFrame, task: Task) -> None:
     st.download_button(
         "Download the predictions (CSV)",
-        functools.partial(tables.predictions_csv, table, active.schema),  # when pressed
+        audit.audited(  # made when asked for, and audited each time it is made
+            "export_predictions",
+            functools.partial(tables.predictions_csv, table, active.schema),
+            active=active,
+            n_patients=len(table),
+        ),
         file_name=tables.predictions_file_name(active.name, active.schema),
         mime="text/csv",
         key=state.W_PREDICT_DOWNLOAD,
-        on_click=audit.record_from_callback,  # the file downloads; then the audit line
-        args=("export_predictions",),
-        kwargs={"active": active, "n_patients": len(table)},
+        on_click="ignore",  # the download needs no rerun
         icon=":material/download:",
     )
 
