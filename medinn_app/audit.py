@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 
-from medinn_app import identity, settings, state
+from medinn_app import identity, settings, state, ui
 
 if TYPE_CHECKING:  # annotations only: a light import for Home
     from medinn_core.io import Bundle
@@ -101,4 +101,4 @@ def record_from_callback(action: str, **fields) -> None:
     try:
         record(action, **fields)
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))

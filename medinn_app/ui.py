@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -10,6 +11,8 @@ from medinn_app import state
 from medinn_app.state import Dataset
 
 if TYPE_CHECKING:  # annotations only: a light import for Home
+    import plotly.graph_objects as go
+
     from medinn_core.io import Bundle
     from medinn_core.model import MedinnModel
     from medinn_core.schema import Column
@@ -20,12 +23,53 @@ MODELS_PAGE = "pages/models.py"
 HOME_PAGE = "pages/home.py"
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:"})
+# Every ASCII punctuation mark that Markdown, GFM or Streamlit gives a meaning: links and
+# images, emphasis, code, HTML, headings and lists at a line's start, tables, maths, emoji and
+# Streamlit's ":red[...]" and ":material/...:" directives. Escaping "." ":" and "@" also keeps
+# GFM from linking a bare address ("www.evil.example", "https://...", "a@b.org").
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:@&="})
+# Plotly draws a few HTML tags in labels and hover text (<b>, <a href>, <br>...): user text is
+# escaped to entities, keeping only the line breaks and <extra> the figure builders write.
+_PLOTLY_KEPT = re.compile(r"(<br>|<extra>|</extra>)")
+_BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
 
 
 def plain(text: object) -> str:
-    """Text from a file or a user (a column name, a label) escaped for ``st.markdown``."""
+    """Text from a file or a user (a column name, a category, a file or model name, a note, a
+    message quoting them) escaped for anything Streamlit renders as Markdown: ``st.markdown``,
+    ``st.caption``, alerts, metric labels and values, widget labels and radio options. It reads
+    the same; a link, an image or a directive in it shows as the characters typed."""
     return str(text).translate(_MARKDOWN)
+
+
+def plain_figure(fig: go.Figure) -> go.Figure:
+    """``fig`` with every text in it (titles, axis and tick labels, legend, annotations,
+    category values, hover text) shown as typed: plotly's HTML escaped, its line breaks kept."""
+    import plotly.graph_objects as go  # here: Home, which imports this module, draws no chart
+
+    shown = fig.to_plotly_json()
+    layout = {k: v if k == "template" else _plotly_text(v) for k, v in shown["layout"].items()}
+    return go.Figure(data=_plotly_text(shown["data"]), layout=layout)
+
+
+def _plotly_text(value):
+    import numpy as np
+
+    if isinstance(value, str):
+        parts = _PLOTLY_KEPT.split(value)
+        return "".join(
+            part
+            if i % 2
+            else _BARE_AMPERSAND.sub("&amp;", part).replace("<", "&lt;").replace(">", "&gt;")
+            for i, part in enumerate(parts)
+        )
+    if isinstance(value, dict):
+        return {k: _plotly_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plotly_text(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return np.array([_plotly_text(v) for v in value.ravel()], dtype=object).reshape(value.shape)
+    return value
 
 
 def risk_delta_colour(schema) -> str:
@@ -108,7 +152,7 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
     from medinn_core.schema import Kind, as_label
 
-    label = f"{col.name} ({col.unit})" if col.unit else col.name
+    label = plain(f"{col.name} ({col.unit})" if col.unit else col.name)
     if col.kind == Kind.NUMERIC:
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
         return st.number_input(

@@ -44,7 +44,7 @@ def choose_sample(current: state.Dataset | None) -> None:
             data = loaders.read_sample(chosen)
             state.set_dataset(data, loaders.default_schema(data))
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.rerun()  # the sidebar, drawn before this page, shows the new dataset
 
@@ -60,7 +60,7 @@ def choose_upload(current: state.Dataset | None) -> None:
         state.set_dataset(data, loaders.default_schema(data))
     except MedinnError as exc:
         kept = f" Still using '{current.name}', loaded before." if current is not None else ""
-        st.error(f"{exc}{kept}", icon=":material/block:")
+        st.error(ui.plain(f"{exc}{kept}"), icon=":material/block:")
         if current is None:
             st.stop()
     else:
@@ -71,10 +71,10 @@ def choose_upload(current: state.Dataset | None) -> None:
 # -- first rows ---------------------------------------------------------------------------------
 def show_first_rows(data: state.Dataset) -> None:
     rows, cols = data.frame.shape
-    st.subheader(f"{data.name}")
+    st.subheader(ui.plain(data.name))
     st.caption(f"{rows:,} rows · {cols} columns · first 10 rows shown")
     for note in data.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {ui.plain(note)}")
     st.dataframe(data.frame.head(10), hide_index=True)
 
 
@@ -131,7 +131,7 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         choose_event(schema)
     message = st.session_state.pop(state.SCHEMA_MESSAGE, None)
     if message:
-        st.error(message)
+        st.error(ui.plain(message))
 
 
 def _choose_event() -> None:
@@ -190,15 +190,15 @@ def choose_units(schema: Schema) -> None:
         st.session_state[key] = col.unit  # follows the schema (also edited in the table)
         left, right = st.columns([1, 2], vertical_alignment="center")
         left.selectbox(
-            f"{col.name} ({units.measure(col.measure).description})",
+            f"{ui.plain(col.name)} ({units.measure(col.measure).description})",
             options,
             key=key,
             on_change=_choose_unit,
             args=(col.name,),
         )
-        right.caption(f"{col.unit}: {col.unit_reason}")
+        right.caption(ui.plain(f"{col.unit}: {col.unit_reason}"))
     if single:
-        shown = ", ".join(f"{ui.plain(c.name)} ({c.unit})" for c in single)
+        shown = ui.plain(", ".join(f"{c.name} ({c.unit})" for c in single))
         each = "for each" if len(single) > 1 else "for it"
         st.caption(f"{shown}: the one unit medinn knows {each}.")
 
@@ -223,7 +223,7 @@ def choose_codes(schema: Schema) -> None:
         return
     st.subheader("Numbers that may be codes")
     for col in hinted:
-        st.caption(f"**{ui.plain(col.name)}**: {col.code_hint}.")
+        st.caption(f"**{ui.plain(col.name)}**: {ui.plain(col.code_hint)}.")
     names = [c.name for c in hinted]
     st.session_state[state.W_DATA_CODES] = [
         c.name for c in hinted if c.kind == Kind.CATEGORICAL
@@ -301,9 +301,9 @@ def show_validation(frame: pd.DataFrame, schema: Schema) -> None:
     else:
         st.error(f"{len(report.errors)} problem(s) must be fixed before training:")
         for issue in report.errors:
-            st.error(issue.message, icon=":material/block:")
+            st.error(ui.plain(issue.message), icon=":material/block:")
     for issue in report.warnings:
-        st.warning(issue.message)
+        st.warning(ui.plain(issue.message))
 
 
 # -- profile ------------------------------------------------------------------------------------
@@ -315,16 +315,19 @@ def show_profile(frame: pd.DataFrame, schema: Schema) -> None:
             st.info("The outcome balance appears once a target is chosen.")
         elif schema.task == Task.REGRESSION:
             st.plotly_chart(
-                figures.column_distribution(frame[schema.target], schema.target, True),
+                ui.plain_figure(
+                    figures.column_distribution(frame[schema.target], schema.target, True)
+                ),
                 key="data.target_chart",
             )
         else:
             counts = labels(frame[schema.target].dropna()).value_counts()
             st.plotly_chart(
-                figures.outcome_balance(counts, schema.target), key="data.balance_chart"
+                ui.plain_figure(figures.outcome_balance(counts, schema.target)),
+                key="data.balance_chart",
             )
     with right:
-        st.plotly_chart(figures.missing_values(frame), key="data.missing_chart")
+        st.plotly_chart(ui.plain_figure(figures.missing_values(frame)), key="data.missing_chart")
 
     columns = [str(c) for c in frame.columns]
     first = schema.feature_names[0] if schema.features else columns[0]
@@ -333,7 +336,9 @@ def show_profile(frame: pd.DataFrame, schema: Schema) -> None:
     )
     col = schema.column(picked)
     st.plotly_chart(
-        figures.column_distribution(frame[picked], picked, col.kind == Kind.NUMERIC, col.unit),
+        ui.plain_figure(
+            figures.column_distribution(frame[picked], picked, col.kind == Kind.NUMERIC, col.unit)
+        ),
         key="data.column_chart",
     )
 

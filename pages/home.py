@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from medinn_app import audit, loaders, runtime, state, training
+from medinn_app import audit, loaders, runtime, state, training, ui
 from medinn_app.sidebar import DISCLAIMER
 from medinn_core.errors import MedinnError
 
@@ -57,7 +57,7 @@ def load_sample(job: training.TrainingJob | None) -> None:
         try:
             start_sample()
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.rerun()
 

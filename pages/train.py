@@ -16,12 +16,12 @@ DEFAULTS = TrainConfig()
 def show_job(job: training.TrainingJob | None) -> None:
     """A running job's progress (and nothing else on the page), or why the last one failed."""
     if job is not None and not job.done:
-        st.subheader(f"Training a model for '{job.target}'")
+        st.subheader(f"Training a model for '{ui.plain(job.target)}'")
         training.progress_panel(job)
         st.stop()
     problem = training.failure(job)
     if problem:
-        st.error(problem)
+        st.error(ui.plain(problem))
 
 
 def check_data(data: state.Dataset, schema):
@@ -30,7 +30,7 @@ def check_data(data: state.Dataset, schema):
     if not report.ok:
         st.error("The data has problems that stop training; fix them on the Data page first.")
         for issue in report.errors:
-            st.error(issue.message, icon=":material/block:")
+            st.error(ui.plain(issue.message), icon=":material/block:")
         st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
         st.stop()
     return report
@@ -39,7 +39,7 @@ def check_data(data: state.Dataset, schema):
 # -- settings -----------------------------------------------------------------------------------
 def describe_split(data: state.Dataset, schema, report) -> None:
     st.markdown(
-        f"**{data.name}**: predict `{schema.target}` ({schema.task}) from "
+        f"**{ui.plain(data.name)}**: predict {ui.plain(schema.target)} ({schema.task}) from "
         f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients: "
         f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
         f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
@@ -144,7 +144,7 @@ def settings_form() -> TrainConfig | None:
             coverage=float(coverage),
         )
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
 
 
@@ -153,7 +153,7 @@ def start_training(data: state.Dataset, schema, report, config: TrainConfig) -> 
     try:
         audit.record("train_start", n_patients=report.n_usable_rows)
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
     st.session_state[state.TRAIN_JOB] = training.start(data.frame, schema, config)
     st.rerun()
@@ -177,7 +177,9 @@ def show_result(result) -> None:
         )
     )
     st.caption(
-        f"Why this scheme: {scheme.reason}. Recalibration: {model.recalibration_.describe()}"
+        ui.plain(
+            f"Why this scheme: {scheme.reason}. Recalibration: {model.recalibration_.describe()}"
+        )
     )
     table = tables.metrics_table(result.metrics, result.baselines, result.intervals, held)
     st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
@@ -189,19 +191,20 @@ def show_result(result) -> None:
         + " with the same preprocessing."
     )
     st.plotly_chart(
-        history_figure(result.history, best_epoch=model.best_epoch_), key="train.history_chart"
+        ui.plain_figure(history_figure(result.history, best_epoch=model.best_epoch_)),
+        key="train.history_chart",
     )
     if result.report.warnings:
         with st.expander(f"{len(result.report.warnings)} data warning(s) stored with the model"):
             for issue in result.report.warnings:
-                st.warning(issue.message)
+                st.warning(ui.plain(issue.message))
 
 
 def save_form(result, data: state.Dataset) -> None:
     """Save the result to the registry under a name, or say where it was saved."""
     saved = st.session_state.get(state.TRAIN_SAVED)
     if saved:
-        st.success(f"Saved in the registry as '{saved}'.")
+        st.success(f"Saved in the registry as '{ui.plain(saved)}'.")
         st.page_link("pages/predict.py", label="Go to Predict", icon=":material/person_search:")
         return
     st.subheader("Save the model")
@@ -222,7 +225,7 @@ def save_form(result, data: state.Dataset) -> None:
             state.set_active_model(loaders.load_model(path))
             audit.record("save_model", active=state.active_model())
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.session_state[state.TRAIN_SAVED] = path.name
         st.rerun()
