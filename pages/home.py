@@ -45,7 +45,7 @@ def load_sample(job: training.TrainingJob | None) -> None:
     last = st.session_state.get(state.TRAIN_JOB)
     problem = training.failure(last)
     if problem and last.save_as == loaders.SAMPLE_MODEL:
-        st.error(problem)
+        st.error(ui.plain(problem))
     if st.button(
         "Load sample data and model",
         key=state.W_HOME_SAMPLE,
