@@ -155,11 +155,13 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     label = plain(f"{col.name} ({col.unit})" if col.unit else col.name)
     if col.kind == Kind.NUMERIC:
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-        return st.number_input(
+        return number_input(
+            st,
             label,
             value=None if pd.isna(number) else float(number),
             format="%g",
             key=key,
+            empty=True,  # emptied: the value is missing
             persist_state="page",
             placeholder="missing",
         )
@@ -169,11 +171,111 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     shown = None if pd.isna(raw) else as_label(raw)
     if shown is not None and shown not in options:
         options.append(shown)
-    return st.selectbox(
+    return selectbox(
+        st,
         label,
         options,
         index=options.index(shown) if shown is not None else None,
         key=key,
         persist_state="page",
         placeholder="missing",
+    )
+
+
+# -- widgets whose stored value is checked first -------------------------------------------------
+# A browser sends each widget's value, and a client of its own can send any: a choice that is
+# not offered, a number out of range or of the wrong type. Streamlit resets some and raises on
+# others, and a page would fail on the rest. These wrappers forget such a value before the
+# widget is drawn, so the widget starts again from its default. ``where`` is ``st`` or a column.
+def selectbox(where, label: str, options, *, key: str, **kwargs):
+    """``where.selectbox`` whose stored value is one of ``options`` (or None with
+    ``index=None``)."""
+    options = list(options)
+    _forget_unless(key, lambda v: _offered(v, options, none=kwargs.get("index", 0) is None))
+    return where.selectbox(label, options, key=key, **kwargs)
+
+
+def radio(where, label: str, options, *, key: str, **kwargs):
+    """``where.radio`` whose stored value is one of ``options``."""
+    options = list(options)
+    _forget_unless(key, lambda v: _offered(v, options, none=kwargs.get("index", 0) is None))
+    return where.radio(label, options, key=key, **kwargs)
+
+
+def multiselect(where, label: str, options, *, key: str, **kwargs):
+    """``where.multiselect`` whose stored value is a list of ``options``."""
+    options = list(options)
+    _forget_unless(
+        key, lambda v: isinstance(v, list | tuple) and all(_offered(x, options) for x in v)
+    )
+    return where.multiselect(label, options, key=key, **kwargs)
+
+
+def number_input(
+    where,
+    label: str,
+    min_value=None,
+    max_value=None,
+    value="min",
+    step=None,
+    *,
+    key: str,
+    empty: bool = False,
+    **kw,
+):
+    """``where.number_input`` whose stored value is a number in range, of the widget's type;
+    None (an empty box) only if the widget starts empty or ``empty`` allows it."""
+    given = [v for v in (min_value, max_value, value, step) if _given(v)]
+    integer = bool(given) and all(isinstance(v, int) for v in given)
+    none = empty or value is None
+    _forget_unless(key, lambda v: _number_in(v, min_value, max_value, integer, none=none))
+    return where.number_input(label, min_value, max_value, value, step, key=key, **kw)
+
+
+def slider(where, label: str, min_value, max_value, value=None, step=None, *, key: str, **kw):
+    """``where.slider`` whose stored value (a number, or a pair for a range) lies in range."""
+
+    def valid(v) -> bool:
+        if isinstance(value, list | tuple):
+            return (
+                isinstance(v, list | tuple)
+                and len(v) == 2
+                and all(_number_in(x, min_value, max_value, False) for x in v)
+                and v[0] <= v[1]
+            )
+        return _number_in(v, min_value, max_value, False)
+
+    _forget_unless(key, valid)
+    return where.slider(label, min_value, max_value, value, step, key=key, **kw)
+
+
+def _forget_unless(key: str, valid) -> None:
+    if key in st.session_state and not valid(st.session_state[key]):
+        del st.session_state[key]
+
+
+def _offered(value, options: list, none: bool = False) -> bool:
+    if value is None:
+        return none
+    try:
+        return any(value == option and type(value) is type(option) for option in options)
+    except (TypeError, ValueError):  # a value that does not compare, such as an array
+        return False
+
+
+def _given(value) -> bool:
+    return value is not None and not isinstance(value, str)  # number_input's value="min"
+
+
+def _number_in(value, low, high, integer: bool, none: bool = False) -> bool:
+    import math
+
+    if value is None:
+        return none
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if integer and not isinstance(value, int):
+        return False
+    return (
+        math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
     )

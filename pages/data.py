@@ -15,7 +15,8 @@ SOURCES = ("Sample file", "Upload a file")
 # -- source -------------------------------------------------------------------------------------
 def choose_source(current: state.Dataset | None) -> None:
     """The sample or upload choice; a newly chosen table becomes the dataset (and reruns)."""
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Source",
         SOURCES,
         horizontal=True,
@@ -30,7 +31,8 @@ def choose_source(current: state.Dataset | None) -> None:
 
 def choose_sample(current: state.Dataset | None) -> None:
     names = list(loaders.SAMPLES)
-    chosen = st.selectbox(
+    chosen = ui.selectbox(
+        st,
         "Sample file",
         names,
         index=names.index(current.name)
@@ -105,7 +107,8 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
     st.subheader("Outcome to predict")
     columns = list(likely_targets(frame, schema))
     left, right = st.columns(2)
-    left.selectbox(
+    ui.selectbox(
+        left,
         "Target column",
         columns,
         index=columns.index(schema.target) if schema.target in columns else None,
@@ -115,7 +118,8 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         args=(frame,),
     )
     tasks = [t.value for t in Task]
-    right.selectbox(
+    ui.selectbox(
+        right,
         "Task",
         tasks,
         index=tasks.index(schema.task.value) if schema.task else None,
@@ -145,7 +149,8 @@ def choose_event(schema: Schema) -> None:
     """Which of the two outcomes is the event whose risk the model predicts."""
     left, right = st.columns(2)
     st.session_state[state.W_DATA_EVENT] = schema.positive_class  # follows the schema
-    left.selectbox(
+    ui.selectbox(
+        left,
         "Event (the outcome whose risk is predicted)",
         list(schema.classes),
         key=state.W_DATA_EVENT,
@@ -189,7 +194,8 @@ def choose_units(schema: Schema) -> None:
             options.append(col.unit)
         st.session_state[key] = col.unit  # follows the schema (also edited in the table)
         left, right = st.columns([1, 2], vertical_alignment="center")
-        left.selectbox(
+        ui.selectbox(
+            left,
             f"{ui.plain(col.name)} ({units.measure(col.measure).description})",
             options,
             key=key,
@@ -228,7 +234,8 @@ def choose_codes(schema: Schema) -> None:
     st.session_state[state.W_DATA_CODES] = [
         c.name for c in hinted if c.kind == Kind.CATEGORICAL
     ]  # follows the schema
-    st.multiselect(
+    ui.multiselect(
+        st,
         "Treat as categories",
         names,
         key=state.W_DATA_CODES,
@@ -331,8 +338,12 @@ def show_profile(frame: pd.DataFrame, schema: Schema) -> None:
 
     columns = [str(c) for c in frame.columns]
     first = schema.feature_names[0] if schema.features else columns[0]
-    picked = st.selectbox(
-        "Column to look at", columns, index=columns.index(first), key=state.W_DATA_PROFILE_COLUMN
+    picked = ui.selectbox(
+        st,
+        "Column to look at",
+        columns,
+        index=columns.index(first),
+        key=state.W_DATA_PROFILE_COLUMN,
     )
     col = schema.column(picked)
     st.plotly_chart(

@@ -73,14 +73,16 @@ def pick_source(active: Bundle) -> tuple[sources.Source, int]:
     by_key = {c.key: c for c in choices}
     left, right = st.columns([3, 1])
     picked = by_key[
-        left.selectbox(
+        ui.selectbox(
+            left,
             "Patients",
             list(by_key),
             format_func=lambda k: by_key[k].label,
             key=state.W_EVAL_SOURCE,
         )
     ]
-    n_boot = right.selectbox(
+    n_boot = ui.selectbox(
+        right,
         "Bootstrap resamples",
         BOOTSTRAP_CHOICES,
         index=1,
@@ -121,7 +123,8 @@ def evaluated(
 # -- the choices that outlive their tab, and what depends on them ------------------------------
 def subgroup_column(result: ModelEvaluation) -> str | None:
     # persist_state: the choice outlives a closed Subgroups tab (the report uses it).
-    return st.selectbox(
+    return ui.selectbox(
+        st,
         "Split the patients by",
         result.subgroup_columns,
         index=None,
@@ -222,7 +225,8 @@ def binary_section(
 
 def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float) -> None:
     left, right = st.columns(2)
-    target = left.number_input(
+    target = ui.number_input(
+        left,
         "Target sensitivity (%)",
         50,
         99,
@@ -243,7 +247,8 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
         key="evaluate.presets_table",
     )
     usable = presets.dropna(subset=["threshold"])
-    pick = left.selectbox(
+    pick = ui.selectbox(
+        left,
         "Use a preset as the decision threshold",
         list(usable["key"]),
         format_func=dict(zip(usable["key"], usable["label"], strict=True)).get,
@@ -255,7 +260,8 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
         st.session_state[state.THRESHOLD] = state.clamp_threshold(value)
 
     left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
-    prevalence = right.number_input(
+    prevalence = ui.number_input(
+        right,
         "Prevalence in your clinic (%)",
         0.1,
         99.9,
@@ -372,7 +378,8 @@ def binary_tabs(
 
 
 def decision_curve_tab(result: ModelEvaluation) -> None:
-    low, high = st.slider(
+    low, high = ui.slider(
+        st,
         "Threshold probabilities (%)",
         1,
         99,

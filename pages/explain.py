@@ -57,7 +57,8 @@ def choose_patients() -> state.Dataset:
     current = state.dataset()
     predicted: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
     labels = explaining.sources(current, predicted)
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Patients to explain",
         list(labels),
         format_func=lambda key: ui.plain(labels[key]),  # radio options are Markdown
@@ -76,7 +77,8 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
     """The space (binary: risk or log-odds) and the class (multiclass) to explain."""
     task = Task(active.task)
     if task == Task.BINARY:
-        space = st.radio(
+        space = ui.radio(
+            st,
             "Scale",
             list(SPACES),
             format_func=SPACES.get,
@@ -89,8 +91,8 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
         return space, None
     if task == Task.MULTICLASS:
         classes = list(active.model.classes_)
-        class_name = st.selectbox(
-            "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
+        class_name = ui.selectbox(
+            st, "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
         )
         return "probability", class_name
     return "probability", None
@@ -154,8 +156,11 @@ def draw_dependence(shown: Shown) -> None:
     expl, terms = shown.expl, shown.terms
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
-    feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page")
-    colour = right.selectbox(
+    feature = ui.selectbox(
+        left, "Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page"
+    )
+    colour = ui.selectbox(
+        right,
         "Colour by",
         [None, *ranked],
         format_func=lambda f: "nothing" if f is None else f,
@@ -179,7 +184,8 @@ def choose_patient(shown: Shown) -> int:
     order = np.argsort(-expl.output, kind="stable")
     texts = explain.output_texts(expl, expl.output, **shown.terms.output)
     choices = [f"{name} · {text}" for name, text in zip(shown.names.tolist(), texts, strict=True)]
-    return st.selectbox(
+    return ui.selectbox(
+        st,
         "Patient",
         order.tolist(),
         format_func=choices.__getitem__,
@@ -247,7 +253,8 @@ def edit_values(shown: Shown, position: int, row: pd.DataFrame) -> dict:
     strongest = list(
         shown.expl.contributions.iloc[position].abs().sort_values(ascending=False).index
     )
-    picked = st.multiselect(
+    picked = ui.multiselect(
+        st,
         "Values to change",
         strongest,
         default=strongest[:3],
@@ -359,19 +366,21 @@ def split_by_column(
     """Two groups of a category column, chosen by the user."""
     frame = shown.data.frame
     left, a_col, b_col = st.columns(3)
-    column = left.selectbox(
-        "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
+    column = ui.selectbox(
+        left, "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
     )
     text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
     levels = sorted(text.dropna().unique())
-    a = a_col.selectbox(
+    a = ui.selectbox(
+        a_col,
         "Group A",
         levels,
         index=0,
         key=f"{state.W_EXPLAIN_COHORT_A}.{column}",
         persist_state="page",
     )
-    b = b_col.selectbox(
+    b = ui.selectbox(
+        b_col,
         "Group B",
         levels,
         index=1,
@@ -389,7 +398,8 @@ def draw_cohorts(shown: Shown) -> None:
         if c.kind != Kind.NUMERIC and frame[c.name].dropna().nunique() >= 2
     ]
     modes = {"prediction": "Predicted high against low", "column": "Two groups of a column"}
-    mode = st.radio(
+    mode = ui.radio(
+        st,
         "Compare",
         list(modes) if categorical else ["prediction"],
         format_func=modes.get,

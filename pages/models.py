@@ -141,7 +141,8 @@ def report_expander(active: Bundle | None, picked: str, current: str | None, met
             return
         by_key = {c.key: c for c in choices}
         source = by_key[
-            st.selectbox(
+            ui.selectbox(
+                st,
                 "Patients",
                 list(by_key),
                 format_func=lambda k: by_key[k].label,
@@ -293,8 +294,8 @@ def main() -> None:
         if active is not None and active.saved and active.path.name in names
         else None
     )
-    picked = st.selectbox(
-        "Model", names, index=names.index(current) if current else 0, key=state.W_MODELS_PICK
+    picked = ui.selectbox(
+        st, "Model", names, index=names.index(current) if current else 0, key=state.W_MODELS_PICK
     )
     meta = next(e for e in entries if e["name"] == picked)
     actions(registry, picked, current)

@@ -31,7 +31,8 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
         "sample": f"Sample: {loaders.NEW_PATIENTS}",
         "upload": "Upload a file",
     }
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Patients to score",
         sources,
         format_func=labels.get,
@@ -174,7 +175,8 @@ def choose_patient(scoring: Scoring, frame: pd.DataFrame, source: str):
     """The patient picked (an index label of ``frame``), highest risk first for binary models;
     the button that opens the patient on Explain."""
     names = scoring.patients.to_dict()
-    row_id = st.selectbox(
+    row_id = ui.selectbox(
+        st,
         "Patient",
         list(frame.index[scoring.order]),
         format_func=names.__getitem__,

@@ -52,10 +52,11 @@ def settings_form() -> TrainConfig | None:
     is not allowed ends the page with its message."""
     with st.form(state.W_TRAIN_FORM):
         left, right = st.columns(2)
-        epochs = left.number_input(
-            "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
+        epochs = ui.number_input(
+            left, "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
         )
-        patience = right.number_input(
+        patience = ui.number_input(
+            right,
             "Patience (epochs without improvement before stopping)",
             1,
             500,
@@ -69,20 +70,22 @@ def settings_form() -> TrainConfig | None:
                 ",".join(map(str, DEFAULTS.hidden_units)),
                 key=state.W_TRAIN_LAYERS,
             )
-            activation = b.selectbox(
+            activation = ui.selectbox(
+                b,
                 "Activation",
                 ACTIVATIONS,
                 index=ACTIVATIONS.index(DEFAULTS.activation),
                 key=state.W_TRAIN_ACTIVATION,
                 help="Only activations the explanations handle exactly are offered.",
             )
-            dropout = c.number_input(
-                "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
+            dropout = ui.number_input(
+                c, "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
             )
-            l2 = a.number_input(
-                "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
+            l2 = ui.number_input(
+                a, "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
             )
-            learning_rate = b.number_input(
+            learning_rate = ui.number_input(
+                b,
                 "Learning rate",
                 1e-5,
                 1.0,
@@ -91,21 +94,24 @@ def settings_form() -> TrainConfig | None:
                 format="%.4f",
                 key=state.W_TRAIN_LR,
             )
-            batch_size = c.number_input(
+            batch_size = ui.number_input(
+                c,
                 "Batch size (0 = automatic)",
                 0,
                 65536,
                 DEFAULTS.batch_size,
                 key=state.W_TRAIN_BATCH,
             )
-            seed = a.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
-            class_weight = b.selectbox(
+            seed = ui.number_input(a, "Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
+            class_weight = ui.selectbox(
+                b,
                 "Class weights",
                 ("none", "balanced"),
                 key=state.W_TRAIN_CLASS_WEIGHT,
                 help="'balanced' weighs rare outcomes up; risks are then no longer calibrated.",
             )
-            scheme = c.selectbox(
+            scheme = ui.selectbox(
+                c,
                 "Validation scheme",
                 SCHEMES,
                 key=state.W_TRAIN_SCHEME,
@@ -113,7 +119,8 @@ def settings_form() -> TrainConfig | None:
                 "four of five networks and validates the fifth), a train/validation/test split "
                 "above. The choice and its reason are shown with the result.",
             )
-            coverage = a.number_input(
+            coverage = ui.number_input(
+                a,
                 "Coverage of intervals and sets",
                 0.5,
                 0.99,
