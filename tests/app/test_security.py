@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import shutil
+import tomllib
 
 import pandas as pd
 import pytest
@@ -22,7 +23,7 @@ from medinn_app import auth, state
 from medinn_core.security import _audit as audit
 from medinn_core.security import hash_password
 
-from ..conftest import SAMPLES
+from ..conftest import ROOT, SAMPLES
 from ..core.security.test_audit import assert_no_patient_values
 from .helpers import APP, TIMEOUT, new_app, texts
 
@@ -391,3 +392,11 @@ def test_uploads_are_parsed_in_memory_not_spooled_to_disk():
         rolled, data = pool.submit(asyncio.run, parse()).result()
     assert data == payload
     assert not rolled
+
+
+def test_the_server_ends_a_gone_session_sooner_and_shows_no_error_details():
+    """A download's /media URL is not behind the login and lives until its session is cleaned
+    up (README, Security): a session whose browser has gone ends after 30 s, not 120."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["disconnectedSessionTTL"] <= 30
+    assert config["client"]["showErrorDetails"] == "none"
