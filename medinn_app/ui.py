@@ -177,6 +177,7 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
         options,
         index=options.index(shown) if shown is not None else None,
         key=key,
+        empty=True,  # no choice: the value is missing
         persist_state="page",
         placeholder="missing",
     )
@@ -187,11 +188,12 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
 # not offered, a number out of range or of the wrong type. Streamlit resets some and raises on
 # others, and a page would fail on the rest. These wrappers forget such a value before the
 # widget is drawn, so the widget starts again from its default. ``where`` is ``st`` or a column.
-def selectbox(where, label: str, options, *, key: str, **kwargs):
-    """``where.selectbox`` whose stored value is one of ``options`` (or None with
-    ``index=None``)."""
+def selectbox(where, label: str, options, *, key: str, empty: bool = False, **kwargs):
+    """``where.selectbox`` whose stored value is one of ``options``; None (no choice) only
+    with ``index=None`` or where ``empty`` allows it."""
     options = list(options)
-    _forget_unless(key, lambda v: _offered(v, options, none=kwargs.get("index", 0) is None))
+    none = empty or kwargs.get("index", 0) is None
+    _forget_unless(key, lambda v: _offered(v, options, none=none))
     return where.selectbox(label, options, key=key, **kwargs)
 
 
@@ -258,9 +260,23 @@ def _offered(value, options: list, none: bool = False) -> bool:
     if value is None:
         return none
     try:
-        return any(value == option and type(value) is type(option) for option in options)
+        return any(_same_kind(value, option) and value == option for option in options)
     except (TypeError, ValueError):  # a value that does not compare, such as an array
         return False
+
+
+def _same_kind(a, b) -> bool:
+    """Whether ``a`` may stand for option ``b``: numbers for numbers (NumPy's too), text for
+    text, else the same type (so True is not taken for 1, nor "1" for 1)."""
+    import numbers
+
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b)
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        return True
+    return type(a) is type(b)
 
 
 def _given(value) -> bool:
