@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from medinn_app import audit, identity, settings, state
+from medinn_app import audit, identity, settings, state, ui
 from medinn_core.errors import MedinnError
 from medinn_core.security import AttemptLimiter, check_hash, verify_password
 
@@ -52,7 +52,7 @@ def require_login() -> None:
             check_hash(str(password_hash))
     except MedinnError as exc:  # a broken setting keeps the gate closed
         st.title("medinn")
-        st.error(f"The login settings of this server are broken: {exc}")
+        st.error(f"The login settings of this server are broken: {ui.plain(exc)}")
         st.stop()
     if oidc is not None:
         _oidc_gate(oidc)
@@ -75,7 +75,7 @@ def _oidc_gate(oidc: Mapping) -> None:
     if st.user.get("is_logged_in"):
         with st.sidebar:
             name, _ = identity.current_user()
-            st.caption(f"Logged in as {name}.")
+            st.caption(f"Logged in as {ui.plain(name)}.")
             if st.button("Log out", key=state.W_AUTH_LOGOUT, icon=":material/logout:"):
                 audit.record("logout")
                 st.logout()

@@ -60,7 +60,8 @@ def forget_patient() -> None:
 def check_patient(n_patients: int) -> None:
     """Drop a chosen patient position that these patients do not have."""
     chosen = st.session_state.get(W_EXPLAIN_PATIENT)
-    if chosen is not None and not 0 <= chosen < n_patients:
+    position = isinstance(chosen, int) and not isinstance(chosen, bool)
+    if chosen is not None and not (position and 0 <= chosen < n_patients):  # stale or forged
         forget_patient()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable
 
 import streamlit as st
 
-from medinn_app import state
+from medinn_app import state, ui
 from medinn_core.errors import MedinnError
 
 
@@ -42,7 +42,7 @@ def report_download(
             with st.spinner("Building the report…"):
                 ready = make_html().encode("utf-8")
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             return None
         st.session_state[state.REPORT] = (cache_key, ready)
     if ready is None:

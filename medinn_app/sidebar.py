@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from medinn_app import state
+from medinn_app import state, ui
 from medinn_core import DISCLAIMER  # the report's too; Home imports it from here
 
 
@@ -36,7 +36,10 @@ def render() -> None:
             rows, cols = data.shape
             schema = state.schema()
             target = schema.target if schema is not None and schema.target else "not chosen"
-            st.markdown(f"**{data.name}**  \n{rows:,} rows · {cols} columns  \nTarget: `{target}`")
+            st.markdown(
+                f"**{ui.plain(data.name)}**  \n{rows:,} rows · {cols} columns  \n"
+                f"Target: {ui.plain(target)}"
+            )
         st.markdown("#### Model")
         active = state.active_model()
         if active is None:
@@ -46,9 +49,9 @@ def render() -> None:
             label, value = state.main_metric(meta)
             saved = "" if active.saved else " (not saved)"
             st.markdown(
-                f"**{active.name}**{saved}  \n"
-                f"{meta.get('task', '?')} · target `{meta.get('target', '?')}`  \n"
-                f"Trained {trained_when(meta.get('created'))}  \n"
+                f"**{ui.plain(active.name)}**{saved}  \n"
+                f"{ui.plain(meta.get('task', '?'))} · target {ui.plain(meta.get('target', '?'))}  \n"
+                f"Trained {ui.plain(trained_when(meta.get('created')))}  \n"
                 f"Test {label}: **{format_metric(value)}**"
             )
         st.divider()

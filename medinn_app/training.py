@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from medinn_app import state, workers
+from medinn_app import state, ui, workers
 from medinn_core.errors import MedinnError
 
 if TYPE_CHECKING:  # only annotations: Home, which imports this module, draws without pandas
@@ -219,7 +219,7 @@ def collect() -> None:
         if job.result is not None:
             st.session_state[state.TRAIN_SAVED] = job.saved_path.name
             _audit_finish(job)
-        state.flash(f"'{job.save_as}' is loaded and is now the current model.")
+        state.flash(ui.plain(f"'{job.save_as}' is loaded and is now the current model."))
         return
     if job.result is None:
         return
@@ -281,7 +281,7 @@ def progress_panel(job: TrainingJob) -> None:
     if done:
         last = job.epochs[-1]
         st.caption(" · ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in last.items()))
-        st.plotly_chart(history_figure(job.history()), key="train.live_chart")
+        st.plotly_chart(ui.plain_figure(history_figure(job.history())), key="train.live_chart")
     elif job.worker_pid is None:
         st.caption("Starting a training process…")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -10,6 +11,8 @@ from medinn_app import state
 from medinn_app.state import Dataset
 
 if TYPE_CHECKING:  # annotations only: a light import for Home
+    import plotly.graph_objects as go
+
     from medinn_core.io import Bundle
     from medinn_core.model import MedinnModel
     from medinn_core.schema import Column
@@ -20,12 +23,53 @@ MODELS_PAGE = "pages/models.py"
 HOME_PAGE = "pages/home.py"
 
 
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:"})
+# Every ASCII punctuation mark that Markdown, GFM or Streamlit gives a meaning: links and
+# images, emphasis, code, HTML, headings and lists at a line's start, tables, maths, emoji and
+# Streamlit's ":red[...]" and ":material/...:" directives. Escaping "." ":" and "@" also keeps
+# GFM from linking a bare address ("www.evil.example", "https://...", "a@b.org").
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>$~:@&="})
+# Plotly draws a few HTML tags in labels and hover text (<b>, <a href>, <br>...): user text is
+# escaped to entities, keeping only the line breaks and <extra> the figure builders write.
+_PLOTLY_KEPT = re.compile(r"(<br>|<extra>|</extra>)")
+_BARE_AMPERSAND = re.compile(r"&(?!#?\w+;)")
 
 
 def plain(text: object) -> str:
-    """Text from a file or a user (a column name, a label) escaped for ``st.markdown``."""
+    """Text from a file or a user (a column name, a category, a file or model name, a note, a
+    message quoting them) escaped for anything Streamlit renders as Markdown: ``st.markdown``,
+    ``st.caption``, alerts, metric labels and values, widget labels and radio options. It reads
+    the same; a link, an image or a directive in it shows as the characters typed."""
     return str(text).translate(_MARKDOWN)
+
+
+def plain_figure(fig: go.Figure) -> go.Figure:
+    """``fig`` with every text in it (titles, axis and tick labels, legend, annotations,
+    category values, hover text) shown as typed: plotly's HTML escaped, its line breaks kept."""
+    import plotly.graph_objects as go  # here: Home, which imports this module, draws no chart
+
+    shown = fig.to_plotly_json()
+    layout = {k: v if k == "template" else _plotly_text(v) for k, v in shown["layout"].items()}
+    return go.Figure(data=_plotly_text(shown["data"]), layout=layout)
+
+
+def _plotly_text(value):
+    import numpy as np
+
+    if isinstance(value, str):
+        parts = _PLOTLY_KEPT.split(value)
+        return "".join(
+            part
+            if i % 2
+            else _BARE_AMPERSAND.sub("&amp;", part).replace("<", "&lt;").replace(">", "&gt;")
+            for i, part in enumerate(parts)
+        )
+    if isinstance(value, dict):
+        return {k: _plotly_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plotly_text(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return np.array([_plotly_text(v) for v in value.ravel()], dtype=object).reshape(value.shape)
+    return value
 
 
 def risk_delta_colour(schema) -> str:
@@ -108,14 +152,16 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     from medinn_core.preprocess import MISSING_LEVEL, OTHER_LEVEL
     from medinn_core.schema import Kind, as_label
 
-    label = f"{col.name} ({col.unit})" if col.unit else col.name
+    label = plain(f"{col.name} ({col.unit})" if col.unit else col.name)
     if col.kind == Kind.NUMERIC:
         number = pd.to_numeric(pd.Series([raw]), errors="coerce").iloc[0]
-        return st.number_input(
+        return number_input(
+            st,
             label,
             value=None if pd.isna(number) else float(number),
             format="%g",
             key=key,
+            empty=True,  # emptied: the value is missing
             persist_state="page",
             placeholder="missing",
         )
@@ -125,11 +171,127 @@ def value_input(col: Column, raw: Any, model: MedinnModel, key: str) -> Any:
     shown = None if pd.isna(raw) else as_label(raw)
     if shown is not None and shown not in options:
         options.append(shown)
-    return st.selectbox(
+    return selectbox(
+        st,
         label,
         options,
         index=options.index(shown) if shown is not None else None,
         key=key,
+        empty=True,  # no choice: the value is missing
         persist_state="page",
         placeholder="missing",
+    )
+
+
+# -- widgets whose stored value is checked first -------------------------------------------------
+# A browser sends each widget's value, and a client of its own can send any: a choice that is
+# not offered, a number out of range or of the wrong type. Streamlit resets some and raises on
+# others, and a page would fail on the rest. These wrappers forget such a value before the
+# widget is drawn, so the widget starts again from its default. ``where`` is ``st`` or a column.
+def selectbox(where, label: str, options, *, key: str, empty: bool = False, **kwargs):
+    """``where.selectbox`` whose stored value is one of ``options``; None (no choice) only
+    with ``index=None`` or where ``empty`` allows it."""
+    options = list(options)
+    none = empty or kwargs.get("index", 0) is None
+    _forget_unless(key, lambda v: _offered(v, options, none=none))
+    return where.selectbox(label, options, key=key, **kwargs)
+
+
+def radio(where, label: str, options, *, key: str, **kwargs):
+    """``where.radio`` whose stored value is one of ``options``."""
+    options = list(options)
+    _forget_unless(key, lambda v: _offered(v, options, none=kwargs.get("index", 0) is None))
+    return where.radio(label, options, key=key, **kwargs)
+
+
+def multiselect(where, label: str, options, *, key: str, **kwargs):
+    """``where.multiselect`` whose stored value is a list of ``options``."""
+    options = list(options)
+    _forget_unless(
+        key, lambda v: isinstance(v, list | tuple) and all(_offered(x, options) for x in v)
+    )
+    return where.multiselect(label, options, key=key, **kwargs)
+
+
+def number_input(
+    where,
+    label: str,
+    min_value=None,
+    max_value=None,
+    value="min",
+    step=None,
+    *,
+    key: str,
+    empty: bool = False,
+    **kw,
+):
+    """``where.number_input`` whose stored value is a number in range, of the widget's type;
+    None (an empty box) only if the widget starts empty or ``empty`` allows it."""
+    given = [v for v in (min_value, max_value, value, step) if _given(v)]
+    integer = bool(given) and all(isinstance(v, int) for v in given)
+    none = empty or value is None
+    _forget_unless(key, lambda v: _number_in(v, min_value, max_value, integer, none=none))
+    return where.number_input(label, min_value, max_value, value, step, key=key, **kw)
+
+
+def slider(where, label: str, min_value, max_value, value=None, step=None, *, key: str, **kw):
+    """``where.slider`` whose stored value (a number, or a pair for a range) lies in range."""
+
+    def valid(v) -> bool:
+        if isinstance(value, list | tuple):
+            return (
+                isinstance(v, list | tuple)
+                and len(v) == 2
+                and all(_number_in(x, min_value, max_value, False) for x in v)
+                and v[0] <= v[1]
+            )
+        return _number_in(v, min_value, max_value, False)
+
+    _forget_unless(key, valid)
+    return where.slider(label, min_value, max_value, value, step, key=key, **kw)
+
+
+def _forget_unless(key: str, valid) -> None:
+    if key in st.session_state and not valid(st.session_state[key]):
+        del st.session_state[key]
+
+
+def _offered(value, options: list, none: bool = False) -> bool:
+    if value is None:
+        return none
+    try:
+        return any(_same_kind(value, option) and value == option for option in options)
+    except (TypeError, ValueError):  # a value that does not compare, such as an array
+        return False
+
+
+def _same_kind(a, b) -> bool:
+    """Whether ``a`` may stand for option ``b``: numbers for numbers (NumPy's too), text for
+    text, else the same type (so True is not taken for 1, nor "1" for 1)."""
+    import numbers
+
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b)
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        return True
+    return type(a) is type(b)
+
+
+def _given(value) -> bool:
+    return value is not None and not isinstance(value, str)  # number_input's value="min"
+
+
+def _number_in(value, low, high, integer: bool, none: bool = False) -> bool:
+    import math
+
+    if value is None:
+        return none
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if integer and not isinstance(value, int):
+        return False
+    return (
+        math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
     )

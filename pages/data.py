@@ -15,7 +15,8 @@ SOURCES = ("Sample file", "Upload a file")
 # -- source -------------------------------------------------------------------------------------
 def choose_source(current: state.Dataset | None) -> None:
     """The sample or upload choice; a newly chosen table becomes the dataset (and reruns)."""
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Source",
         SOURCES,
         horizontal=True,
@@ -30,7 +31,8 @@ def choose_source(current: state.Dataset | None) -> None:
 
 def choose_sample(current: state.Dataset | None) -> None:
     names = list(loaders.SAMPLES)
-    chosen = st.selectbox(
+    chosen = ui.selectbox(
+        st,
         "Sample file",
         names,
         index=names.index(current.name)
@@ -44,7 +46,7 @@ def choose_sample(current: state.Dataset | None) -> None:
             data = loaders.read_sample(chosen)
             state.set_dataset(data, loaders.default_schema(data))
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.rerun()  # the sidebar, drawn before this page, shows the new dataset
 
@@ -60,7 +62,7 @@ def choose_upload(current: state.Dataset | None) -> None:
         state.set_dataset(data, loaders.default_schema(data))
     except MedinnError as exc:
         kept = f" Still using '{current.name}', loaded before." if current is not None else ""
-        st.error(f"{exc}{kept}", icon=":material/block:")
+        st.error(ui.plain(f"{exc}{kept}"), icon=":material/block:")
         if current is None:
             st.stop()
     else:
@@ -71,10 +73,10 @@ def choose_upload(current: state.Dataset | None) -> None:
 # -- first rows ---------------------------------------------------------------------------------
 def show_first_rows(data: state.Dataset) -> None:
     rows, cols = data.frame.shape
-    st.subheader(f"{data.name}")
+    st.subheader(ui.plain(data.name))
     st.caption(f"{rows:,} rows · {cols} columns · first 10 rows shown")
     for note in data.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {ui.plain(note)}")
     st.dataframe(data.frame.head(10), hide_index=True)
 
 
@@ -105,7 +107,8 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
     st.subheader("Outcome to predict")
     columns = list(likely_targets(frame, schema))
     left, right = st.columns(2)
-    left.selectbox(
+    ui.selectbox(
+        left,
         "Target column",
         columns,
         index=columns.index(schema.target) if schema.target in columns else None,
@@ -115,7 +118,8 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         args=(frame,),
     )
     tasks = [t.value for t in Task]
-    right.selectbox(
+    ui.selectbox(
+        right,
         "Task",
         tasks,
         index=tasks.index(schema.task.value) if schema.task else None,
@@ -131,7 +135,7 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         choose_event(schema)
     message = st.session_state.pop(state.SCHEMA_MESSAGE, None)
     if message:
-        st.error(message)
+        st.error(ui.plain(message))
 
 
 def _choose_event() -> None:
@@ -145,7 +149,8 @@ def choose_event(schema: Schema) -> None:
     """Which of the two outcomes is the event whose risk the model predicts."""
     left, right = st.columns(2)
     st.session_state[state.W_DATA_EVENT] = schema.positive_class  # follows the schema
-    left.selectbox(
+    ui.selectbox(
+        left,
         "Event (the outcome whose risk is predicted)",
         list(schema.classes),
         key=state.W_DATA_EVENT,
@@ -189,16 +194,17 @@ def choose_units(schema: Schema) -> None:
             options.append(col.unit)
         st.session_state[key] = col.unit  # follows the schema (also edited in the table)
         left, right = st.columns([1, 2], vertical_alignment="center")
-        left.selectbox(
-            f"{col.name} ({units.measure(col.measure).description})",
+        ui.selectbox(
+            left,
+            f"{ui.plain(col.name)} ({units.measure(col.measure).description})",
             options,
             key=key,
             on_change=_choose_unit,
             args=(col.name,),
         )
-        right.caption(f"{col.unit}: {col.unit_reason}")
+        right.caption(ui.plain(f"{col.unit}: {col.unit_reason}"))
     if single:
-        shown = ", ".join(f"{ui.plain(c.name)} ({c.unit})" for c in single)
+        shown = ui.plain(", ".join(f"{c.name} ({c.unit})" for c in single))
         each = "for each" if len(single) > 1 else "for it"
         st.caption(f"{shown}: the one unit medinn knows {each}.")
 
@@ -223,12 +229,13 @@ def choose_codes(schema: Schema) -> None:
         return
     st.subheader("Numbers that may be codes")
     for col in hinted:
-        st.caption(f"**{ui.plain(col.name)}**: {col.code_hint}.")
+        st.caption(f"**{ui.plain(col.name)}**: {ui.plain(col.code_hint)}.")
     names = [c.name for c in hinted]
     st.session_state[state.W_DATA_CODES] = [
         c.name for c in hinted if c.kind == Kind.CATEGORICAL
     ]  # follows the schema
-    st.multiselect(
+    ui.multiselect(
+        st,
         "Treat as categories",
         names,
         key=state.W_DATA_CODES,
@@ -301,9 +308,9 @@ def show_validation(frame: pd.DataFrame, schema: Schema) -> None:
     else:
         st.error(f"{len(report.errors)} problem(s) must be fixed before training:")
         for issue in report.errors:
-            st.error(issue.message, icon=":material/block:")
+            st.error(ui.plain(issue.message), icon=":material/block:")
     for issue in report.warnings:
-        st.warning(issue.message)
+        st.warning(ui.plain(issue.message))
 
 
 # -- profile ------------------------------------------------------------------------------------
@@ -315,25 +322,34 @@ def show_profile(frame: pd.DataFrame, schema: Schema) -> None:
             st.info("The outcome balance appears once a target is chosen.")
         elif schema.task == Task.REGRESSION:
             st.plotly_chart(
-                figures.column_distribution(frame[schema.target], schema.target, True),
+                ui.plain_figure(
+                    figures.column_distribution(frame[schema.target], schema.target, True)
+                ),
                 key="data.target_chart",
             )
         else:
             counts = labels(frame[schema.target].dropna()).value_counts()
             st.plotly_chart(
-                figures.outcome_balance(counts, schema.target), key="data.balance_chart"
+                ui.plain_figure(figures.outcome_balance(counts, schema.target)),
+                key="data.balance_chart",
             )
     with right:
-        st.plotly_chart(figures.missing_values(frame), key="data.missing_chart")
+        st.plotly_chart(ui.plain_figure(figures.missing_values(frame)), key="data.missing_chart")
 
     columns = [str(c) for c in frame.columns]
     first = schema.feature_names[0] if schema.features else columns[0]
-    picked = st.selectbox(
-        "Column to look at", columns, index=columns.index(first), key=state.W_DATA_PROFILE_COLUMN
+    picked = ui.selectbox(
+        st,
+        "Column to look at",
+        columns,
+        index=columns.index(first),
+        key=state.W_DATA_PROFILE_COLUMN,
     )
     col = schema.column(picked)
     st.plotly_chart(
-        figures.column_distribution(frame[picked], picked, col.kind == Kind.NUMERIC, col.unit),
+        ui.plain_figure(
+            figures.column_distribution(frame[picked], picked, col.kind == Kind.NUMERIC, col.unit)
+        ),
         key="data.column_chart",
     )
 

@@ -64,8 +64,8 @@ def pick_source(active: Bundle) -> tuple[sources.Source, int]:
     choices = sources.sources(active, state.dataset())
     if not choices:
         st.info(
-            f"Evaluation needs patients with a known outcome ('{active.schema.target}') that the "
-            "model was not trained on. Load the table the model was trained on (its test split "
+            "Evaluation needs patients with a known outcome "
+            f"('{ui.plain(active.schema.target)}') that the model was not trained on. Load the table the model was trained on (its test split "
             "is used) or another labelled file on the Data page."
         )
         st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
@@ -73,14 +73,16 @@ def pick_source(active: Bundle) -> tuple[sources.Source, int]:
     by_key = {c.key: c for c in choices}
     left, right = st.columns([3, 1])
     picked = by_key[
-        left.selectbox(
+        ui.selectbox(
+            left,
             "Patients",
             list(by_key),
             format_func=lambda k: by_key[k].label,
             key=state.W_EVAL_SOURCE,
         )
     ]
-    n_boot = right.selectbox(
+    n_boot = ui.selectbox(
+        right,
         "Bootstrap resamples",
         BOOTSTRAP_CHOICES,
         index=1,
@@ -111,7 +113,7 @@ def evaluated(
                     baseline=(picked.baselines or {}).get("logistic_regression"),
                 )
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         cached = (key, result, {})
         st.session_state[state.EVALUATION] = cached
@@ -121,7 +123,8 @@ def evaluated(
 # -- the choices that outlive their tab, and what depends on them ------------------------------
 def subgroup_column(result: ModelEvaluation) -> str | None:
     # persist_state: the choice outlives a closed Subgroups tab (the report uses it).
-    return st.selectbox(
+    return ui.selectbox(
+        st,
         "Split the patients by",
         result.subgroup_columns,
         index=None,
@@ -193,13 +196,13 @@ def binary_section(
         f"with {ui.plain(active.schema.target)} = {ui.plain(event)}."
     )
     cols = st.columns(5)
-    cols[0].metric("Patients", f"{ev.n:,}", help=f"{ev.events:,} events ({event})")
+    cols[0].metric("Patients", f"{ev.n:,}", help=f"{ev.events:,} events ({ui.plain(event)})")
     cols[1].metric("Prevalence", f"{ev.prevalence:.1%}")
     show(cols[2], "AUROC", ev.auroc)
     show(cols[3], "Brier score", cal.brier)
     show(cols[4], "Calibration slope", cal.slope, 2)
     if cal.interpretation:
-        st.warning(cal.interpretation)
+        st.warning(ui.plain(cal.interpretation))
 
     st.subheader("At the decision threshold")
     threshold = ui.threshold_slider(state.W_EVAL_THRESHOLD)
@@ -222,7 +225,8 @@ def binary_section(
 
 def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float) -> None:
     left, right = st.columns(2)
-    target = left.number_input(
+    target = ui.number_input(
+        left,
         "Target sensitivity (%)",
         50,
         99,
@@ -243,7 +247,8 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
         key="evaluate.presets_table",
     )
     usable = presets.dropna(subset=["threshold"])
-    pick = left.selectbox(
+    pick = ui.selectbox(
+        left,
         "Use a preset as the decision threshold",
         list(usable["key"]),
         format_func=dict(zip(usable["key"], usable["label"], strict=True)).get,
@@ -255,7 +260,8 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
         st.session_state[state.THRESHOLD] = state.clamp_threshold(value)
 
     left.button("Apply", key=state.W_EVAL_APPLY_PRESET, on_click=apply_preset)
-    prevalence = right.number_input(
+    prevalence = ui.number_input(
+        right,
         "Prevalence in your clinic (%)",
         0.1,
         99.9,
@@ -281,7 +287,7 @@ def presets_and_prevalence(result: ModelEvaluation, memo: dict, threshold: float
         f"{size.events_per_parameter:.1f} events per input."
     )
     if size.warning:
-        st.warning(size.warning)
+        st.warning(ui.plain(size.warning))
 
 
 def binary_tabs(
@@ -320,27 +326,35 @@ def binary_tabs(
     if confusion_tab.open:
         with confusion_tab:
             st.plotly_chart(
-                evaluation.confusion_matrix_figure(
-                    at.confusion_matrix(),
-                    title=f"Confusion matrix at {threshold:.0%}",
-                    outcomes=outcomes,
+                ui.plain_figure(
+                    evaluation.confusion_matrix_figure(
+                        at.confusion_matrix(),
+                        title=f"Confusion matrix at {threshold:.0%}",
+                        outcomes=outcomes,
+                    )
                 ),
                 key="evaluate.confusion",
             )
     if roc_tab.open:
         with roc_tab:
-            st.plotly_chart(evaluation.roc_figure(ev.roc_curve, ev.auroc), key="evaluate.roc")
+            st.plotly_chart(
+                ui.plain_figure(evaluation.roc_figure(ev.roc_curve, ev.auroc)), key="evaluate.roc"
+            )
     if pr_tab.open:
         with pr_tab:
             st.plotly_chart(
-                evaluation.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision),
+                ui.plain_figure(
+                    evaluation.pr_figure(ev.pr_curve, ev.prevalence, ev.average_precision)
+                ),
                 key="evaluate.pr",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                evaluation.calibration_figure(
-                    ev.calibration, ev.risk_distribution, outcomes=outcomes
+                ui.plain_figure(
+                    evaluation.calibration_figure(
+                        ev.calibration, ev.risk_distribution, outcomes=outcomes
+                    )
                 ),
                 key="evaluate.calibration",
             )
@@ -350,7 +364,9 @@ def binary_tabs(
     if risk_tab.open:
         with risk_tab:
             st.plotly_chart(
-                evaluation.risk_histogram_figure(ev.risk_distribution, outcomes=outcomes),
+                ui.plain_figure(
+                    evaluation.risk_histogram_figure(ev.risk_distribution, outcomes=outcomes)
+                ),
                 key="evaluate.risk_distribution",
             )
     if subgroups_tab.open:
@@ -362,7 +378,8 @@ def binary_tabs(
 
 
 def decision_curve_tab(result: ModelEvaluation) -> None:
-    low, high = st.slider(
+    low, high = ui.slider(
+        st,
         "Threshold probabilities (%)",
         1,
         99,
@@ -372,7 +389,7 @@ def decision_curve_tab(result: ModelEvaluation) -> None:
         persist_state="page",  # outlives a closed tab: the report uses it
     )
     st.plotly_chart(
-        evaluation.decision_curve_figure(result.decision_curve(low, high)),
+        ui.plain_figure(evaluation.decision_curve_figure(result.decision_curve(low, high))),
         key="evaluate.decision_curve",
     )
     st.caption(
@@ -399,8 +416,10 @@ def binary_subgroups_tab(result: ModelEvaluation, memo: dict, threshold: float) 
         "group, too few to judge."
     )
     st.plotly_chart(
-        evaluation.subgroup_forest_figure(
-            shown.table, result.evaluation.auroc, title=f"AUROC by {shown.label}"
+        ui.plain_figure(
+            evaluation.subgroup_forest_figure(
+                shown.table, result.evaluation.auroc, title=f"AUROC by {shown.label}"
+            )
         ),
         key="evaluate.subgroup_forest",
     )
@@ -451,18 +470,19 @@ def multiclass_section(result: ModelEvaluation) -> None:
     if confusion_tab.open:
         with confusion_tab:
             st.plotly_chart(
-                evaluation.confusion_matrix_figure(ev.confusion), key="evaluate.confusion"
+                ui.plain_figure(evaluation.confusion_matrix_figure(ev.confusion)),
+                key="evaluate.confusion",
             )
     if roc_tab.open:
         with roc_tab:
             st.plotly_chart(
-                evaluation.multiclass_roc_figure(ev.roc_curves, ev.per_class),
+                ui.plain_figure(evaluation.multiclass_roc_figure(ev.roc_curves, ev.per_class)),
                 key="evaluate.roc",
             )
     if calibration_tab.open:
         with calibration_tab:
             st.plotly_chart(
-                evaluation.multiclass_calibration_figure(ev.calibration),
+                ui.plain_figure(evaluation.multiclass_calibration_figure(ev.calibration)),
                 key="evaluate.calibration",
             )
     if per_class_tab.open:
@@ -475,8 +495,8 @@ def regression_section(active: Bundle, result: ModelEvaluation, memo: dict) -> N
     unit = active.schema.column(active.schema.target).unit
     cols = st.columns(4)
     cols[0].metric("Patients", f"{ev.n:,}")
-    show(cols[1], f"MAE {unit}".strip(), ev.mae)
-    show(cols[2], f"RMSE {unit}".strip(), ev.rmse)
+    show(cols[1], ui.plain(f"MAE {unit}".strip()), ev.mae)
+    show(cols[2], ui.plain(f"RMSE {unit}".strip()), ev.rmse)
     show(cols[3], "R²", ev.r2)
     observed_tab, residuals_tab, subgroups_tab = st.tabs(
         ["Predicted against observed", "Residuals", "Subgroups"],
@@ -486,13 +506,14 @@ def regression_section(active: Bundle, result: ModelEvaluation, memo: dict) -> N
     if observed_tab.open:
         with observed_tab:
             st.plotly_chart(
-                evaluation.predicted_observed_figure(ev.points, unit=unit),
+                ui.plain_figure(evaluation.predicted_observed_figure(ev.points, unit=unit)),
                 key="evaluate.predicted_observed",
             )
     if residuals_tab.open:
         with residuals_tab:
             st.plotly_chart(
-                evaluation.residuals_figure(ev.points, unit=unit), key="evaluate.residuals"
+                ui.plain_figure(evaluation.residuals_figure(ev.points, unit=unit)),
+                key="evaluate.residuals",
             )
     if subgroups_tab.open:
         with subgroups_tab:
@@ -512,8 +533,10 @@ def regression_subgroups_tab(result: ModelEvaluation, memo: dict, unit: str) -> 
         key="evaluate.regression_subgroups",
     )
     st.plotly_chart(
-        evaluation.regression_subgroup_figure(
-            shown.table, result.evaluation.mae.value, unit=unit, title=f"Error by {shown.label}"
+        ui.plain_figure(
+            evaluation.regression_subgroup_figure(
+                shown.table, result.evaluation.mae.value, unit=unit, title=f"Error by {shown.label}"
+            )
         ),
         key="evaluate.regression_subgroup_figure",
     )
@@ -584,7 +607,7 @@ def main() -> None:
     picked, n_boot = pick_source(active)
     key, result, memo = evaluated(active, picked, n_boot)
     for note in result.notes:
-        st.info(note)
+        st.info(ui.plain(note))
     threshold, curve_range = None, None
     task = Task(active.task)
     if task == Task.BINARY:

@@ -57,10 +57,11 @@ def choose_patients() -> state.Dataset:
     current = state.dataset()
     predicted: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
     labels = explaining.sources(current, predicted)
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Patients to explain",
         list(labels),
-        format_func=labels.get,
+        format_func=lambda key: ui.plain(labels[key]),  # radio options are Markdown
         horizontal=True,
         key=state.W_EXPLAIN_SOURCE,
         on_change=explaining.forget_patient,
@@ -68,7 +69,7 @@ def choose_patients() -> state.Dataset:
     try:
         return explaining.patients(source, current, predicted)
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
 
 
@@ -76,7 +77,8 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
     """The space (binary: risk or log-odds) and the class (multiclass) to explain."""
     task = Task(active.task)
     if task == Task.BINARY:
-        space = st.radio(
+        space = ui.radio(
+            st,
             "Scale",
             list(SPACES),
             format_func=SPACES.get,
@@ -89,8 +91,8 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
         return space, None
     if task == Task.MULTICLASS:
         classes = list(active.model.classes_)
-        class_name = st.selectbox(
-            "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
+        class_name = ui.selectbox(
+            st, "Class to explain", classes, index=len(classes) - 1, key=state.W_EXPLAIN_CLASS
         )
         return "probability", class_name
     return "probability", None
@@ -106,7 +108,7 @@ def explain_patients(
         with st.spinner(f"Explaining {len(frame):,} patients…"):
             expl, seconds = explaining.explanation(active, data, space, class_name)
     except MedinnError as exc:
-        st.error(f"{data.name}: {exc}")
+        st.error(ui.plain(f"{data.name}: {exc}"))
         st.stop()
     shown = Shown(
         active=active,
@@ -118,21 +120,29 @@ def explain_patients(
         class_name=class_name,
     )
     st.caption(
-        f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients "
-        f"explained in {seconds:.1f} s. Each patient's prediction is the average prediction "
-        f"({shown.output_text(expl.base_value)}) plus the contributions of their values."
+        ui.plain(
+            f"Method: {METHOD_LABELS.get(expl.method, expl.method)}, {len(frame):,} patients "
+            f"explained in {seconds:.1f} s. Each patient's prediction is the average prediction "
+            f"({shown.output_text(expl.base_value)}) plus the contributions of their values."
+        )
     )
     if expl.note:
-        st.warning(expl.note, icon=":material/info:")
+        st.warning(ui.plain(expl.note), icon=":material/info:")
     return shown
 
 
 # -- global -------------------------------------------------------------------------------------
 def draw_global(shown: Shown) -> None:
     expl, terms = shown.expl, shown.terms
-    st.plotly_chart(explain.importance_figure(expl, **terms.output), key="explain.importance")
     st.plotly_chart(
-        explain.beeswarm_figure(expl, max_points=BEESWARM_DOTS, units=terms.units, **terms.output),
+        ui.plain_figure(explain.importance_figure(expl, **terms.output)), key="explain.importance"
+    )
+    st.plotly_chart(
+        ui.plain_figure(
+            explain.beeswarm_figure(
+                expl, max_points=BEESWARM_DOTS, units=terms.units, **terms.output
+            )
+        ),
         key="explain.beeswarm",
     )
     st.caption(
@@ -146,8 +156,11 @@ def draw_dependence(shown: Shown) -> None:
     expl, terms = shown.expl, shown.terms
     ranked = list(expl.importance().index)
     left, right = st.columns(2)
-    feature = left.selectbox("Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page")
-    colour = right.selectbox(
+    feature = ui.selectbox(
+        left, "Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page"
+    )
+    colour = ui.selectbox(
+        right,
         "Colour by",
         [None, *ranked],
         format_func=lambda f: "nothing" if f is None else f,
@@ -155,8 +168,10 @@ def draw_dependence(shown: Shown) -> None:
         persist_state="page",
     )
     st.plotly_chart(
-        explain.dependence_figure(
-            expl, feature, colour, max_points=DEPENDENCE_DOTS, units=terms.units, **terms.output
+        ui.plain_figure(
+            explain.dependence_figure(
+                expl, feature, colour, max_points=DEPENDENCE_DOTS, units=terms.units, **terms.output
+            )
         ),
         key="explain.dependence",
     )
@@ -169,7 +184,8 @@ def choose_patient(shown: Shown) -> int:
     order = np.argsort(-expl.output, kind="stable")
     texts = explain.output_texts(expl, expl.output, **shown.terms.output)
     choices = [f"{name} · {text}" for name, text in zip(shown.names.tolist(), texts, strict=True)]
-    return st.selectbox(
+    return ui.selectbox(
+        st,
         "Patient",
         order.tolist(),
         format_func=choices.__getitem__,
@@ -185,25 +201,29 @@ def draw_patient(shown: Shown, position: int) -> None:
     reasons = unusual_values(shown.active, row)
     if reasons:
         st.warning(
-            f"Patient {patient} is unlike the patients the model learned from: "
-            f"{'; '.join(reasons)}. This prediction and its explanation are less certain.",
+            ui.plain(
+                f"Patient {patient} is unlike the patients the model learned from: "
+                f"{'; '.join(reasons)}. This prediction and its explanation are less certain."
+            ),
             icon=":material/warning:",
         )
     sentence = explain.plain_sentence(
         expl, position, terms.units, imputed=terms.imputed, **terms.output
     )
-    st.markdown(f"**{sentence}**")
+    st.markdown(f"**{ui.plain(sentence)}**")
     certainty = uncertainty_sentence(shown.active, row, state.threshold())
     if certainty:
-        st.caption(certainty)
+        st.caption(ui.plain(certainty))
     st.plotly_chart(
-        explain.waterfall_figure(
-            expl,
-            position,
-            terms.units,
-            terms.imputed,
-            **terms.output,
-            title=f"Patient {patient}: from the average to this patient",
+        ui.plain_figure(
+            explain.waterfall_figure(
+                expl,
+                position,
+                terms.units,
+                terms.imputed,
+                **terms.output,
+                title=f"Patient {patient}: from the average to this patient",
+            )
         ),
         key="explain.waterfall",
     )
@@ -233,7 +253,8 @@ def edit_values(shown: Shown, position: int, row: pd.DataFrame) -> dict:
     strongest = list(
         shown.expl.contributions.iloc[position].abs().sort_values(ascending=False).index
     )
-    picked = st.multiselect(
+    picked = ui.multiselect(
+        st,
         "Values to change",
         strongest,
         default=strongest[:3],
@@ -261,8 +282,8 @@ def draw_what_if(shown: Shown, position: int) -> None:
     expl, terms = shown.expl, shown.terms
     row = shown.data.frame.iloc[[position]]
     st.caption(
-        f"Change some of patient {shown.names.iloc[position]}'s values and see how the "
-        "prediction and its explanation change."
+        f"Change some of patient {ui.plain(shown.names.iloc[position])}'s values and see how "
+        "the prediction and its explanation change."
     )
     changed = edit_values(shown, position, row)
     if not changed:
@@ -276,14 +297,14 @@ def draw_what_if(shown: Shown, position: int) -> None:
             shown.active, edited, space=shown.space, class_name=shown.class_name
         )
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         return
     before, after = float(expl.output[position]), float(new.output[0])
     kind, value = explain.output_parts(new, after, **terms.output)
     st.metric(
-        f"{kind} with the changes",
-        value,
-        delta=explain.change_text(new, after - before, **terms.output),
+        f"{ui.plain(kind)} with the changes",
+        ui.plain(value),
+        delta=ui.plain(explain.change_text(new, after - before, **terms.output)),
         delta_color=ui.risk_delta_colour(shown.active.schema)
         if shown.task == Task.BINARY
         else "off",
@@ -291,8 +312,8 @@ def draw_what_if(shown: Shown, position: int) -> None:
     reasons = unusual_values(shown.active, edited)
     if reasons:
         st.warning(
-            f"With these values, the patient is unlike the training data: "
-            f"{'; '.join(reasons)}. The new prediction is less certain.",
+            "With these values, the patient is unlike the training data: "
+            f"{ui.plain('; '.join(reasons))}. The new prediction is less certain.",
             icon=":material/warning:",
         )
     old_fig = explain.waterfall_figure(
@@ -315,11 +336,13 @@ def draw_what_if(shown: Shown, position: int) -> None:
     )
     explain.same_scale(old_fig, new_fig)
     was, now = st.columns(2)
-    was.plotly_chart(old_fig, key="explain.whatif_before")
-    now.plotly_chart(new_fig, key="explain.whatif_after")
+    was.plotly_chart(ui.plain_figure(old_fig), key="explain.whatif_before")
+    now.plotly_chart(ui.plain_figure(new_fig), key="explain.whatif_after")
     for column, e, i in ((was, expl, position), (now, new, 0)):
         column.caption(
-            explain.plain_sentence(e, i, terms.units, imputed=terms.imputed, **terms.output)
+            ui.plain(
+                explain.plain_sentence(e, i, terms.units, imputed=terms.imputed, **terms.output)
+            )
         )
 
 
@@ -333,7 +356,7 @@ def split_by_prediction(shown: Shown) -> tuple[np.ndarray, tuple[str, str]]:
         st.caption(f"Split at the decision threshold, {cut:.0%}, which Predict and Evaluate share.")
         return expl.at_or_above(cut), (f"High risk (≥ {cut:.0%})", f"Low risk (< {cut:.0%})")
     high, middle = expl.above_median()
-    st.caption(f"Split at the median prediction, {shown.output_text(middle)}.")
+    st.caption(f"Split at the median prediction, {ui.plain(shown.output_text(middle))}.")
     return high, ("Above the median", "Below the median")
 
 
@@ -343,19 +366,21 @@ def split_by_column(
     """Two groups of a category column, chosen by the user."""
     frame = shown.data.frame
     left, a_col, b_col = st.columns(3)
-    column = left.selectbox(
-        "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
+    column = ui.selectbox(
+        left, "Column", categorical, key=state.W_EXPLAIN_COHORT_COLUMN, persist_state="page"
     )
     text = frame[column].map(lambda v: None if pd.isna(v) else as_label(v))
     levels = sorted(text.dropna().unique())
-    a = a_col.selectbox(
+    a = ui.selectbox(
+        a_col,
         "Group A",
         levels,
         index=0,
         key=f"{state.W_EXPLAIN_COHORT_A}.{column}",
         persist_state="page",
     )
-    b = b_col.selectbox(
+    b = ui.selectbox(
+        b_col,
         "Group B",
         levels,
         index=1,
@@ -373,7 +398,8 @@ def draw_cohorts(shown: Shown) -> None:
         if c.kind != Kind.NUMERIC and frame[c.name].dropna().nunique() >= 2
     ]
     modes = {"prediction": "Predicted high against low", "column": "Two groups of a column"}
-    mode = st.radio(
+    mode = ui.radio(
+        st,
         "Compare",
         list(modes) if categorical else ["prediction"],
         format_func=modes.get,
@@ -390,7 +416,8 @@ def draw_cohorts(shown: Shown) -> None:
         st.info("Choose two different groups.")
     elif not first.any() or not second.any():
         st.info(
-            f"Nobody is in '{groups[0] if not first.any() else groups[1]}': nothing to compare."
+            f"Nobody is in '{ui.plain(groups[0] if not first.any() else groups[1])}': "
+            "nothing to compare."
         )
     else:
         try:
@@ -398,9 +425,9 @@ def draw_cohorts(shown: Shown) -> None:
                 shown.expl, first, second, groups, **shown.terms.output
             )
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
         else:
-            st.plotly_chart(fig, key="explain.cohorts")
+            st.plotly_chart(ui.plain_figure(fig), key="explain.cohorts")
             st.caption(
                 "Bars: the mean contribution of each feature in each group, the features that "
                 "differ most first. A group's mean prediction is the average plus its bars."
@@ -410,7 +437,7 @@ def draw_cohorts(shown: Shown) -> None:
 # -- inputs -------------------------------------------------------------------------------------
 def draw_inputs(active: Bundle) -> None:
     inputs = explain.model_inputs(active)
-    with st.expander(f"The {len(inputs.table)} inputs of '{active.name}'"):
+    with st.expander(f"The {len(inputs.table)} inputs of '{ui.plain(active.name)}'"):
         st.dataframe(inputs.table, hide_index=True)
         st.caption(
             f"Encoded into {inputs.n_encoded} network inputs. Values outside the training "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from medinn_app import audit, loaders, runtime, state, training
+from medinn_app import audit, loaders, runtime, state, training, ui
 from medinn_app.sidebar import DISCLAIMER
 from medinn_core.errors import MedinnError
 
@@ -45,7 +45,7 @@ def load_sample(job: training.TrainingJob | None) -> None:
     last = st.session_state.get(state.TRAIN_JOB)
     problem = training.failure(last)
     if problem and last.save_as == loaders.SAMPLE_MODEL:
-        st.error(problem)
+        st.error(ui.plain(problem))
     if st.button(
         "Load sample data and model",
         key=state.W_HOME_SAMPLE,
@@ -57,7 +57,7 @@ def load_sample(job: training.TrainingJob | None) -> None:
         try:
             start_sample()
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.rerun()
 

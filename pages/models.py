@@ -3,6 +3,7 @@ the model card."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING
 
@@ -18,9 +19,11 @@ from medinn_app import (
     sources,
     state,
     tables,
+    ui,
 )
 from medinn_core.errors import MedinnError
 from medinn_core.evaluation import build_report, evaluate_bundle
+from medinn_core.io import verify_bundle
 from medinn_core.security import manifest_hash
 
 if TYPE_CHECKING:
@@ -42,7 +45,7 @@ def import_expander(registry) -> None:
                     "import_model", model=stored, model_hash=manifest_hash(registry.path(stored))
                 )
             except MedinnError as exc:
-                st.error(str(exc))
+                st.error(ui.plain(exc))
             else:
                 checked = (
                     "unsigned imports are allowed on this server, so its origin may be unchecked"
@@ -50,7 +53,9 @@ def import_expander(registry) -> None:
                     else "its signature was checked"
                 )
                 state.flash(
-                    f"Imported '{stored}'; {checked}, and its files against their checksums."
+                    ui.plain(
+                        f"Imported '{stored}'; {checked}, and its files against their checksums."
+                    )
                 )
                 st.rerun()
 
@@ -67,27 +72,32 @@ def actions(registry, picked: str, current: str | None) -> None:
         icon=":material/check:",
     ):
         try:
-            with st.spinner(f"Loading '{picked}'…"):
+            with st.spinner(ui.plain(f"Loading '{picked}'…")):
                 state.set_active_model(loaders.load_registered(picked))
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
         else:
-            state.flash(f"'{picked}' is now the current model.")
+            state.flash(ui.plain(f"'{picked}' is now the current model."))
             st.rerun()
     try:
-        zipped = registry.export_zip(picked, policy=settings.signing_policy())
+        policy = settings.signing_policy()
+        verify_bundle(registry.path(picked))  # a damaged bundle is named here, not at the click
+        picked_hash = manifest_hash(registry.path(picked))
     except MedinnError as exc:
-        download_col.error(str(exc))
+        download_col.error(ui.plain(exc))
     else:
         download_col.download_button(
             "Download as .zip",
-            zipped,
+            audit.audited(  # zipped when asked for, and audited each time it is made
+                "export_model",
+                functools.partial(registry.export_zip, picked, policy=policy),
+                model=picked,
+                model_hash=picked_hash,
+            ),
             file_name=f"{picked}.zip",
             mime="application/zip",
             key=state.W_MODELS_DOWNLOAD,
-            on_click=audit.record_from_callback,  # the file downloads; then the audit line
-            args=("export_model",),
-            kwargs={"model": picked, "model_hash": manifest_hash(registry.path(picked))},
+            on_click="ignore",  # the download needs no rerun
             icon=":material/download:",
         )
 
@@ -124,14 +134,15 @@ def report_expander(active: Bundle | None, picked: str, current: str | None, met
         choices = sources.sources(active, state.dataset())
         if not choices:
             st.info(
-                f"The report needs patients with a known outcome ('{meta.get('target')}') that "
+                f"The report needs patients with a known outcome ('{ui.plain(meta.get('target'))}') that "
                 "the model was not trained on: load its training table (its test split is "
                 "used) or another labelled file on the Data page."
             )
             return
         by_key = {c.key: c for c in choices}
         source = by_key[
-            st.selectbox(
+            ui.selectbox(
+                st,
                 "Patients",
                 list(by_key),
                 format_func=lambda k: by_key[k].label,
@@ -164,14 +175,16 @@ def rename_or_delete(registry, picked: str, current: str | None) -> None:
                 stored = registry.rename(picked, new_name)
                 audit.record("rename_model", model=stored, model_hash=before)
             except MedinnError as exc:
-                st.error(str(exc))
+                st.error(ui.plain(exc))
             else:
                 if current == picked:
                     state.set_active_model(loaders.load_registered(stored))
-                state.flash(f"Renamed '{picked}' to '{stored}'.")
+                state.flash(ui.plain(f"Renamed '{picked}' to '{stored}'."))
                 st.rerun()
         st.divider()
-        confirm = st.checkbox(f"Yes, delete '{picked}' for good", key=state.W_MODELS_CONFIRM)
+        confirm = st.checkbox(
+            f"Yes, delete '{ui.plain(picked)}' for good", key=state.W_MODELS_CONFIRM
+        )
         if st.button(
             "Delete", key=state.W_MODELS_DELETE, disabled=not confirm, icon=":material/delete:"
         ):
@@ -180,36 +193,38 @@ def rename_or_delete(registry, picked: str, current: str | None) -> None:
                 registry.delete(picked)
                 audit.record("delete_model", model=picked, model_hash=gone)
             except MedinnError as exc:
-                st.error(str(exc))
+                st.error(ui.plain(exc))
             else:
                 if current == picked:
                     st.session_state.pop(state.ACTIVE_MODEL, None)
-                state.flash(f"Deleted '{picked}'.")
+                state.flash(ui.plain(f"Deleted '{picked}'."))
                 st.rerun()
 
 
 def model_card(picked: str, meta: dict) -> None:
-    st.subheader(f"Model card: {picked}")
+    st.subheader(f"Model card: {ui.plain(picked)}")
     if "problem" in meta:
-        st.error(meta["problem"])
+        st.error(ui.plain(meta["problem"]))
         st.stop()
     label, value = state.main_metric(meta)
     a, b, c = st.columns(3)
-    a.metric("Task", str(meta.get("task", "?")))
-    b.metric("Target", str(meta.get("target", "?")))
-    c.metric(f"Test {label}", sidebar.format_metric(value))
-    st.caption(f"Trained {sidebar.trained_when(meta.get('created'))}.")
+    # An imported bundle's metadata is as untrusted as an upload: every value is escaped.
+    a.metric("Task", ui.plain(meta.get("task", "?")))
+    b.metric("Target", ui.plain(meta.get("target", "?")))
+    c.metric(f"Test {ui.plain(label)}", sidebar.format_metric(value))
+    st.caption(ui.plain(f"Trained {sidebar.trained_when(meta.get('created'))}."))
     if meta.get("note"):
-        st.markdown(f"**Note:** {meta['note']}")
+        st.markdown(f"**Note:** {ui.plain(meta['note'])}")
     positive = f", event = '{meta['positive_class']}'" if meta.get("positive_class") else ""
     threshold = meta.get("threshold")
+    features = meta.get("features", [])
+    classes = ", ".join(map(str, meta.get("classes", []))) or "none (regression)"
     st.markdown(
-        f"**Inputs** ({len(meta.get('features', []))} columns, {meta.get('n_inputs', '?')} after "
-        f"encoding): {', '.join(meta.get('features', []))}  \n"
-        f"**Classes**: {', '.join(map(str, meta.get('classes', []))) or 'none (regression)'}"
-        f"{positive}"
+        f"**Inputs** ({len(features)} columns, {ui.plain(meta.get('n_inputs', '?'))} after "
+        f"encoding): {ui.plain(', '.join(map(str, features)))}  \n"
+        f"**Classes**: {ui.plain(classes + positive)}"
         + (
-            f"  \n**Threshold**: {threshold:.3f} ({meta.get('threshold_rule')})"
+            f"  \n**Threshold**: {threshold:.3f} ({ui.plain(meta.get('threshold_rule'))})"
             if meta.get("threshold_rule")
             else ""
         )
@@ -227,27 +242,29 @@ def model_card(picked: str, meta: dict) -> None:
     st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
     split = meta.get("split", {})
     st.caption(
-        (
-            f"{scheme.get('members')}-fold cross-fitting on {split.get('train', '?')} patients "
-            f"({scheme.get('members')} networks averaged)"
-            if folds
-            else f"Split: {split.get('train', '?')} train, {split.get('validation', '?')} "
-            f"validation, {split.get('test', '?')} test patients"
+        ui.plain(
+            (
+                f"{scheme.get('members')}-fold cross-fitting on {split.get('train', '?')} "
+                f"patients ({scheme.get('members')} networks averaged)"
+                if folds
+                else f"Split: {split.get('train', '?')} train, {split.get('validation', '?')} "
+                f"validation, {split.get('test', '?')} test patients"
+            )
+            + (" (grouped by patient)" if meta.get("grouped_split") else "")
+            + f"; best epoch {meta.get('best_epoch', '?')} of {meta.get('epochs_run', '?')}"
+            + (", stopped by the user" if meta.get("stopped_by_user") else "")
+            + f"; {meta.get('training_seconds', '?')} s."
         )
-        + (" (grouped by patient)" if meta.get("grouped_split") else "")
-        + f"; best epoch {meta.get('best_epoch', '?')} of {meta.get('epochs_run', '?')}"
-        + (", stopped by the user" if meta.get("stopped_by_user") else "")
-        + f"; {meta.get('training_seconds', '?')} s."
     )
     with st.expander("Training settings"):
         st.dataframe(tables.settings_frame(meta.get("config", {})), hide_index=True)
     if meta.get("warnings"):
         st.markdown("**Data warnings at training time**")
         for warning in meta["warnings"]:
-            st.warning(warning)
+            st.warning(ui.plain(warning))
     st.markdown("**Libraries**")
-    st.caption(" · ".join(f"{k} {v}" for k, v in (meta.get("libraries") or {}).items()))
-    st.caption(f"Data fingerprint: `{meta.get('data_fingerprint', '?')}`")
+    st.caption(ui.plain(" · ".join(f"{k} {v}" for k, v in (meta.get("libraries") or {}).items())))
+    st.caption(f"Data fingerprint: {ui.plain(meta.get('data_fingerprint', '?'))}")
     with st.expander("Everything in metadata.json"):
         st.code(
             json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=2),
@@ -277,8 +294,8 @@ def main() -> None:
         if active is not None and active.saved and active.path.name in names
         else None
     )
-    picked = st.selectbox(
-        "Model", names, index=names.index(current) if current else 0, key=state.W_MODELS_PICK
+    picked = ui.selectbox(
+        st, "Model", names, index=names.index(current) if current else 0, key=state.W_MODELS_PICK
     )
     meta = next(e for e in entries if e["name"] == picked)
     actions(registry, picked, current)

@@ -27,11 +27,12 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
     """The source the user picked (current dataset, sample or upload) and its table."""
     sources = (["current"] if current is not None else []) + ["sample", "upload"]
     labels = {
-        "current": f"Current dataset ({current.name})" if current is not None else "",
+        "current": f"Current dataset ({ui.plain(current.name)})" if current is not None else "",
         "sample": f"Sample: {loaders.NEW_PATIENTS}",
         "upload": "Upload a file",
     }
-    source = st.radio(
+    source = ui.radio(
+        st,
         "Patients to score",
         sources,
         format_func=labels.get,
@@ -59,7 +60,7 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
         try:
             held = loaders.read_upload(upload.getvalue(), upload.name)
         except MedinnError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(ui.plain(f"{upload.name}: {exc}"))
             st.stop()
         st.session_state[state.PREDICT_DATA] = held
         st.session_state[state.PREDICT_UPLOAD_ID] = upload.file_id
@@ -79,7 +80,7 @@ def scored(active: Bundle, data: state.Dataset) -> Scoring:
             scoring = score_patients(active, data.frame, source=f"'{data.name}'")
         audit.record("predict", active=active, n_patients=len(data.frame))
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
     st.session_state[state.PREDICTIONS] = (cache_key, scoring)
     return scoring
@@ -87,9 +88,9 @@ def scored(active: Bundle, data: state.Dataset) -> Scoring:
 
 def show_notes(scoring: Scoring) -> None:
     if scoring.ignored_message:
-        st.caption(scoring.ignored_message)
+        st.caption(ui.plain(scoring.ignored_message))
     if scoring.unusual_message:
-        st.warning(scoring.unusual_message, icon=":material/warning:")
+        st.warning(ui.plain(scoring.unusual_message), icon=":material/warning:")
 
 
 def choose_threshold(every_tab, task: Task) -> float | None:
@@ -147,7 +148,7 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
         },
     )
     st.plotly_chart(
-        figures.risk_histogram(scoring.outputs["risk"].to_numpy(), threshold),
+        ui.plain_figure(figures.risk_histogram(scoring.outputs["risk"].to_numpy(), threshold)),
         key="predict.histogram",
     )
 
@@ -155,13 +156,16 @@ def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, s
 def draw_download(active: Bundle, table: pd.DataFrame, task: Task) -> None:
     st.download_button(
         "Download the predictions (CSV)",
-        functools.partial(tables.predictions_csv, table, active.schema),  # when pressed
+        audit.audited(  # made when asked for, and audited each time it is made
+            "export_predictions",
+            functools.partial(tables.predictions_csv, table, active.schema),
+            active=active,
+            n_patients=len(table),
+        ),
         file_name=tables.predictions_file_name(active.name, active.schema),
         mime="text/csv",
         key=state.W_PREDICT_DOWNLOAD,
-        on_click=audit.record_from_callback,  # the file downloads; then the audit line
-        args=("export_predictions",),
-        kwargs={"active": active, "n_patients": len(table)},
+        on_click="ignore",  # the download needs no rerun
         icon=":material/download:",
     )
 
@@ -171,7 +175,8 @@ def choose_patient(scoring: Scoring, frame: pd.DataFrame, source: str):
     """The patient picked (an index label of ``frame``), highest risk first for binary models;
     the button that opens the patient on Explain."""
     names = scoring.patients.to_dict()
-    row_id = st.selectbox(
+    row_id = ui.selectbox(
+        st,
         "Patient",
         list(frame.index[scoring.order]),
         format_func=names.__getitem__,
@@ -203,7 +208,7 @@ def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema
         band = one.bands(threshold).iloc[0]
         event = schema.event_text
         st.metric(
-            f"{event[:1].upper() + event[1:]} with these values ({band})",
+            f"{ui.plain(event[:1].upper() + event[1:])} with these values ({band})",
             f"{risk:.1%}",
             delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
             if abs(risk - was) > 5e-4
@@ -225,24 +230,25 @@ def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema
         value, was = float(outputs["prediction"]), float(before["prediction"])
         unit = schema.column(schema.target).unit
         st.metric(
-            f"Predicted {schema.target}",
-            f"{value:.4g} {unit}".strip(),
+            f"Predicted {ui.plain(schema.target)}",
+            ui.plain(f"{value:.4g} {unit}".strip()),
             delta=f"{value - was:+.3g} from {was:.4g}" if abs(value - was) > 1e-9 else None,
         )
         if "lower" in outputs.index:
             coverage = one.coverage
             st.caption(
-                f"{coverage:.0%} interval: {float(outputs['lower']):.4g} to "
-                f"{float(outputs['upper']):.4g} {unit}".strip()
+                ui.plain(f"{coverage:.0%} interval: {float(outputs['lower']):.4g} to ")
+                + ui.plain(f"{float(outputs['upper']):.4g} {unit}".strip())
                 + " (conformal: on the internal validation it held the true value for "
                 f"{coverage:.0%} of patients)."
             )
     else:
         probs = outputs[[c for c in outputs.index if c.startswith("p_")]]
-        st.metric(f"Predicted {schema.target}", str(outputs["prediction"]))
+        st.metric(f"Predicted {ui.plain(schema.target)}", ui.plain(outputs["prediction"]))
         if "prediction_set" in outputs.index:
             st.caption(
-                f"{one.coverage:.0%} prediction set: {outputs['prediction_set'].replace('|', ', ')} "
+                f"{one.coverage:.0%} prediction set: "
+                f"{ui.plain(outputs['prediction_set'].replace('|', ', '))} "
                 "(conformal: the classes the model cannot rule out at this coverage)."
             )
         st.dataframe(probs.rename(lambda c: c[2:]).to_frame("probability"))
@@ -257,13 +263,14 @@ def draw_one_patient(
     try:
         one = score_patients(active, patient, fixed_shape=False)  # one row: no padded batch
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
     show_change(one, scoring.outputs.loc[row_id], threshold, active.schema)
     reasons = unusual_values(active, patient)
     if reasons:
         st.warning(
-            f"With these values, the patient is unlike the training data: {'; '.join(reasons)}. "
+            "With these values, the patient is unlike the training data: "
+            f"{ui.plain('; '.join(reasons))}. "
             "The prediction is less certain."
         )
 

@@ -16,12 +16,12 @@ DEFAULTS = TrainConfig()
 def show_job(job: training.TrainingJob | None) -> None:
     """A running job's progress (and nothing else on the page), or why the last one failed."""
     if job is not None and not job.done:
-        st.subheader(f"Training a model for '{job.target}'")
+        st.subheader(f"Training a model for '{ui.plain(job.target)}'")
         training.progress_panel(job)
         st.stop()
     problem = training.failure(job)
     if problem:
-        st.error(problem)
+        st.error(ui.plain(problem))
 
 
 def check_data(data: state.Dataset, schema):
@@ -30,7 +30,7 @@ def check_data(data: state.Dataset, schema):
     if not report.ok:
         st.error("The data has problems that stop training; fix them on the Data page first.")
         for issue in report.errors:
-            st.error(issue.message, icon=":material/block:")
+            st.error(ui.plain(issue.message), icon=":material/block:")
         st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
         st.stop()
     return report
@@ -39,7 +39,7 @@ def check_data(data: state.Dataset, schema):
 # -- settings -----------------------------------------------------------------------------------
 def describe_split(data: state.Dataset, schema, report) -> None:
     st.markdown(
-        f"**{data.name}**: predict `{schema.target}` ({schema.task}) from "
+        f"**{ui.plain(data.name)}**: predict {ui.plain(schema.target)} ({schema.task}) from "
         f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients: "
         f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
         f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
@@ -52,10 +52,11 @@ def settings_form() -> TrainConfig | None:
     is not allowed ends the page with its message."""
     with st.form(state.W_TRAIN_FORM):
         left, right = st.columns(2)
-        epochs = left.number_input(
-            "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
+        epochs = ui.number_input(
+            left, "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
         )
-        patience = right.number_input(
+        patience = ui.number_input(
+            right,
             "Patience (epochs without improvement before stopping)",
             1,
             500,
@@ -69,20 +70,22 @@ def settings_form() -> TrainConfig | None:
                 ",".join(map(str, DEFAULTS.hidden_units)),
                 key=state.W_TRAIN_LAYERS,
             )
-            activation = b.selectbox(
+            activation = ui.selectbox(
+                b,
                 "Activation",
                 ACTIVATIONS,
                 index=ACTIVATIONS.index(DEFAULTS.activation),
                 key=state.W_TRAIN_ACTIVATION,
                 help="Only activations the explanations handle exactly are offered.",
             )
-            dropout = c.number_input(
-                "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
+            dropout = ui.number_input(
+                c, "Dropout", 0.0, 0.9, DEFAULTS.dropout, 0.05, key=state.W_TRAIN_DROPOUT
             )
-            l2 = a.number_input(
-                "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
+            l2 = ui.number_input(
+                a, "L2 penalty", 0.0, 1.0, DEFAULTS.l2, 1e-4, format="%.5f", key=state.W_TRAIN_L2
             )
-            learning_rate = b.number_input(
+            learning_rate = ui.number_input(
+                b,
                 "Learning rate",
                 1e-5,
                 1.0,
@@ -91,21 +94,24 @@ def settings_form() -> TrainConfig | None:
                 format="%.4f",
                 key=state.W_TRAIN_LR,
             )
-            batch_size = c.number_input(
+            batch_size = ui.number_input(
+                c,
                 "Batch size (0 = automatic)",
                 0,
                 65536,
                 DEFAULTS.batch_size,
                 key=state.W_TRAIN_BATCH,
             )
-            seed = a.number_input("Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
-            class_weight = b.selectbox(
+            seed = ui.number_input(a, "Seed", 0, 2**31 - 1, DEFAULTS.seed, key=state.W_TRAIN_SEED)
+            class_weight = ui.selectbox(
+                b,
                 "Class weights",
                 ("none", "balanced"),
                 key=state.W_TRAIN_CLASS_WEIGHT,
                 help="'balanced' weighs rare outcomes up; risks are then no longer calibrated.",
             )
-            scheme = c.selectbox(
+            scheme = ui.selectbox(
+                c,
                 "Validation scheme",
                 SCHEMES,
                 key=state.W_TRAIN_SCHEME,
@@ -113,7 +119,8 @@ def settings_form() -> TrainConfig | None:
                 "four of five networks and validates the fifth), a train/validation/test split "
                 "above. The choice and its reason are shown with the result.",
             )
-            coverage = a.number_input(
+            coverage = ui.number_input(
+                a,
                 "Coverage of intervals and sets",
                 0.5,
                 0.99,
@@ -144,7 +151,7 @@ def settings_form() -> TrainConfig | None:
             coverage=float(coverage),
         )
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
 
 
@@ -153,7 +160,7 @@ def start_training(data: state.Dataset, schema, report, config: TrainConfig) -> 
     try:
         audit.record("train_start", n_patients=report.n_usable_rows)
     except MedinnError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(exc))
         st.stop()
     st.session_state[state.TRAIN_JOB] = training.start(data.frame, schema, config)
     st.rerun()
@@ -177,7 +184,9 @@ def show_result(result) -> None:
         )
     )
     st.caption(
-        f"Why this scheme: {scheme.reason}. Recalibration: {model.recalibration_.describe()}"
+        ui.plain(
+            f"Why this scheme: {scheme.reason}. Recalibration: {model.recalibration_.describe()}"
+        )
     )
     table = tables.metrics_table(result.metrics, result.baselines, result.intervals, held)
     st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
@@ -189,19 +198,20 @@ def show_result(result) -> None:
         + " with the same preprocessing."
     )
     st.plotly_chart(
-        history_figure(result.history, best_epoch=model.best_epoch_), key="train.history_chart"
+        ui.plain_figure(history_figure(result.history, best_epoch=model.best_epoch_)),
+        key="train.history_chart",
     )
     if result.report.warnings:
         with st.expander(f"{len(result.report.warnings)} data warning(s) stored with the model"):
             for issue in result.report.warnings:
-                st.warning(issue.message)
+                st.warning(ui.plain(issue.message))
 
 
 def save_form(result, data: state.Dataset) -> None:
     """Save the result to the registry under a name, or say where it was saved."""
     saved = st.session_state.get(state.TRAIN_SAVED)
     if saved:
-        st.success(f"Saved in the registry as '{saved}'.")
+        st.success(f"Saved in the registry as '{ui.plain(saved)}'.")
         st.page_link("pages/predict.py", label="Go to Predict", icon=":material/person_search:")
         return
     st.subheader("Save the model")
@@ -222,7 +232,7 @@ def save_form(result, data: state.Dataset) -> None:
             state.set_active_model(loaders.load_model(path))
             audit.record("save_model", active=state.active_model())
         except MedinnError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(exc))
             st.stop()
         st.session_state[state.TRAIN_SAVED] = path.name
         st.rerun()

@@ -7,6 +7,7 @@ in ``conftest.py`` beside this module.
 from __future__ import annotations
 
 import base64
+import re
 import time
 
 import numpy as np
@@ -70,8 +71,17 @@ def wait_for_training(at: AppTest, seconds: float = 600) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def shown(markdown: str) -> str:
+    """Markdown as the user reads it: the backslash escapes of ``ui.plain`` taken out."""
+    return _ESCAPED.sub(r"\1", markdown)
+
+
 def texts(elements) -> list[str]:
-    return [e.value for e in elements]
+    """The text of each element as the user reads it."""
+    return [shown(e.value) for e in elements]
 
 
 def table_with(at: AppTest, column: str) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from .helpers import (
     new_app,
     numbers,
     open_tab,
+    shown,
     table_with,
     texts,
     the_explanation,
@@ -173,7 +174,7 @@ def test_good_upload_replaces_the_dataset():
     )
     at.run()
     assert not at.exception
-    assert at.subheader[0].value == "mine.csv"
+    assert texts(at.subheader)[0] == "mine.csv"
     assert len(at.data_editor[0].value) == 3
 
 
@@ -242,7 +243,7 @@ def test_models_lists_and_describes_the_saved_model(trained):
     assert table.loc[0, "task"] == "binary" and table.loc[0, "target"] == "mace_1y"
     assert "AUROC" in table.loc[0, "test metrics"]
     assert at.selectbox(key=state.W_MODELS_PICK).value == JOURNEY_MODEL
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {shown(m.label): shown(m.value) for m in at.metric}
     assert metrics["Target"] == "mace_1y"
     settings = table_with(at, "setting").set_index("setting")["value"]
     assert settings["epochs"] == "3"
@@ -287,12 +288,12 @@ def test_predict_one_patient_follows_changed_values(trained):
     first = at.selectbox(key=state.W_PREDICT_PATIENT).value
     age = at.number_input(key=f"{state.W_PREDICT_FIELD}.{first}.age")
     before = next(
-        m for m in at.metric if m.label.startswith("Risk of mace_1y = 1 with these values")
+        m for m in at.metric if shown(m.label).startswith("Risk of mace_1y = 1 with these values")
     )
     assert not before.delta  # unchanged values give the table's risk
     age.set_value(age.value + 30).run()
     after = next(
-        m for m in at.metric if m.label.startswith("Risk of mace_1y = 1 with these values")
+        m for m in at.metric if shown(m.label).startswith("Risk of mace_1y = 1 with these values")
     )
     assert after.value != before.value
     assert after.delta is not None and "points from" in after.delta

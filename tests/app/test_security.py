@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import shutil
+import tomllib
 
 import pandas as pd
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as app_test_module
@@ -21,7 +23,7 @@ from medinn_app import auth, state
 from medinn_core.security import _audit as audit
 from medinn_core.security import hash_password
 
-from ..conftest import SAMPLES
+from ..conftest import ROOT, SAMPLES
 from ..core.security.test_audit import assert_no_patient_values
 from .helpers import APP, TIMEOUT, new_app, texts
 
@@ -231,6 +233,75 @@ def test_app_and_cli_actions_are_audited_without_patient_values(
     assert_no_patient_values(log.read_text(), patients)
 
 
+# -- downloads: audited when the file is made, not on the click ---------------------------------
+class _KeptManagers(MediaFileManager):
+    """AppTest makes a media file manager for each run and forgets it; keep the last one, where
+    the page registered its deferred downloads."""
+
+    last: MediaFileManager | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _KeptManagers.last = self
+
+
+@pytest.fixture
+def media(monkeypatch):
+    monkeypatch.setattr(app_test_module, "MediaFileManager", _KeptManagers)
+
+
+def fetch_deferred(at: AppTest, key: str) -> bytes:
+    """What a client gets that asks the server for a deferred download directly, without
+    clicking the button (no rerun, no callback): Streamlit makes the file on a thread of its
+    own, as its DeferredFileHandler does, and serves it at a /media URL."""
+    manager = _KeptManagers.last
+    file_id = at.download_button(key=key).proto.deferred_file_id
+    assert file_id, "the download must be made when it is asked for"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        url = pool.submit(manager.execute_deferred, file_id).result()
+    return manager._storage.get_file(url.rsplit("/", 1)[-1]).content
+
+
+def test_downloads_fetched_without_a_click_are_audited(isolated, saved_binary, media):
+    shutil.copytree(saved_binary, isolated / "models" / "cardio")
+    at = new_app()
+    at.switch_page("pages/models.py").run()
+    at.button(key=state.W_MODELS_LOAD).click().run()
+    assert not audit.audit_path().exists()  # drawing the button exports nothing
+
+    zipped = fetch_deferred(at, state.W_MODELS_DOWNLOAD)
+    assert zipped[:4] == b"PK\x03\x04"
+    at.switch_page("pages/predict.py").run()
+    at.radio(key=state.W_PREDICT_SOURCE).set_value("sample").run()
+    assert not at.exception, [e.value for e in at.exception]
+    csv = fetch_deferred(at, state.W_PREDICT_DOWNLOAD)
+    fetch_deferred(at, state.W_PREDICT_DOWNLOAD)  # each file made is one line
+
+    events = audit.read_log(audit.audit_path())
+    assert [e["action"] for e in events] == [
+        "export_model",
+        "predict",
+        "export_predictions",
+        "export_predictions",
+    ]
+    exported, predicted, downloaded = events[:3]
+    assert exported["model"] == downloaded["model"] == "cardio"
+    assert exported["model_hash"] == predicted["model_hash"] == downloaded["model_hash"]
+    assert exported["session"] == downloaded["session"] and exported["user"] == "anonymous"
+    assert downloaded["n_patients"] == predicted["n_patients"] == csv.count(b"\n") - 1
+
+
+def test_a_download_whose_line_cannot_be_kept_is_not_served(isolated, saved_binary, media):
+    from streamlit.runtime.media_file_storage import MediaFileStorageError
+
+    shutil.copytree(saved_binary, isolated / "models" / "cardio")
+    at = new_app()
+    at.switch_page("pages/models.py").run()
+    (isolated / "audit.jsonl").mkdir()  # the log's path is taken: no line can be written
+    with pytest.raises(MediaFileStorageError, match="Cannot write the audit log"):
+        fetch_deferred(at, state.W_MODELS_DOWNLOAD)
+
+
 # -- signed imports on the Models page ------------------------------------------------------------
 def import_zip(at: AppTest, data: bytes) -> AppTest:
     at.file_uploader(key=state.W_MODELS_IMPORT_FILE).set_value(
@@ -321,3 +392,11 @@ def test_uploads_are_parsed_in_memory_not_spooled_to_disk():
         rolled, data = pool.submit(asyncio.run, parse()).result()
     assert data == payload
     assert not rolled
+
+
+def test_the_server_ends_a_gone_session_sooner_and_shows_no_error_details():
+    """A download's /media URL is not behind the login and lives until its session is cleaned
+    up (README, Security): a session whose browser has gone ends after 30 s, not 120."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["disconnectedSessionTTL"] <= 30
+    assert config["client"]["showErrorDetails"] == "none"
