@@ -198,6 +198,15 @@ def trained():
     return at, progress_seen
 
 
+def test_train_describes_the_scheme_the_defaults_will_use():
+    # 4,000 patients are cross-fitted by default: the page must not promise a test split
+    at = goto(load_sample(new_app()), "train")
+    text = " ".join(texts(at.markdown))
+    assert "4,000 patients" in text
+    assert "5-fold cross-fitting" in text
+    assert "to test" not in text
+
+
 def test_training_shows_metrics_beside_baselines(trained):
     at, progress_seen = trained
     assert progress_seen
