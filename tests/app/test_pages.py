@@ -311,6 +311,25 @@ def test_predict_names_missing_columns(trained):
     assert any("age" in e and "hdl" in e for e in texts(at.error))
 
 
+def test_evaluate_refits_the_baselines_on_one_openmp_thread(trained, monkeypatch):
+    # with TensorFlow loaded, two OpenMP threads made one gradient-boosting fit 50x slower
+    from threadpoolctl import threadpool_info
+
+    import medinn_core.train
+
+    real, threads = medinn_core.train.held_out, []
+
+    def held_out(*args, **kwargs):
+        threads.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(medinn_core.train, "held_out", held_out)
+    at = trained[0]
+    at.session_state[state.HELD_OUT] = None
+    goto(at, "evaluate")
+    assert threads and set(threads) == {1}
+
+
 def test_evaluate_uses_the_test_split(trained):
     at = goto(trained[0], "evaluate")
     result = at.session_state[state.TRAIN_RESULT]
