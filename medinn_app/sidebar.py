@@ -49,7 +49,7 @@ def render() -> None:
                 f"**{active.name}**{saved}  \n"
                 f"{meta.get('task', '?')} · target `{meta.get('target', '?')}`  \n"
                 f"Trained {trained_when(meta.get('created'))}  \n"
-                f"Test {label}: **{format_metric(value)}**"
+                f"{label}: **{format_metric(value)}**"
             )
         st.divider()
         st.caption(DISCLAIMER)

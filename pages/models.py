@@ -197,7 +197,7 @@ def model_card(picked: str, meta: dict) -> None:
     a, b, c = st.columns(3)
     a.metric("Task", str(meta.get("task", "?")))
     b.metric("Target", str(meta.get("target", "?")))
-    c.metric(f"Test {label}", sidebar.format_metric(value))
+    c.metric(label, sidebar.format_metric(value))
     st.caption(f"Trained {sidebar.trained_when(meta.get('created'))}.")
     if meta.get("note"):
         st.markdown(f"**Note:** {meta['note']}")

@@ -219,7 +219,15 @@ def test_training_shows_metrics_beside_baselines(trained):
     assert len(result.history["loss"]) == 3
     assert any(f"Saved in the registry as '{JOURNEY_MODEL}'" in s for s in texts(at.success))
     sidebar = " ".join(texts(at.sidebar.markdown))
-    assert JOURNEY_MODEL in sidebar and "Test AUROC" in sidebar
+    assert JOURNEY_MODEL in sidebar and "AUROC" in sidebar
+
+
+def test_sidebar_and_model_card_name_out_of_fold_metrics_after_cross_fitting(trained):
+    # cardiology.csv (4,000 patients) is cross-fitted: there is no test split to name
+    at = goto(trained[0], "models")
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "Out-of-fold AUROC" in sidebar and "Test AUROC" not in sidebar
+    assert "Out-of-fold AUROC" in [m.label for m in at.metric]
 
 
 def test_training_is_audited_with_counts_not_values(trained, audit_log):
