@@ -115,10 +115,12 @@ MAIN_METRIC = {
 
 
 def main_metric(metadata: dict[str, Any]) -> tuple[str, float | None]:
-    """The label and test-split value of the task's headline metric."""
+    """The label and internal-validation value of the task's headline metric: "Test AUROC"
+    after a split, "Out-of-fold AUROC" after cross-fitting (there is no test split then)."""
     key, label = MAIN_METRIC.get(str(metadata.get("task")), ("auroc", "AUROC"))
     value = (metadata.get("metrics") or {}).get(key)
-    return label, value
+    folds = (metadata.get("scheme") or {}).get("name") == "folds"
+    return f"{'Out-of-fold' if folds else 'Test'} {label}", value
 
 
 # -- accessors ----------------------------------------------------------------------------------

@@ -156,6 +156,20 @@ def _load(args: argparse.Namespace):
     return load_bundle(args.model), df
 
 
+def _note_if_trained_on(bundle, df, data: str) -> None:
+    """Say so when ``df`` is the very table the model was trained on: its metrics are then
+    apparent (in-sample) and optimistic, unlike the internal validation the app shows."""
+    from medinn_core.io import fingerprint
+
+    if fingerprint(df) == bundle.metadata.get("data_fingerprint"):
+        _status(
+            f"note: '{data}' is the table this model was trained on, so these are apparent "
+            "(in-sample) metrics and optimistic. The internal validation (out-of-fold or "
+            "test split) is under 'metrics' in 'medinn info'; for an honest estimate, evaluate "
+            "on patients the model has not seen."
+        )
+
+
 def _check_out(path: str, option: str = "--out") -> Path:
     """The output file named on the command line, checked before any work: its folder exists
     and is writable, and it is not a folder itself."""
@@ -397,6 +411,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = _check_out(args.json_out, "--json")
     _check_audit()
     bundle, df = _load(args)
+    _note_if_trained_on(bundle, df, args.data)
     result = evaluate_bundle(
         bundle, df, threshold=args.threshold, n_boot=args.bootstrap, source=f"'{args.data}'"
     ).to_dict()
@@ -441,6 +456,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     _check_audit()
     bundle, df = _load(args)
+    _note_if_trained_on(bundle, df, args.data)
     result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
     html = build_report(
         bundle,

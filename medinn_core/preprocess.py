@@ -147,8 +147,12 @@ class Preprocessor:
         numeric = [c for c in numeric if frame[c].notna().any()]
         min_count = max(1, int(np.ceil(self.min_frequency * len(frame))))
         patients = _patients(df, self.schema)
+        binary = {c.name for c in self.schema.features if c.kind == Kind.BINARY}
         for name in categorical:
-            frame[name] = self._fold(frame[name], patients, min_count)
+            # A yes/no column keeps its rarer answer (a stroke in 25 of 4,240 patients): folded,
+            # it would be reported as never seen in training on the training patients
+            # themselves. Only the patient-count rule (privacy) applies to it.
+            frame[name] = self._fold(frame[name], patients, min_count, name in binary)
         transformer = ColumnTransformer(
             [
                 ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
@@ -183,11 +187,13 @@ class Preprocessor:
             raise ModelError("Internal error: the saved preprocessing differs from scikit-learn's.")
         return self
 
-    def _fold(self, values: pd.Series, patients: pd.Series | None, min_count: int) -> pd.Series:
+    def _fold(
+        self, values: pd.Series, patients: pd.Series | None, min_count: int, binary: bool = False
+    ) -> pd.Series:
         """``values`` (missing as ``MISSING_LEVEL``) with the levels that are not kept replaced
-        by ``OTHER_LEVEL``: a level is kept when it is in at least ``min_count`` rows and
-        :data:`MIN_LEVEL_PATIENTS` patients, the most frequent first, at most
-        ``max_categories`` columns in all."""
+        by ``OTHER_LEVEL``: a level is kept when it is in at least ``min_count`` rows (any
+        number for the two answers of a ``binary`` column) and :data:`MIN_LEVEL_PATIENTS`
+        patients, the most frequent first, at most ``max_categories`` columns in all."""
         values = values.where(values.notna(), MISSING_LEVEL)
         rows = values.value_counts(sort=False)
         if patients is None:
@@ -197,7 +203,8 @@ class Preprocessor:
             people = people.reindex(rows.index)
         # A missing value names nobody: only its share of the rows decides.
         named = rows.index != MISSING_LEVEL
-        enough = (rows >= min_count) & ((people >= MIN_LEVEL_PATIENTS) | ~named)
+        frequent = (rows >= min_count) | (named & binary)
+        enough = frequent & ((people >= MIN_LEVEL_PATIENTS) | ~named)
         kept = rows[enough].sort_values(ascending=False, kind="stable")
         if len(kept) < len(rows) or len(kept) > self.max_categories:
             kept = kept.iloc[: self.max_categories - 1]

@@ -318,6 +318,7 @@ MEASURES: tuple[Measure, ...] = (
             "systolic",
             "sbp",
             "systolic_bp",
+            "sys_bp",  # Framingham's sysBP
             "trestbps",
             "resting_bp",
             "resting_blood_pressure",
@@ -330,7 +331,16 @@ MEASURES: tuple[Measure, ...] = (
     Measure(
         "diastolic",
         "diastolic blood pressure",
-        ("diastolic", "dbp", "diastolic_bp", "blood_pressure", "bloodpressure", "bp", "ap_lo"),
+        (
+            "diastolic",
+            "dbp",
+            "diastolic_bp",
+            "dia_bp",
+            "blood_pressure",
+            "bloodpressure",
+            "bp",
+            "ap_lo",
+        ),
         ("mmHg",),
         (20, 200),
         (30, 150),

@@ -211,7 +211,7 @@ def model_card(picked: str, meta: dict) -> None:
     # An imported bundle's metadata is as untrusted as an upload: every value is escaped.
     a.metric("Task", ui.plain(meta.get("task", "?")))
     b.metric("Target", ui.plain(meta.get("target", "?")))
-    c.metric(f"Test {ui.plain(label)}", sidebar.format_metric(value))
+    c.metric(ui.plain(label), sidebar.format_metric(value))
     st.caption(ui.plain(f"Trained {sidebar.trained_when(meta.get('created'))}."))
     if meta.get("note"):
         st.markdown(f"**Note:** {ui.plain(meta['note'])}")

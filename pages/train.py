@@ -8,6 +8,7 @@ from medinn_app import audit, loaders, runtime, state, tables, training, ui
 from medinn_core.config import ACTIVATIONS, SCHEMES, TrainConfig
 from medinn_core.errors import MedinnError
 from medinn_core.figures import history_figure
+from medinn_core.train import choose_scheme
 from medinn_core.validate import validate
 
 DEFAULTS = TrainConfig()
@@ -38,12 +39,21 @@ def check_data(data: state.Dataset, schema):
 
 # -- settings -----------------------------------------------------------------------------------
 def describe_split(data: state.Dataset, schema, report) -> None:
+    """What is about to be trained, and how the default ("auto") scheme will use the patients:
+    the same choice the core makes, not a fixed split."""
+    scheme = choose_scheme(report.n_usable_rows, DEFAULTS)
+    if scheme.name == "folds":
+        how = f"{scheme.describe()}."
+    else:
+        how = (
+            f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
+            f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
+            f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
+        )
     st.markdown(
         f"**{ui.plain(data.name)}**: predict {ui.plain(schema.target)} ({schema.task}) from "
-        f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients: "
-        f"{1 - DEFAULTS.validation_fraction - DEFAULTS.test_fraction:.0%} to train, "
-        f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
-        f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
+        f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients. "
+        f"With the automatic validation scheme: {ui.plain(how)}"
     )
 
 

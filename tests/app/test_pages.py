@@ -199,6 +199,15 @@ def trained():
     return at, progress_seen
 
 
+def test_train_describes_the_scheme_the_defaults_will_use():
+    # 4,000 patients are cross-fitted by default: the page must not promise a test split
+    at = goto(load_sample(new_app()), "train")
+    text = " ".join(texts(at.markdown))
+    assert "4,000 patients" in text
+    assert "5-fold cross-fitting" in text
+    assert "to test" not in text
+
+
 def test_training_shows_metrics_beside_baselines(trained):
     at, progress_seen = trained
     assert progress_seen
@@ -219,7 +228,15 @@ def test_training_shows_metrics_beside_baselines(trained):
     assert len(result.history["loss"]) == 3
     assert any(f"Saved in the registry as '{JOURNEY_MODEL}'" in s for s in texts(at.success))
     sidebar = " ".join(texts(at.sidebar.markdown))
-    assert JOURNEY_MODEL in sidebar and "Test AUROC" in sidebar
+    assert JOURNEY_MODEL in sidebar and "AUROC" in sidebar
+
+
+def test_sidebar_and_model_card_name_out_of_fold_metrics_after_cross_fitting(trained):
+    # cardiology.csv (4,000 patients) is cross-fitted: there is no test split to name
+    at = goto(trained[0], "models")
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "Out-of-fold AUROC" in sidebar and "Test AUROC" not in sidebar
+    assert "Out-of-fold AUROC" in [m.label for m in at.metric]
 
 
 def test_training_is_audited_with_counts_not_values(trained, audit_log):
@@ -309,6 +326,25 @@ def test_predict_names_missing_columns(trained):
     at.run()
     assert not at.exception
     assert any("age" in e and "hdl" in e for e in texts(at.error))
+
+
+def test_evaluate_refits_the_baselines_on_one_openmp_thread(trained, monkeypatch):
+    # with TensorFlow loaded, two OpenMP threads made one gradient-boosting fit 50x slower
+    from threadpoolctl import threadpool_info
+
+    import medinn_core.train
+
+    real, threads = medinn_core.train.held_out, []
+
+    def held_out(*args, **kwargs):
+        threads.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(medinn_core.train, "held_out", held_out)
+    at = trained[0]
+    at.session_state[state.HELD_OUT] = None
+    goto(at, "evaluate")
+    assert threads and set(threads) == {1}
 
 
 def test_evaluate_uses_the_out_of_fold_predictions(trained):

@@ -79,6 +79,16 @@ def test_evaluate_writes_the_headline_numbers(trained, tmp_path):
     assert 0 <= result["baseline"]["auroc"]["value"] <= 1
 
 
+def test_evaluate_on_the_training_table_says_the_metrics_are_apparent(trained, tmp_path, capsys):
+    out, holdout = trained
+    train_csv = out.parent / "train.csv"
+    args = ["--json", str(tmp_path / "e.json"), "--bootstrap", "20"]
+    assert main(["evaluate", str(out), str(train_csv), *args]) == 0
+    assert "is the table this model was trained on" in capsys.readouterr().err
+    assert main(["evaluate", str(out), str(holdout), *args]) == 0
+    assert "trained on" not in capsys.readouterr().err
+
+
 def test_evaluate_multiclass_and_regression_bundles(multiclass_result, regression_result, tmp_path):
     from medinn_core.evaluation import evaluate_bundle
     from medinn_core.io import load_bundle, save_bundle

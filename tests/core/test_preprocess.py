@@ -147,6 +147,29 @@ def test_a_level_few_patients_share_is_folded_and_named_nowhere():
     assert np.array_equal(again.transform(df), x)
 
 
+def test_a_rare_answer_of_a_yes_no_column_is_kept_unless_few_patients_give_it():
+    """Framingham's prevalentStroke: 25 'Yes' in 4,240 rows (under 1 %) were folded into
+    '(other)', and the training patients' own answer was then reported as never seen."""
+    n = 1000
+    df = pd.DataFrame(
+        {
+            "age": np.linspace(40, 80, n),
+            "stroke": ["No"] * (n - 8) + ["Yes"] * 8,  # 0.8 % of rows, 8 patients
+            "rare_flag": ["No"] * (n - 3) + ["Yes"] * 3,  # 3 patients: folded (privacy)
+            "y": [0, 1] * (n // 2),
+        }
+    )
+    schema = infer_schema(df, "y")
+    assert schema.column("stroke").kind.value == "binary"
+    pre = Preprocessor(schema).fit(df)
+    assert pre.training_categories("stroke") == ["No", "Yes"]
+    assert "stroke = Yes" in pre.feature_names_
+    assert "Yes" not in pre.training_categories("rare_flag")
+    x = pre.transform(df)
+    yes = pre.feature_names_.index("stroke = Yes")
+    assert x[:, yes].sum() == 8
+
+
 def test_without_identifier_rows_are_patients():
     df = pd.DataFrame(
         {

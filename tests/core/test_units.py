@@ -26,6 +26,8 @@ from medinn_core.validate import validate
         ("urine_glucose", None),
         ("BloodPressure", "diastolic"),
         ("resting_BP", "systolic"),
+        ("sysBP", "systolic"),  # Framingham: not the diastolic "bp"
+        ("diaBP", "diastolic"),
         ("max_HR", "heart_rate"),
         ("ca", None),  # Cleveland's count of vessels, not calcium
         ("Albumin_and_Globulin_Ratio", None),
