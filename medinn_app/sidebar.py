@@ -49,12 +49,9 @@ def render() -> None:
             label, value = state.main_metric(meta)
             saved = "" if active.saved else " (not saved)"
             st.markdown(
-                f"**{ui.plain(active.name)}**{saved}  
-"
-                f"{ui.plain(meta.get('task', '?'))} · target {ui.plain(meta.get('target', '?'))}  
-"
-                f"Trained {ui.plain(trained_when(meta.get('created')))}  
-"
+                f"**{ui.plain(active.name)}**{saved}  \n"
+                f"{ui.plain(meta.get('task', '?'))} · target {ui.plain(meta.get('target', '?'))}  \n"
+                f"Trained {ui.plain(trained_when(meta.get('created')))}  \n"
                 f"{ui.plain(label)}: **{format_metric(value)}**"
             )
         st.divider()
