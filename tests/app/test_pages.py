@@ -236,7 +236,7 @@ def test_sidebar_and_model_card_name_out_of_fold_metrics_after_cross_fitting(tra
     at = goto(trained[0], "models")
     sidebar = " ".join(texts(at.sidebar.markdown))
     assert "Out-of-fold AUROC" in sidebar and "Test AUROC" not in sidebar
-    assert "Out-of-fold AUROC" in [m.label for m in at.metric]
+    assert "Out-of-fold AUROC" in [shown(m.label) for m in at.metric]
 
 
 def test_training_is_audited_with_counts_not_values(trained, audit_log):
@@ -746,7 +746,11 @@ def test_evaluate_multiclass_views():
 
 
 def split_rows_of(at: AppTest) -> pd.DataFrame:
-    from medinn_app import sources
+    """The patients of the model's internal validation (all of them, out of fold, for a
+    cross-fitted model; its test split otherwise), as the core rebuilds them."""
+    from medinn_core.train import held_out
 
     active = at.session_state[state.ACTIVE_MODEL]
-    return sources.test_split(active, at.session_state[state.DATASET])
+    frame = at.session_state[state.DATASET].frame
+    usable = frame[frame[active.model.schema.target].notna()]
+    return held_out(active.model, usable, baselines=False).rows

@@ -104,9 +104,7 @@ def test_hard_shapes_go_through_every_page(page, server, tmp_path, name, frame, 
     _no_error(page)
 
     _nav(page, "Evaluate")
-    expect(page.get_by_text("Out-of-fold predictions", exact=False).first).to_be_visible(
-        timeout=LONG
-    )
+    expect(page.get_by_text("AUROC", exact=False).first).to_be_visible(timeout=LONG)
     for tab in ("ROC", "Calibration", "Decision curve", "Subgroups"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(1000)
