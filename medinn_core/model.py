@@ -635,14 +635,10 @@ class MedinnModel:
         """:meth:`raw_output` and each member's output (as :meth:`member_output`, probability
         space) from one pass through the network, as scoring needs both; the members are None
         for a model saved before ensembles."""
-        self._check_fitted()
-        pair = getattr(self, "_pair_network", None)
-        if pair is None:
-            pair = member_network(self.model_, with_output=True) or False
-            self._pair_network = pair
-        if pair is False or len(x) == 0:
+        pair = self._members_network(with_output=True)
+        if pair is None or len(x) == 0:
             return self.raw_output(x, batch, fixed_shape=fixed_shape), self.member_output(x)
-        out, logits = _call_pair(pair, x, batch, fixed_shape)
+        out, logits = _call(pair, x, batch, fixed_shape)
         return out, self._member_scale(logits, "probability")
 
     # -- the members ------------------------------------------------------------------------
@@ -665,16 +661,21 @@ class MedinnModel:
         (survival: risks by the horizon, or with ``space="logit"`` log-hazards);
         None for a model saved before ensembles (one network, no members). ``fixed_shape`` as
         in :meth:`raw_output`."""
-        self._check_fitted()
-        members = getattr(self, "_member_network", None)
+        members = self._members_network(with_output=False)
         if members is None:
-            members = member_network(self.model_) or False
-            self._member_network = members
-        if members is False:
             return None
         if len(x) == 0:
             return np.zeros((0, self.n_members, self.model_.output_shape[-1]))
         return self._member_scale(_call(members, x, batch, fixed_shape), space)
+
+    def _members_network(self, *, with_output: bool):
+        """The network's members as a model of their own (see
+        :func:`medinn_core.network.member_network`), built once; None without members."""
+        self._check_fitted()
+        cache = self.__dict__.setdefault("_member_networks", {})
+        if with_output not in cache:
+            cache[with_output] = member_network(self.model_, with_output=with_output)
+        return cache[with_output]
 
     def _member_scale(self, logits: np.ndarray, space: str) -> np.ndarray:
         if space == "logit" or self.schema.task == Task.REGRESSION:
@@ -690,27 +691,14 @@ class MedinnModel:
         return softmax(logits, axis=2)
 
 
-def _call_pair(network, x: np.ndarray, batch: int, fixed_shape: bool):
-    """A two-output ``network`` (output, members) on the rows of ``x`` in batches."""
-    outs, members = [], []
-    for i in range(0, len(x), batch):
-        part = x[i : i + batch]
-        n = len(part)
-        if fixed_shape and n < batch:
-            part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
-        out, member = network([part], training=False)
-        outs.append(np.asarray(out, dtype=np.float64)[:n])
-        members.append(np.asarray(member, dtype=np.float64)[:n])
-    return np.concatenate(outs), np.concatenate(members)
-
-
 def _finite(value: float) -> float | None:
     """None for a quantile that too few held-out patients cannot give (saved as JSON null)."""
     return float(value) if np.isfinite(value) else None
 
 
-def _call(network, x: np.ndarray, batch: int, fixed_shape: bool) -> np.ndarray:
-    """``network`` on the rows of ``x`` in batches, as float64 (see :meth:`raw_output`)."""
+def _call(network, x: np.ndarray, batch: int, fixed_shape: bool):
+    """``network`` on the rows of ``x`` in batches, as float64 (see :meth:`raw_output`): one
+    array, or a tuple of arrays for a network with several outputs."""
     parts = []
     for i in range(0, len(x), batch):
         part = x[i : i + batch]
@@ -718,5 +706,7 @@ def _call(network, x: np.ndarray, batch: int, fixed_shape: bool) -> np.ndarray:
         if fixed_shape and n < batch:
             part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
         out = network([part], training=False)
-        parts.append(np.asarray(out, dtype=np.float64)[:n])
-    return np.concatenate(parts)
+        outs = out if isinstance(out, list | tuple) else (out,)
+        parts.append([np.asarray(o, dtype=np.float64)[:n] for o in outs])
+    joined = tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+    return joined[0] if len(joined) == 1 else joined
