@@ -35,8 +35,11 @@ SAMPLES = MappingProxyType(
         "drug_response.csv": "stable_dose_mg_week",
         "toxicity.csv": "toxicity_grade",
         "messy_export.csv": "mace_1y",
+        "survival.csv": "death",
     }
 )
+# Sample files whose outcome is a time to an event: the follow-up time column of each.
+SAMPLE_TIME_COLUMNS = MappingProxyType({"survival.csv": "time"})
 # Labelled samples of patients that no sample model was trained on, by target.
 HOLDOUT_SAMPLES = MappingProxyType({"mace_1y": "cardiology_holdout.csv"})
 SAMPLE_DATASET = "cardiology.csv"
@@ -81,12 +84,16 @@ def read_sample(name: str) -> Dataset:
 
 
 def default_schema(data: Dataset):
-    """The inferred schema, with the target already chosen for a sample file that has one."""
+    """The inferred schema, with the target already chosen for a sample file that has one (and
+    its follow-up time, for a survival sample)."""
     from medinn_core.schema import infer_schema
 
     target = SAMPLES.get(data.name) if data.source == "sample" else None
     if target is not None and target not in data.frame.columns:
         target = None
+    time_column = SAMPLE_TIME_COLUMNS.get(data.name) if target is not None else None
+    if time_column is not None and time_column in data.frame.columns:
+        return infer_schema(data.frame, target, task="survival", time_column=time_column)
     return infer_schema(data.frame, target)
 
 

@@ -50,6 +50,13 @@ W_DATA_PROFILE_COLUMN = "data.profile_column"
 W_DATA_EVENT = "data.event"
 W_DATA_UNIT = "data.unit"  # suffixed with the column
 W_DATA_CODES = "data.codes"  # the code-like number columns the user treats as categories
+W_DATA_TIME = "data.time_column"  # survival: the follow-up time column
+W_DATA_HORIZON = "data.horizon"  # survival: the time risks are predicted by
+W_DATA_USE_SURVIVAL = "data.use_survival"  # the leak warning's offer, suffixed with the column
+W_DATA_DATE_START = "data.date_start"  # follow-up from two dates: the start column
+W_DATA_DATE_END = "data.date_end"  # ... the end column
+W_DATA_DATE_UNIT = "data.date_unit"  # ... the unit of the time
+W_DATA_DATE_ADD = "data.date_add"  # ... the button that adds the column
 W_TRAIN_FORM = "train.form"
 W_TRAIN_EPOCHS = "train.epochs"
 W_TRAIN_PATIENCE = "train.patience"
@@ -111,6 +118,7 @@ MAIN_METRIC = {
     "binary": ("auroc", "AUROC"),
     "multiclass": ("macro_auroc", "macro AUROC"),
     "regression": ("mae", "MAE"),
+    "survival": ("c_index", "Harrell's C"),
 }
 
 
@@ -142,8 +150,18 @@ def set_dataset(data: Dataset, schema_) -> None:
     set_schema(schema_)
     st.session_state.pop(PREDICTIONS, None)
     st.session_state.pop(EVALUATION, None)
-    for key in (W_DATA_TARGET, W_DATA_TASK, W_DATA_PROFILE_COLUMN):  # they name old columns
+    for key in (W_DATA_TARGET, W_DATA_TASK, W_DATA_PROFILE_COLUMN, W_DATA_TIME):  # old columns
         st.session_state.pop(key, None)
+
+
+def set_frame(data: Dataset, frame: pd.DataFrame, schema_, note: str) -> None:
+    """Replace the current table's rows by ``frame`` (a column added in this session), with
+    ``schema_``; a new token, so that nothing computed on the old rows is reused."""
+    notes = (*data.notes, note)
+    st.session_state[DATASET] = Dataset(data.name, frame, data.source, notes)
+    set_schema(schema_)
+    st.session_state.pop(PREDICTIONS, None)
+    st.session_state.pop(EVALUATION, None)
 
 
 def set_schema(schema_) -> None:

@@ -7,9 +7,11 @@ from medinn_app import loaders, runtime, state, tables, ui
 from medinn_core import figures, units
 from medinn_core.errors import MedinnError
 from medinn_core.schema import Kind, Schema, Task, labels, likely_targets
+from medinn_core.survival import likely_time_columns, with_follow_up
 from medinn_core.validate import validate
 
 SOURCES = ("Sample file", "Upload a file")
+TIME_UNITS = ("days", "weeks", "months", "years")
 
 
 # -- source -------------------------------------------------------------------------------------
@@ -94,13 +96,39 @@ def _choose_target(frame: pd.DataFrame) -> None:
 
 def _choose_task(frame: pd.DataFrame) -> None:
     current_schema = state.schema()
+    task = st.session_state[state.W_DATA_TASK]
     try:
-        new = current_schema.with_target(
-            frame, current_schema.target, st.session_state[state.W_DATA_TASK]
-        )
+        if task == Task.SURVIVAL.value:
+            _use_survival(frame, current_schema.time_column)
+            return
+        new = current_schema.with_target(frame, current_schema.target, task)
         state.set_schema(new)
     except MedinnError as exc:
         st.session_state[state.SCHEMA_MESSAGE] = str(exc)
+
+
+def _use_survival(frame: pd.DataFrame, time_column: str | None, horizon=None) -> None:
+    """The survival task with ``time_column`` as the follow-up time (default: the most likely
+    column) and ``horizon`` (default: the core's); a refusal becomes the page's message."""
+    schema = state.schema()
+    if time_column is None:
+        candidates = likely_time_columns(frame, schema)
+        if not candidates:
+            st.session_state[state.SCHEMA_MESSAGE] = (
+                "A survival task needs a follow-up time column, and the table has no other "
+                "column. Add one, or compute it from two date columns below."
+            )
+            return
+        time_column = candidates[0]
+    try:
+        new = schema.with_target(
+            frame, schema.target, Task.SURVIVAL, time_column=time_column, horizon=horizon
+        )
+    except MedinnError as exc:
+        st.session_state[state.SCHEMA_MESSAGE] = str(exc)
+    else:
+        state.set_schema(new)
+        st.session_state[state.W_DATA_TASK] = Task.SURVIVAL.value
 
 
 def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
@@ -129,10 +157,14 @@ def choose_target(frame: pd.DataFrame, schema: Schema) -> None:
         args=(frame,),
         disabled=schema.target is None,
         help="Detected from the target: two values make a binary task, a few classes "
-        "multiclass, many numbers regression.",
+        "multiclass, many numbers regression. Survival: the target is the event (died, "
+        "relapsed) and a second column holds the follow-up time to it or to the end of "
+        "follow-up.",
     )
-    if schema.positive_class is not None:
+    if schema.event_class is not None:
         choose_event(schema)
+    if schema.task == Task.SURVIVAL:
+        choose_follow_up(frame, schema)
     message = st.session_state.pop(state.SCHEMA_MESSAGE, None)
     if message:
         st.error(ui.plain(message))
@@ -148,7 +180,7 @@ def _choose_event() -> None:
 def choose_event(schema: Schema) -> None:
     """Which of the two outcomes is the event whose risk the model predicts."""
     left, right = st.columns(2)
-    st.session_state[state.W_DATA_EVENT] = schema.positive_class  # follows the schema
+    st.session_state[state.W_DATA_EVENT] = schema.event_class  # follows the schema
     ui.selectbox(
         left,
         "Event (the outcome whose risk is predicted)",
@@ -162,6 +194,99 @@ def choose_event(schema: Schema) -> None:
     text = schema.event_text
     right.markdown(f"**{ui.plain(text[:1].upper() + text[1:])}**")
     right.caption("Every page, download and the report name the risk so.")
+
+
+# -- survival: follow-up time and horizon ---------------------------------------------------------
+def _choose_time(frame: pd.DataFrame) -> None:
+    _use_survival(frame, st.session_state[state.W_DATA_TIME])  # a new column: its own horizon
+
+
+def _choose_horizon(frame: pd.DataFrame) -> None:
+    schema = state.schema()
+    _use_survival(frame, schema.time_column, st.session_state[state.W_DATA_HORIZON])
+
+
+def choose_follow_up(frame: pd.DataFrame, schema: Schema) -> None:
+    """A survival task's follow-up time column and horizon (the core's default and why), and
+    the follow-up computed from two date columns."""
+    left, right = st.columns(2)
+    options = list(likely_time_columns(frame, schema))
+    st.session_state[state.W_DATA_TIME] = schema.time_column  # follows the schema
+    ui.selectbox(
+        left,
+        "Follow-up time column",
+        options,
+        key=state.W_DATA_TIME,
+        on_change=_choose_time,
+        args=(frame,),
+        help="The time from the start of follow-up (admission, diagnosis) to the event or to "
+        "the end of follow-up, as a number (days, months). Columns named like a follow-up "
+        "time come first.",
+    )
+    unit = schema.column(schema.time_column).unit if schema.time_column else ""
+    if schema.horizon is not None:
+        st.session_state[state.W_DATA_HORIZON] = float(schema.horizon)  # follows the schema
+        ui.number_input(
+            right,
+            ui.plain(f"Horizon ({unit or 'in the unit of ' + str(schema.time_column)})"),
+            0.0,
+            None,
+            key=state.W_DATA_HORIZON,
+            on_change=_choose_horizon,
+            args=(frame,),
+            help="The time by which risks are predicted and evaluated ('risk of death by day "
+            "180'). Every page, download and the report name it.",
+        )
+        right.caption(ui.plain(f"Horizon {schema.horizon:g}: {schema.horizon_reason}."))
+    elif schema.horizon_reason:
+        right.warning(ui.plain(schema.horizon_reason))
+    dates_expander(frame, schema)
+
+
+def dates_expander(frame: pd.DataFrame, schema: Schema) -> None:
+    """Compute the follow-up time from two date columns; the column is added to this
+    session's table."""
+    with st.expander("Compute the follow-up time from two date columns"):
+        names = [str(c) for c in frame.columns if c not in (schema.target, schema.id_column)]
+        a, b, c = st.columns(3)
+        start = ui.selectbox(
+            a, "Start (entry, admission)", names, index=None, key=state.W_DATA_DATE_START
+        )
+        end = ui.selectbox(
+            b, "End (event or last contact)", names, index=None, key=state.W_DATA_DATE_END
+        )
+        unit = ui.selectbox(c, "Unit", TIME_UNITS, key=state.W_DATA_DATE_UNIT)
+        st.caption(
+            "The new column is added to the table of this session only: the file is not "
+            "changed and nothing is saved. It becomes the follow-up time."
+        )
+        if st.button(
+            "Add the follow-up column",
+            key=state.W_DATA_DATE_ADD,
+            disabled=start is None or end is None,
+            icon=":material/add:",
+        ):
+            add_follow_up(start, end, unit)
+
+
+def add_follow_up(start: str, end: str, unit: str) -> None:
+    data = state.dataset()
+    try:
+        frame, new, name = with_follow_up(data.frame, state.schema(), start, end, unit=unit)
+    except MedinnError as exc:
+        st.error(ui.plain(exc), icon=":material/block:")
+        return
+    note = (
+        f"Column '{name}' ({end} minus {start}, in {unit}) was added in this session; the "
+        "file is unchanged and nothing is saved."
+    )
+    state.set_frame(data, frame, new, note)
+    state.flash(ui.plain(note))
+    st.rerun()
+
+
+def _offer_survival(frame: pd.DataFrame, time_column: str) -> None:
+    _use_survival(frame, time_column)
 
 
 # -- units and codes ----------------------------------------------------------------------------
@@ -311,6 +436,14 @@ def show_validation(frame: pd.DataFrame, schema: Schema) -> None:
             st.error(ui.plain(issue.message), icon=":material/block:")
     for issue in report.warnings:
         st.warning(ui.plain(issue.message))
+        if issue.code == "follow_up_leak" and issue.column in frame.columns:
+            st.button(
+                ui.plain(f"Train a survival model with '{issue.column}' as the follow-up time"),
+                key=f"{state.W_DATA_USE_SURVIVAL}.{issue.column}",
+                on_click=_offer_survival,
+                args=(frame, issue.column),
+                icon=":material/timeline:",
+            )
 
 
 # -- profile ------------------------------------------------------------------------------------
@@ -364,6 +497,7 @@ if data is None:
     st.info("Upload or pick a dataset first: choose a sample file above, or upload your own.")
     st.stop()
 schema = state.schema()
+state.show_flash()
 show_first_rows(data)
 choose_target(data.frame, schema)
 choose_units(schema)
