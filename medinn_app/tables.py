@@ -30,11 +30,16 @@ METRIC_LABELS = {
     "coverage": "Coverage of the intervals or sets",
     "mean_interval_width": "Mean interval width",
     "mean_set_size": "Mean prediction-set size",
+    "c_index": "Harrell's C",
+    "uno_c_index": "Uno's C",
+    "auroc_at_horizon": "AUROC at the horizon (cumulative/dynamic)",
+    "brier_at_horizon": "Brier score at the horizon (IPCW)",
 }
 MODEL_LABELS = {
     "logistic_regression": "Logistic regression",
     "linear_regression": "Linear (ridge) regression",
     "gradient_boosting": "Gradient boosting",
+    "linear_cox": "Linear Cox",
 }
 
 
@@ -70,8 +75,19 @@ def edited_columns(
 
 # -- predictions --------------------------------------------------------------------------------
 def risk_header(schema: Schema) -> str:
-    """The risk column's header in tables and downloads: "risk of ckd (%)"."""
-    return f"{schema.event_text} (%)"
+    """The risk column's header in tables and downloads: "risk of ckd (%)"; a survival
+    model's names its horizon: "risk of death = 1 by time 180 days (%)"."""
+    return f"{horizon_risk(schema)} (%)"
+
+
+def horizon_risk(schema: Schema) -> str:
+    """What the model predicts, with a survival model's horizon and the time column's unit
+    when it has one: "risk of death = 1 by time 180 days"."""
+    text = schema.event_text
+    if schema.task == Task.SURVIVAL and schema.time_column:
+        unit = schema.column(schema.time_column).unit
+        text += f" {unit}" if unit else ""
+    return text
 
 
 def predictions_csv(table: pd.DataFrame, schema: Schema) -> bytes:
@@ -89,7 +105,8 @@ def predictions_csv(table: pd.DataFrame, schema: Schema) -> bytes:
 def predictions_file_name(model_name: str, schema: Schema) -> str:
     """ "risk-of-ckd-kidney-model.csv": the event and the model, in characters every file
     system takes."""
-    what = schema.event_text if schema.task == Task.BINARY else f"predicted {schema.target}"
+    binary = schema.task in (Task.BINARY, Task.SURVIVAL)
+    what = schema.event_text if binary else f"predicted {schema.target}"
     slug = re.sub(r"[^0-9A-Za-z_]+", "-", f"{what} {model_name}").strip("-")
     return f"{slug or 'predictions'}.csv"
 

@@ -201,6 +201,22 @@ def rename_or_delete(registry, picked: str, current: str | None) -> None:
                 st.rerun()
 
 
+def survival_card(meta: dict) -> None:
+    """A survival model's follow-up time, horizon and why, and what its outputs are."""
+    surv = meta.get("survival")
+    if not isinstance(surv, dict):
+        return
+    horizon = surv.get("horizon")
+    horizon = f"{horizon:g}" if isinstance(horizon, int | float) else str(horizon)
+    st.markdown(
+        f"**Follow-up time**: {ui.plain(surv.get('time_column', '?'))}  \n"
+        f"**Horizon**: {ui.plain(horizon)} "
+        f"({ui.plain(surv.get('horizon_reason', ''))})  \n"
+        f"**Risk**: {ui.plain(surv.get('risk', ''))}  \n"
+        f"**Risk score**: {ui.plain(surv.get('risk_score', ''))}"
+    )
+
+
 def model_card(picked: str, meta: dict) -> None:
     st.subheader(f"Model card: {ui.plain(picked)}")
     if "problem" in meta:
@@ -229,6 +245,7 @@ def model_card(picked: str, meta: dict) -> None:
             else ""
         )
     )
+    survival_card(meta)
     scheme = meta.get("scheme") or {}
     folds = scheme.get("name") == "folds"
     held = "out-of-fold predictions" if folds else "test split"

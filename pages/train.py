@@ -8,6 +8,7 @@ from medinn_app import audit, loaders, runtime, state, tables, training, ui
 from medinn_core.config import ACTIVATIONS, SCHEMES, TrainConfig
 from medinn_core.errors import MedinnError
 from medinn_core.figures import history_figure
+from medinn_core.schema import Task
 from medinn_core.train import choose_scheme
 from medinn_core.validate import validate
 
@@ -50,8 +51,11 @@ def describe_split(data: state.Dataset, schema, report) -> None:
             f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
             f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
         )
+    what = ui.plain(schema.target)
+    if schema.task == Task.SURVIVAL:
+        what = ui.plain(f"the {tables.horizon_risk(schema)} from the time to it")
     st.markdown(
-        f"**{ui.plain(data.name)}**: predict {ui.plain(schema.target)} ({schema.task}) from "
+        f"**{ui.plain(data.name)}**: predict {what} ({schema.task}) from "
         f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients. "
         f"With the automatic validation scheme: {ui.plain(how)}"
     )
@@ -200,13 +204,24 @@ def show_result(result) -> None:
     )
     table = tables.metrics_table(result.metrics, result.baselines, result.intervals, held)
     st.dataframe(table.style.format(tables.numbers_format(table), na_rep="n/a"))
-    st.caption(
-        "Internal validation with 95% bootstrap intervals. Higher is better for AUROC, "
-        "average precision, accuracy and R²; lower is better for the Brier score, MAE and "
-        "RMSE. The baselines are fitted "
-        + ("on the same folds" if folds else "on the same split")
-        + " with the same preprocessing."
-    )
+    same = "on the same folds" if folds else "on the same split"
+    if model.schema.task == Task.SURVIVAL:
+        st.caption(
+            ui.plain(
+                f"Internal validation at the horizon ({tables.horizon_risk(model.schema)}): "
+                "Harrell's C with its 95% bootstrap interval, Uno's C (censoring-weighted), the "
+                "cumulative/dynamic AUROC and the censoring-weighted Brier score at the "
+                "horizon. Higher is better for the C indices and the AUROC, lower for the "
+                f"Brier score. The linear Cox model is fitted {same} with the same "
+                "preprocessing."
+            )
+        )
+    else:
+        st.caption(
+            "Internal validation with 95% bootstrap intervals. Higher is better for AUROC, "
+            "average precision, accuracy and R²; lower is better for the Brier score, MAE and "
+            f"RMSE. The baselines are fitted {same} with the same preprocessing."
+        )
     st.plotly_chart(
         ui.plain_figure(history_figure(result.history, best_epoch=model.best_epoch_)),
         key="train.history_chart",

@@ -58,6 +58,12 @@ def uno_c(time: np.ndarray, event: np.ndarray, score: np.ndarray, tau: float) ->
     return float(concordance_index_ipcw(y, y, score, tau=tau)[0])
 
 
+def uno_truncation(time: np.ndarray) -> float:
+    """The time Uno's C is truncated at: where :data:`MIN_AT_RISK` of patients remain followed."""
+    order = np.sort(np.asarray(time, dtype=np.float64))
+    return float(order[max(0, int(np.ceil((1 - MIN_AT_RISK) * len(order))) - 1)])
+
+
 def auroc_at(time: np.ndarray, event: np.ndarray, score: np.ndarray, horizon: float) -> float:
     """The cumulative/dynamic AUROC at ``horizon`` (events by then against patients still
     event-free after it, censoring-weighted)."""
@@ -88,6 +94,9 @@ def survival_headline(
     inside = within_follow_up(time, horizon)
     return {
         "c_index": plain_float(harrell_c(time, event, lp)),
+        "uno_c_index": plain_float(uno_c(time, event, lp, uno_truncation(time)))
+        if event.any()
+        else None,
         "auroc_at_horizon": plain_float(auroc_at(time, event, lp, horizon)) if inside else None,
         "brier_at_horizon": plain_float(brier_at(time, event, risk, horizon)) if inside else None,
     }
@@ -325,8 +334,7 @@ def evaluate_survival(
             f"{time_column!r} (longest {np.max(time):g}): the AUROC, Brier score, calibration "
             "and net benefit at the horizon cannot be estimated."
         )
-    order = np.sort(time)
-    tau = float(order[max(0, int(np.ceil((1 - MIN_AT_RISK) * len(order))) - 1)])
+    tau = uno_truncation(time)
     ibs, ibs_range = integrated_brier(time, event, lp, baseline, horizon)
     return SurvivalEvaluation(
         n=len(time),
