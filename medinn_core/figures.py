@@ -99,21 +99,25 @@ def outcome_names(schema) -> tuple[str, str]:
 
 
 # -- Predict page -------------------------------------------------------------------------------
-def risk_histogram(risk: np.ndarray, threshold: float) -> go.Figure:
-    """Predicted risks (%) with the decision threshold marked."""
+def risk_histogram(
+    risk: np.ndarray, threshold: float | None, *, x_title: str = "risk (%)"
+) -> go.Figure:
+    """Predicted risks (%) with the decision threshold marked (none for a survival model's
+    risks by its horizon, named in ``x_title``)."""
     fig = go.Figure(
         go.Histogram(
             x=np.asarray(risk) * 100, xbins={"start": 0, "end": 100, "size": 2.5}, marker_color=BLUE
         )
     )
-    fig.add_vline(
-        x=threshold * 100,
-        line_dash="dash",
-        line_color=BAND_COLOURS["high"],
-        annotation_text=f"threshold {threshold:.0%}",
-    )
+    if threshold is not None:
+        fig.add_vline(
+            x=threshold * 100,
+            line_dash="dash",
+            line_color=BAND_COLOURS["high"],
+            annotation_text=f"threshold {threshold:.0%}",
+        )
     fig.update_xaxes(range=[0, 100])
-    return _layout(fig, "Predicted risk of the patients", "risk (%)", "patients", 280)
+    return _layout(fig, "Predicted risk of the patients", x_title, "patients", 280)
 
 
 # -- Train page ---------------------------------------------------------------------------------
@@ -203,3 +207,189 @@ def history_figure(
             annotation_text=f"Best epoch {best_epoch}",
         )
     return style(fig, title, height=max(320, 260 * len(bases)))
+
+
+# -- survival: Predict and Evaluate ---------------------------------------------------------------
+GREY = PALETTE["reference"]
+RISK_GROUP_COLOURS = MappingProxyType(
+    {"low": PALETTE["non_event"], "middle": PALETTE["smooth"], "high": PALETTE["event"]}
+)
+
+
+def _horizon_line(fig: go.Figure, horizon: float, **where) -> None:
+    fig.add_vline(
+        x=horizon,
+        line_dash="dash",
+        line_color=GREY,
+        annotation_text=f"horizon {horizon:g}",
+        annotation_position="top right",
+        **where,
+    )
+
+
+def survival_curve_figure(
+    curve: pd.DataFrame, horizon: float, time_label: str, risk: float | None = None
+) -> go.Figure:
+    """One patient's survival curve against the cohort's (steps), the horizon marked, and
+    with ``risk`` the patient's event-free probability at the horizon (1 - risk) as a dot: the
+    exact value, where the curve's coarse steps (aggregates of several events) read close.
+
+    ``curve`` is :func:`medinn_core.predict.survival_curve` output: ``time``, ``patient``,
+    ``cohort`` (NaN when the model keeps no cohort curve, then not drawn)."""
+    fig = go.Figure()
+    if curve["cohort"].notna().any():
+        fig.add_trace(
+            go.Scatter(
+                x=curve["time"],
+                y=curve["cohort"],
+                mode="lines",
+                line_shape="hv",
+                name="Cohort (mean of the held-out patients)",
+                line={"color": GREY, "dash": "dot"},
+                hovertemplate="Time %{x:g}<br>Event-free %{y:.1%}<extra>cohort</extra>",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["time"],
+            y=curve["patient"],
+            mode="lines",
+            line_shape="hv",
+            name="This patient",
+            line={"color": BLUE, "width": 2.5},
+            hovertemplate="Time %{x:g}<br>Event-free %{y:.1%}<extra>patient</extra>",
+        )
+    )
+    if risk is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[horizon],
+                y=[1 - risk],
+                mode="markers",
+                name=f"At the horizon: risk {risk:.1%}",
+                marker={"color": BLUE, "size": 10},
+                hovertemplate="Horizon %{x:g}<br>Event-free %{y:.1%}<extra></extra>",
+            )
+        )
+    _horizon_line(fig, horizon)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return _layout(
+        fig, "Survival curve: this patient against the cohort", time_label, "event-free", 360
+    )
+
+
+def km_risk_groups_figure(
+    curves: pd.DataFrame, at_risk: pd.DataFrame, horizon: float, time_label: str
+) -> go.Figure:
+    """Kaplan-Meier curves of the risk groups (steps) with the numbers still at risk in a
+    table under the plot, the horizon marked.
+
+    ``curves`` and ``at_risk`` are :func:`medinn_core.evaluation.km_by_risk_group` output."""
+    groups = list(at_risk.index)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.08
+    )
+    for i, name in enumerate(groups):
+        part = curves[curves["group"] == name]
+        colour = RISK_GROUP_COLOURS.get(name, PALETTE["model"] if i == 0 else GREY)
+        fig.add_trace(
+            go.Scatter(
+                x=part["time"],
+                y=part["survival"],
+                mode="lines",
+                line_shape="hv",
+                name=f"{name} risk",
+                line={"color": colour, "width": 2},
+                hovertemplate=f"{name} risk<br>Time %{{x:g}}<br>Event-free %{{y:.1%}}"
+                "<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[float(t) for t in at_risk.columns],
+                y=[f"{name} "] * len(at_risk.columns),
+                mode="text",
+                text=[f"{int(n):,}" for n in at_risk.loc[name]],
+                textfont={"color": colour},
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=2,
+            col=1,
+        )
+    _horizon_line(fig, horizon, row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="event-free", row=1, col=1)
+    fig.update_yaxes(
+        title_text="at risk",
+        categoryorder="array",
+        categoryarray=[f"{g} " for g in groups][::-1],
+        row=2,
+        col=1,
+    )
+    fig.update_xaxes(title_text=time_label, row=2, col=1)
+    fig = _layout(fig, "Kaplan-Meier by predicted risk group", "", "", 480)
+    fig.update_layout(xaxis_title=None, yaxis_title="event-free")
+    return fig
+
+
+def auroc_over_time_figure(frame: pd.DataFrame, horizon: float, time_label: str) -> go.Figure:
+    """The cumulative/dynamic AUROC at times across the follow-up (``time``, ``auroc``), the
+    horizon marked and 0.5 (chance) drawn."""
+    fig = go.Figure(
+        go.Scatter(
+            x=frame["time"],
+            y=frame["auroc"],
+            mode="lines+markers",
+            name="AUROC",
+            line={"color": BLUE},
+            hovertemplate="Time %{x:g}<br>AUROC %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_hline(y=0.5, line_dash="dot", line_color=GREY, annotation_text="chance")
+    _horizon_line(fig, horizon)
+    fig.update_yaxes(range=[0.4, 1.0])
+    return _layout(fig, "Time-dependent AUROC (cumulative/dynamic)", time_label, "AUROC", 340)
+
+
+def survival_calibration_figure(
+    table: pd.DataFrame, horizon: float, slope: float | None
+) -> go.Figure:
+    """Calibration at the horizon: per risk group the mean predicted risk against the
+    Kaplan-Meier observed risk (``predicted``, ``observed``, ``n``, ``events``), and the ideal
+    line; the calibration slope in the title."""
+    top = float(max(table["predicted"].max(), table["observed"].max(), 0.05)) * 1.05
+    fig = go.Figure(
+        go.Scatter(
+            x=[0, top],
+            y=[0, top],
+            mode="lines",
+            name="Ideal (predicted = observed)",
+            line={"color": GREY, "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=table["predicted"],
+            y=table["observed"],
+            mode="markers+lines",
+            name="Risk groups",
+            marker={"color": BLUE, "size": 9},
+            line={"color": BLUE, "width": 1},
+            customdata=np.column_stack([table["n"], table["events"]]),
+            hovertemplate="Predicted %{x:.1%}<br>Observed (Kaplan-Meier) %{y:.1%}<br>"
+            "%{customdata[0]} patients, %{customdata[1]} events<extra></extra>",
+        )
+    )
+    fig.update_xaxes(range=[0, top], tickformat=".0%")
+    fig.update_yaxes(range=[0, top], tickformat=".0%")
+    slope_text = "" if slope is None else f" · slope {slope:.2f}"
+    return _layout(
+        fig,
+        f"Calibration at the horizon {horizon:g}{slope_text}",
+        "predicted risk by the horizon",
+        "observed risk (Kaplan-Meier)",
+        380,
+    )

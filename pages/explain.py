@@ -89,6 +89,17 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
         )
         st.caption(f"Explains the model's {ui.plain(active.schema.event_text)}.")
         return space, None
+    if task == Task.SURVIVAL:
+        st.caption(
+            ui.plain(
+                "Contributions are to the log-hazard, the network's output, which ranks the "
+                f"patients: a positive one raises the hazard of {active.schema.event_class} "
+                "(an earlier event), a negative one lowers it, and they add up exactly. The "
+                f"{active.schema.event_text} follows from the log-hazard but is not a sum of "
+                "these contributions."
+            )
+        )
+        return "probability", None
     if task == Task.MULTICLASS:
         classes = list(active.model.classes_)
         class_name = ui.selectbox(

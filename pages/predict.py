@@ -13,7 +13,7 @@ from medinn_app import audit, explaining, loaders, runtime, state, tables, ui
 from medinn_core import figures
 from medinn_core.errors import MedinnError
 from medinn_core.io import Bundle
-from medinn_core.predict import Scoring, score_patients, unusual_values
+from medinn_core.predict import Scoring, score_patients, survival_curve, unusual_values
 from medinn_core.schema import Task
 
 # Light fills behind the band's word: readable, and the words carry the meaning without
@@ -105,7 +105,49 @@ def choose_threshold(every_tab, task: Task) -> float | None:
 
 
 # -- all patients -------------------------------------------------------------------------------
+def draw_survival_table(table: pd.DataFrame, scoring: Scoring, schema) -> None:
+    """A survival model's risks by its horizon, their range across the ensemble and the
+    log-hazard that ranks the patients."""
+    a, b = st.columns(2)
+    a.metric("Patients", f"{len(table):,}")
+    b.metric("Unusual patients", f"{int(table['unusual'].sum()):,}")
+    risk = tables.horizon_risk(schema)
+    st.caption(
+        ui.plain(
+            f"{risk[:1].upper() + risk[1:]}: the probability of the event by the horizon. "
+            "Range: the lowest and highest risk among the ensemble's networks (each trained on "
+            "other patients). Risk score: the log-hazard, which ranks the patients (higher = "
+            "earlier event); the risk by any time follows from it. Unusual: a value outside "
+            "the training range or a category never seen in training. Click a column header "
+            "to sort."
+        )
+    )
+    percent = {"min_value": 0.0, "max_value": 1.0, "format": "percent"}
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "risk": st.column_config.ProgressColumn(tables.risk_header(schema), **percent),
+            "risk_low": st.column_config.NumberColumn("range: lowest", format="percent"),
+            "risk_high": st.column_config.NumberColumn("range: highest", format="percent"),
+            "risk_score": st.column_config.NumberColumn("risk score (log-hazard)", format="%.3f"),
+            "unusual": st.column_config.CheckboxColumn("unusual"),
+        },
+    )
+    st.plotly_chart(
+        ui.plain_figure(
+            figures.risk_histogram(
+                scoring.outputs["risk"].to_numpy(), None, x_title=tables.risk_header(schema)
+            )
+        ),
+        key="predict.histogram",
+    )
+
+
 def draw_table(table: pd.DataFrame, scoring: Scoring, threshold: float | None, schema) -> None:
+    if scoring.task == Task.SURVIVAL:
+        draw_survival_table(table, scoring, schema)
+        return
     if scoring.task != Task.BINARY:
         st.dataframe(table, hide_index=True)
         return
@@ -200,6 +242,45 @@ def edited_patient(active: Bundle, row: pd.Series, row_id) -> pd.DataFrame:
     return pd.DataFrame([values])
 
 
+def show_survival(active: Bundle, patient: pd.DataFrame, one: Scoring, before: pd.Series) -> None:
+    """The edited patient's risk by the horizon beside the recorded one, its range and
+    log-hazard, and the patient's survival curve against the cohort's."""
+    schema = active.schema
+    outputs = one.outputs.iloc[0]
+    risk, was = float(outputs["risk"]), float(before["risk"])
+    text = tables.horizon_risk(schema)
+    st.metric(
+        ui.plain(f"{text[:1].upper() + text[1:]} with these values"),
+        f"{risk:.1%}",
+        delta=f"{(risk - was) * 100:+.1f} points from {was:.1%}"
+        if abs(risk - was) > 5e-4
+        else None,
+        delta_color=ui.risk_delta_colour(schema),
+    )
+    parts = []
+    if "risk_low" in outputs.index:
+        low, high = float(outputs["risk_low"]), float(outputs["risk_high"])
+        parts.append(f"Range across the ensemble's networks: {low:.1%} to {high:.1%}.")
+    parts.append(f"Risk score (log-hazard): {float(outputs['risk_score']):.3f}.")
+    st.caption(" ".join(parts))
+    try:
+        curve = survival_curve(active, patient)
+    except MedinnError as exc:
+        st.error(ui.plain(exc))
+        return
+    unit = schema.column(schema.time_column).unit
+    time_label = f"{schema.time_column} ({unit})" if unit else str(schema.time_column)
+    st.plotly_chart(
+        ui.plain_figure(figures.survival_curve_figure(curve, schema.horizon, time_label, risk)),
+        key="predict.survival_curve",
+    )
+    st.caption(
+        "The probability of being event-free over time for this patient (with the values "
+        "above) and the mean of the held-out patients of training. The gap at the horizon is "
+        "the difference in risk."
+    )
+
+
 def show_change(one: Scoring, before: pd.Series, threshold: float | None, schema) -> None:
     """The edited patient's prediction beside the recorded one."""
     outputs = one.outputs.iloc[0]
@@ -265,7 +346,10 @@ def draw_one_patient(
     except MedinnError as exc:
         st.error(ui.plain(exc))
         st.stop()
-    show_change(one, scoring.outputs.loc[row_id], threshold, active.schema)
+    if one.task == Task.SURVIVAL:
+        show_survival(active, patient, one, scoring.outputs.loc[row_id])
+    else:
+        show_change(one, scoring.outputs.loc[row_id], threshold, active.schema)
     reasons = unusual_values(active, patient)
     if reasons:
         st.warning(

@@ -97,6 +97,8 @@ def explanation_terms(bundle: Bundle, class_name: str | None = None) -> Terms:
     elif task == Task.REGRESSION:
         output_unit = schema.column(schema.target).unit
         output_name = f"Predicted {schema.target}"
+    elif task == Task.SURVIVAL:  # the network's output: contributions add up to it
+        output_name = "Log-hazard"
     return Terms(
         units=MappingProxyType({c.name: c.unit for c in features}),
         imputed=MappingProxyType(imputed),
