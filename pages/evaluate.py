@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from medinn_app import reporting, runtime, sources, state, ui
+from medinn_app import reporting, runtime, sources, state, tables, ui
 from medinn_core import evaluation, figures
 from medinn_core.errors import MedinnError
 from medinn_core.evaluation import (
@@ -543,6 +543,184 @@ def regression_subgroups_tab(result: ModelEvaluation, memo: dict, unit: str) -> 
     st.caption("Bias is the mean of predicted − observed: above 0, the model predicts too high.")
 
 
+# -- survival -----------------------------------------------------------------------------------
+SURVIVAL_TABS = (
+    "Kaplan-Meier by risk group",
+    "AUROC over time",
+    "Calibration at the horizon",
+    "Decision curve",
+    "Subgroups",
+    "Baseline",
+)
+
+
+def time_label(schema) -> str:
+    unit = schema.column(schema.time_column).unit
+    return ui.plain(f"{schema.time_column} ({unit})" if unit else str(schema.time_column))
+
+
+def survival_section(active: Bundle, result: ModelEvaluation, memo: dict) -> None:
+    """A survival model at its horizon: the C indices, AUROC and Brier score there, and the
+    tabs of Kaplan-Meier curves, AUROC over time, calibration, net benefit, subgroups and the
+    linear Cox model."""
+    ev, schema = result.evaluation, active.schema
+    h = f"{ev.horizon:g}"
+    cols = st.columns(5)
+    cols[0].metric("Patients", f"{ev.n:,}")
+    cols[0].caption(f"{ev.events:,} events")
+    show(cols[1], "Harrell's C", ev.c_index)
+    show(cols[2], "Uno's C", ev.uno_c_index)
+    show(cols[3], f"AUROC at {h}", ev.auroc_at_horizon)
+    show(cols[4], f"Brier score at {h}", ev.brier_at_horizon)
+    observed = "n/a" if ev.observed_risk is None else f"{ev.observed_risk:.1%}"
+    integrated = (
+        ""
+        if ev.integrated_brier is None
+        else (f" Integrated Brier score up to the horizon: {ev.integrated_brier:.3f}.")
+    )
+    st.caption(
+        ui.plain(
+            f"At the horizon ({tables.horizon_risk(schema)}): observed risk (Kaplan-Meier) "
+            f"{observed}, mean predicted risk {ev.mean_predicted_risk:.1%}. Harrell's C with "
+            "its 95 % bootstrap interval; Uno's C, the AUROC (cumulative/dynamic) and the "
+            "Brier score weigh patients by their chance of still being followed (IPCW)."
+            f"{integrated}"
+        )
+    )
+    tabs = st.tabs(SURVIVAL_TABS, key=state.W_EVAL_TAB, on_change="rerun")
+    km_tab, auroc_tab, calibration_tab, decision_tab, subgroups_tab, baseline_tab = tabs
+    label = time_label(schema)
+    if km_tab.open:
+        with km_tab:
+            curves, at_risk = memoized(
+                memo,
+                "km",
+                lambda: evaluation.km_by_risk_group(result.time, result.observed, result.output),
+            )
+            st.plotly_chart(
+                ui.plain_figure(figures.km_risk_groups_figure(curves, at_risk, ev.horizon, label)),
+                key="evaluate.km",
+            )
+            st.caption(
+                "The patients cut into three equal groups by their predicted risk; each group's "
+                "observed event-free share over time (Kaplan-Meier). Under the plot: the "
+                "patients of each group still followed at each time. Well-separated curves, in "
+                "the order of the risk, show discrimination."
+            )
+    if auroc_tab.open:
+        with auroc_tab:
+            frame = memoized(
+                memo,
+                "auroc_over_time",
+                lambda: evaluation.auroc_over_time(result.time, result.observed, result.output),
+            )
+            st.plotly_chart(
+                ui.plain_figure(figures.auroc_over_time_figure(frame, ev.horizon, label)),
+                key="evaluate.auroc_over_time",
+            )
+            st.caption(
+                "At each time: how well the risk score separates the patients with an event by "
+                "then from those still event-free after it (censoring-weighted)."
+            )
+    if calibration_tab.open:
+        with calibration_tab:
+            survival_calibration_tab(ev)
+    if decision_tab.open:
+        with decision_tab:
+            if ev.net_benefit.empty:
+                st.info(ui.plain(f"The horizon ({h}) lies past these patients' follow-up."))
+            else:
+                st.plotly_chart(
+                    ui.plain_figure(
+                        evaluation.decision_curve_figure(
+                            ev.net_benefit, title=f"Decision curve at the horizon {h}"
+                        )
+                    ),
+                    key="evaluate.decision_curve",
+                )
+                st.caption(
+                    "Net benefit of acting on the risk by the horizon, against treating everyone "
+                    "or no one; the event rates are Kaplan-Meier estimates, so a censored patient "
+                    "counts for the time followed."
+                )
+    if subgroups_tab.open:
+        with subgroups_tab:
+            survival_subgroups_tab(result, memo)
+    if baseline_tab.open:
+        with baseline_tab:
+            survival_baseline_tab(result)
+
+
+def survival_calibration_tab(ev) -> None:
+    if ev.calibration.empty:
+        st.info(ui.plain(f"The horizon ({ev.horizon:g}) lies past these patients' follow-up."))
+        return
+    st.plotly_chart(
+        ui.plain_figure(
+            figures.survival_calibration_figure(ev.calibration, ev.horizon, ev.calibration_slope)
+        ),
+        key="evaluate.survival_calibration",
+    )
+    slope = "n/a" if ev.calibration_slope is None else f"{ev.calibration_slope:.2f}"
+    st.caption(
+        f"Per risk group: the mean predicted risk by the horizon against the Kaplan-Meier "
+        f"observed risk. Calibration slope {slope}: 1 when the predicted differences in risk "
+        "hold, below 1 when they are too extreme (overfitting)."
+    )
+    st.dataframe(
+        ev.calibration.style.format({"predicted": "{:.1%}", "observed": "{:.1%}"}),
+        hide_index=True,
+        key="evaluate.survival_calibration_table",
+    )
+
+
+def survival_subgroups_tab(result: ModelEvaluation, memo: dict) -> None:
+    column = subgroup_column(result)
+    if column is None:
+        return
+    shown = subgroups(result, memo, column, None)
+    st.dataframe(
+        shown.table.rename(columns={"group": shown.label}).style.format(
+            {"c_index": "{:.3f}", "predicted": "{:.1%}", "observed": "{:.1%}"}, na_rep="n/a"
+        ),
+        hide_index=True,
+        key="evaluate.survival_subgroups",
+    )
+    st.caption(
+        "Per group: Harrell's C within the group, and the mean predicted against the "
+        "Kaplan-Meier observed risk by the horizon."
+    )
+
+
+def survival_baseline_tab(result: ModelEvaluation) -> None:
+    compared = result.comparison
+    if compared is None:
+        st.info("This model carries no linear Cox model to compare with.")
+        return
+    names = ["Neural network", tables.MODEL_LABELS.get(compared.names[1], compared.names[1])]
+    rows = [
+        {"model": n, "Harrell's C": c.value, "95% CI low": c.ci_low, "95% CI high": c.ci_high}
+        for n, c in zip(names, compared.c_index, strict=True)
+    ]
+    st.dataframe(
+        pd.DataFrame(rows).style.format(precision=3, na_rep="n/a"),
+        hide_index=True,
+        key="evaluate.survival_baseline",
+    )
+    diff = compared.difference
+    if diff.ci_low is not None:
+        st.markdown(
+            f"Harrell's C difference (network − {names[1].lower()}): **{diff.value:+.3f}** "
+            f"(95 % CI {diff.ci_low:+.3f} to {diff.ci_high:+.3f}, paired bootstrap on the "
+            "same patients)."
+        )
+    st.caption(
+        "The linear Cox model was fitted on the model's training data with the same "
+        "preprocessing. If the interval includes 0, the network has not shown that it earns "
+        "its complexity on these patients."
+    )
+
+
 # -- the model report ---------------------------------------------------------------------------
 def report_section(
     active: Bundle,
@@ -615,6 +793,8 @@ def main() -> None:
         curve_range = chosen_range()
     elif task == Task.MULTICLASS:
         multiclass_section(result)
+    elif task == Task.SURVIVAL:
+        survival_section(active, result, memo)
     else:
         regression_section(active, result, memo)
     with st.expander("Model report"):
