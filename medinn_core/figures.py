@@ -328,7 +328,8 @@ def km_risk_groups_figure(
         row=2,
         col=1,
     )
-    fig.update_xaxes(title_text=time_label, row=2, col=1)
+    fig.update_yaxes(showgrid=False, zeroline=False, row=2, col=1)  # a table, not a plot
+    fig.update_xaxes(title_text=time_label, showgrid=False, row=2, col=1)
     fig = _layout(fig, "Kaplan-Meier by predicted risk group", "", "", 480)
     fig.update_layout(xaxis_title=None, yaxis_title="event-free")
     return fig
