@@ -287,7 +287,7 @@ def km_risk_groups_figure(
     ``curves`` and ``at_risk`` are :func:`medinn_core.evaluation.km_by_risk_group` output."""
     groups = list(at_risk.index)
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.08
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22], vertical_spacing=0.14
     )
     for i, name in enumerate(groups):
         part = curves[curves["group"] == name]
@@ -320,18 +320,23 @@ def km_risk_groups_figure(
             col=1,
         )
     _horizon_line(fig, horizon, row=1, col=1)
+    marks = [float(t) for t in at_risk.columns]  # the table's columns are the time ticks
+    fig = _layout(fig, "Kaplan-Meier by predicted risk group", "", "", 500)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="event-free", row=1, col=1)
-    fig.update_yaxes(
+    fig.update_xaxes(title_text=time_label, tickvals=marks, showticklabels=True, row=1, col=1)
+    fig.update_yaxes(  # a table, not a plot: the groups top to bottom, no grid
         title_text="at risk",
         categoryorder="array",
         categoryarray=[f"{g} " for g in groups][::-1],
+        range=[-0.5, len(groups) - 0.5],
+        showgrid=False,
+        zeroline=False,
         row=2,
         col=1,
     )
-    fig.update_yaxes(showgrid=False, zeroline=False, row=2, col=1)  # a table, not a plot
-    fig.update_xaxes(title_text=time_label, showgrid=False, row=2, col=1)
-    fig = _layout(fig, "Kaplan-Meier by predicted risk group", "", "", 480)
-    fig.update_layout(xaxis_title=None, yaxis_title="event-free")
+    fig.update_xaxes(
+        tickvals=marks, showticklabels=False, showgrid=False, zeroline=False, row=2, col=1
+    )
     return fig
 
 

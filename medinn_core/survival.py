@@ -43,6 +43,15 @@ def _round_down(x: float) -> float:
     return math.floor(x / step + 1e-9) * step
 
 
+def round_times(longest: float, n: int = 5) -> np.ndarray:
+    """About ``n`` + 1 round times from 0 to ``longest`` (0, 150, ..., 900 for 901): the
+    columns of a numbers-at-risk table, read as a time axis's ticks."""
+    step = _round_down(longest / n) if longest > 0 else 0.0
+    if step <= 0:
+        return np.array([0.0])
+    return np.arange(0.0, longest + step * 1e-9, step)
+
+
 def default_horizon(times: np.ndarray, events: np.ndarray, name: str) -> tuple[float | None, str]:
     """The horizon risks are predicted by when the user names none, and why.
 

@@ -555,8 +555,9 @@ SURVIVAL_TABS = (
 
 
 def time_label(schema) -> str:
+    """The time axis's title, as typed (``ui.plain_figure`` escapes a figure's text)."""
     unit = schema.column(schema.time_column).unit
-    return ui.plain(f"{schema.time_column} ({unit})" if unit else str(schema.time_column))
+    return f"{schema.time_column} ({unit})" if unit else str(schema.time_column)
 
 
 def survival_section(active: Bundle, result: ModelEvaluation, memo: dict) -> None:

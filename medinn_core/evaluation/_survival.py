@@ -27,7 +27,7 @@ from medinn_core.evaluation._bootstrap import (
     percentile_interval,
     plain_float,
 )
-from medinn_core.survival import MIN_AT_RISK, Baseline, risk_by
+from medinn_core.survival import MIN_AT_RISK, Baseline, risk_by, round_times
 
 #: Risk groups of the calibration table (fewer when patients are few).
 RISK_GROUPS = 10
@@ -432,7 +432,8 @@ def km_by_risk_group(
     time: np.ndarray, event: np.ndarray, risk: np.ndarray, groups: int = 3
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kaplan-Meier curves of the patients cut into ``groups`` equal risk groups (lowest
-    first), and the numbers still at risk at six times spread over the follow-up.
+    first), and the numbers still at risk at round times spread over the follow-up
+    (:func:`medinn_core.survival.round_times`).
 
     Returns
     -------
@@ -444,7 +445,7 @@ def km_by_risk_group(
 
     names = ("low", "middle", "high") if groups == 3 else tuple(str(g + 1) for g in range(groups))
     codes = pd.qcut(pd.Series(risk).rank(method="first"), groups, labels=False).to_numpy()
-    marks = np.round(np.linspace(0, float(np.max(time)), 6), 6)
+    marks = round_times(float(np.max(time)))
     curves, counts = [], {}
     for g, name in enumerate(names):
         here = codes == g

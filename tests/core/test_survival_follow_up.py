@@ -59,3 +59,13 @@ def test_bad_dates_name_the_column():
         with_follow_up(df, infer_schema(df, "died"), "end", "start")
     with pytest.raises(SchemaError, match="both 'end'"):
         with_follow_up(df, infer_schema(df, "died"), "end", "end")
+
+
+@pytest.mark.parametrize(
+    ("longest", "expected"),
+    [(901, [0, 150, 300, 450, 600, 750, 900]), (24, [0, 4.5, 9, 13.5, 18, 22.5]), (0, [0])],
+)
+def test_numbers_at_risk_are_counted_at_round_times(longest, expected):
+    from medinn_core.survival import round_times
+
+    assert round_times(longest).tolist() == pytest.approx(expected)
