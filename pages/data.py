@@ -228,9 +228,11 @@ def choose_follow_up(frame: pd.DataFrame, schema: Schema) -> None:
         st.session_state[state.W_DATA_HORIZON] = float(schema.horizon)  # follows the schema
         ui.number_input(
             right,
-            ui.plain(f"Horizon ({unit or 'in the unit of ' + str(schema.time_column)})"),
+            ui.plain(f"Horizon ({unit or f'in the unit of {schema.time_column!r}'})"),
             0.0,
             None,
+            step=1.0,
+            format="%g",
             key=state.W_DATA_HORIZON,
             on_change=_choose_horizon,
             args=(frame,),

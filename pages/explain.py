@@ -93,8 +93,8 @@ def choose_output(active: Bundle) -> tuple[str, str | None]:
         st.caption(
             ui.plain(
                 "Contributions are to the log-hazard, the network's output, which ranks the "
-                f"patients: a positive one raises the hazard of {active.schema.event_class} "
-                "(an earlier event), a negative one lowers it, and they add up exactly. The "
+                "patients: a positive one raises the hazard (the event comes earlier), a "
+                "negative one lowers it, and they add up exactly. The "
                 f"{active.schema.event_text} follows from the log-hazard but is not a sum of "
                 "these contributions."
             )

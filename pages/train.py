@@ -51,11 +51,12 @@ def describe_split(data: state.Dataset, schema, report) -> None:
             f"{DEFAULTS.validation_fraction:.0%} to validate (early stopping, threshold), "
             f"{DEFAULTS.test_fraction:.0%} to test (the metrics below)."
         )
-    what = ui.plain(schema.target)
+    what, task = ui.plain(schema.target), str(schema.task)
     if schema.task == Task.SURVIVAL:
-        what = ui.plain(f"the {tables.horizon_risk(schema)} from the time to it")
+        what = ui.plain(f"the {tables.horizon_risk(schema)}")
+        task = ui.plain(f"survival, follow-up time in '{schema.time_column}'")
     st.markdown(
-        f"**{ui.plain(data.name)}**: predict {what} ({schema.task}) from "
+        f"**{ui.plain(data.name)}**: predict {what} ({task}) from "
         f"{len(schema.features)} columns, on {report.n_usable_rows:,} patients. "
         f"With the automatic validation scheme: {ui.plain(how)}"
     )
