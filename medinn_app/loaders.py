@@ -38,8 +38,9 @@ SAMPLES = MappingProxyType(
         "survival.csv": "death",
     }
 )
-# Sample files whose outcome is a time to an event: the follow-up time column of each.
-SAMPLE_TIME_COLUMNS = MappingProxyType({"survival.csv": "time"})
+# Sample files whose outcome is a time to an event: the follow-up time column of each, and its
+# unit (sample_data/README.md).
+SAMPLE_TIME_COLUMNS = MappingProxyType({"survival.csv": ("time", "days")})
 # Labelled samples of patients that no sample model was trained on, by target.
 HOLDOUT_SAMPLES = MappingProxyType({"mace_1y": "cardiology_holdout.csv"})
 SAMPLE_DATASET = "cardiology.csv"
@@ -91,9 +92,10 @@ def default_schema(data: Dataset):
     target = SAMPLES.get(data.name) if data.source == "sample" else None
     if target is not None and target not in data.frame.columns:
         target = None
-    time_column = SAMPLE_TIME_COLUMNS.get(data.name) if target is not None else None
-    if time_column is not None and time_column in data.frame.columns:
-        return infer_schema(data.frame, target, task="survival", time_column=time_column)
+    time_column, unit = SAMPLE_TIME_COLUMNS.get(data.name, (None, ""))
+    if target is not None and time_column in data.frame.columns:
+        schema = infer_schema(data.frame, target, task="survival", time_column=time_column)
+        return schema.with_column(time_column, unit=unit, unit_reason="sample_data/README.md")
     return infer_schema(data.frame, target)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from medinn_app import state
 
-from .helpers import goto, load_sample, new_app, texts
+from .helpers import goto, load_sample, new_app, shown, texts
 
 
 def _schema(at):
@@ -24,6 +24,8 @@ def test_the_survival_sample_comes_with_its_time_column_and_horizon():
     assert any("median follow-up time" in c for c in texts(at.caption))
     assert any("Ready to train: 2,500 of 2,500 rows" in s for s in texts(at.success))
     assert "time" not in schema.feature_names  # the follow-up time is never an input
+    assert schema.column("time").unit == "days"
+    assert shown(at.number_input(key=state.W_DATA_HORIZON).label) == "Horizon (days)"
     assert not at.error
 
 
@@ -110,3 +112,17 @@ def test_follow_up_from_dates_in_the_wrong_order_gets_the_cores_message():
     assert not at.exception
     assert any("'admitted' falls before 'last_seen'" in e for e in texts(at.error))
     assert "follow_up_days" not in at.session_state[state.DATASET].frame.columns
+
+
+def test_a_zero_horizon_and_a_many_valued_event_get_the_cores_messages():
+    at = load_sample(new_app(), "survival.csv")
+    at.number_input(key=state.W_DATA_HORIZON).set_value(0.0).run()
+    assert not at.exception
+    assert any("The horizon must be a positive time" in e for e in texts(at.error))
+    assert _schema(at).horizon == 200  # the refused horizon is not kept
+    at = load_sample(new_app(), "cardiology.csv")
+    at.selectbox(key=state.W_DATA_TARGET).select("site").run()  # four values
+    at.selectbox(key=state.W_DATA_TASK).select("survival").run()
+    assert not at.exception
+    assert any("'site' has 4 distinct values" in e for e in texts(at.error))
+    assert _schema(at).task.value == "multiclass"

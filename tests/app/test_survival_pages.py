@@ -84,7 +84,7 @@ def test_predict_shows_the_risk_by_the_horizon_its_range_and_the_log_hazard(trai
     ).all()
     # the log-hazard ranks the patients as the risk does
     assert np.all(np.diff(table["risk_score"].to_numpy()) <= 1e-9)
-    assert any("by time 200: the probability of the event" in c for c in texts(at.caption))
+    assert any("by time 200 days: the probability of the event" in c for c in texts(at.caption))
     assert "predict.histogram" in charts(at)
 
 
@@ -92,7 +92,7 @@ def test_predict_draws_one_patients_survival_curve_against_the_cohort(trained):
     at = open_tab(goto(trained, "predict"), state.W_PREDICT_TAB, "One patient: try a change")
     assert not at.exception
     metric = at.metric[0]
-    assert "by time 200 with these values" in metric.label
+    assert "by time 200 days with these values" in metric.label
     figure = charts(at)["predict.survival_curve"]
     patient, cohort = (next(t for t in figure.data if t.name.startswith(n)) for n in ("This", "Co"))
     y = numbers(patient.y)
