@@ -6,8 +6,8 @@ import streamlit as st
 from medinn_app import loaders, runtime, state, tables, ui
 from medinn_core import figures, units
 from medinn_core.errors import MedinnError
+from medinn_core.follow_up import likely_time_columns, with_follow_up
 from medinn_core.schema import Kind, Schema, Task, labels, likely_targets
-from medinn_core.survival import likely_time_columns, with_follow_up
 from medinn_core.validate import validate
 
 SOURCES = ("Sample file", "Upload a file")

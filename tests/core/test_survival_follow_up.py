@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from medinn_core.errors import SchemaError
+from medinn_core.follow_up import likely_time_columns, with_follow_up
 from medinn_core.schema import Kind, infer_schema
-from medinn_core.survival import likely_time_columns, with_follow_up
 
 
 def _frame(n: int = 30) -> pd.DataFrame:
