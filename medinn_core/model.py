@@ -36,7 +36,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 STEPS_PER_EXECUTION = 32
 
 
-def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig) -> keras.Model:
+def build_network(
+    n_inputs: int,
+    task: str,
+    n_outputs: int,
+    config: TrainConfig,
+    signals: tuple[tuple[str, int, int], ...] = (),
+) -> keras.Model:
     """Build (not train) a one-member network for ``task``, laid out as medinn saves networks
     (see :mod:`medinn_core.network`): hidden ``Dense`` layers, a linear output (and, with
     ``config.wide``, a linear path from the inputs) summed, then the head activation: sigmoid
@@ -47,14 +53,17 @@ def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig)
     n_inputs : number of encoded input columns.
     task : ``"binary"``, ``"multiclass"`` or ``"regression"``.
     n_outputs : 1 for binary and regression, the number of classes for multiclass.
-    config : the training settings (layers, activation, L2, seed, wide).
+    config : the training settings (layers, activation, L2, seed, wide, network).
+    signals : each signal's name and span among the inputs (a convolutional network).
 
     Returns
     -------
     keras.Model
         An uncompiled functional model.
     """
-    return build_inference_network(n_inputs, task, n_outputs, config, 1, config.wide)
+    return build_inference_network(
+        n_inputs, task, n_outputs, config, 1, config.wide, signals=signals
+    )
 
 
 def _auroc(y: np.ndarray, score: np.ndarray) -> float:
@@ -238,7 +247,14 @@ class MedinnModel:
         n_out = len(self.classes_) if task == Task.MULTICLASS else 1
         per_member = int(trains_on.sum(axis=0).min())
         network = build_training_network(
-            x.shape[1], task.value, n_out, cfg, n_members, cfg.wide, per_member
+            x.shape[1],
+            task.value,
+            n_out,
+            cfg,
+            n_members,
+            cfg.wide,
+            per_member,
+            signals=self.preprocessor_.signal_spans(),
         )
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
@@ -327,7 +343,13 @@ class MedinnModel:
             "fold": own,
         }
         inference = build_inference_network(
-            x.shape[1], task.value, n_out, self.config, k, self.config.wide
+            x.shape[1],
+            task.value,
+            n_out,
+            self.config,
+            k,
+            self.config.wide,
+            signals=self.preprocessor_.signal_spans(),
         )
         fold_members(network, inference, k, self.config.wide, scale, shift)
         self.model_ = inference
@@ -363,7 +385,15 @@ class MedinnModel:
             "fold": own,
         }
         wide = self.config.wide
-        inference = build_inference_network(x.shape[1], "survival", 1, self.config, k, wide)
+        inference = build_inference_network(
+            x.shape[1],
+            "survival",
+            1,
+            self.config,
+            k,
+            wide,
+            signals=self.preprocessor_.signal_spans(),
+        )
         fold_members(network, inference, k, wide, 1.0, 0.0)
         for m in range(k):
             layer = inference.get_layer(f"member_{m}_output")
