@@ -273,3 +273,28 @@ def group_total(contributions: pd.DataFrame, groups: Sequence[SignalGroup]) -> p
     keys = [owner.get(c, c) for c in contributions.columns]
     summed = contributions.T.groupby(keys, sort=False).sum().T
     return summed.reindex(columns=list(dict.fromkeys(keys)))
+
+
+def signal_contributions(contributions: pd.DataFrame, group: SignalGroup) -> pd.DataFrame:
+    """Each patient's contribution of every sample of ``group`` (rows: patients, columns: the
+    samples in trace order), from an explanation's per-column contributions.
+
+    Raises
+    ------
+    SchemaError
+        If the contributions lack a sample of the group (the model did not read it).
+    """
+    absent = [c for c in group.columns if c not in contributions.columns]
+    if absent:
+        raise SchemaError(
+            f"The explanation has no contribution for {list_examples(absent)} of signal "
+            f"{group.name!r}: the model was trained without these samples."
+        )
+    return contributions[list(group.columns)]
+
+
+def mean_abs_along_trace(contributions: pd.DataFrame, group: SignalGroup) -> pd.Series:
+    """The cohort's mean absolute contribution of each sample of ``group``, indexed by the
+    sample's position along the trace (0 first): where along the trace the model looks."""
+    per_sample = signal_contributions(contributions, group).abs().mean(axis=0)
+    return pd.Series(per_sample.to_numpy(), index=pd.RangeIndex(group.length), name=group.name)
