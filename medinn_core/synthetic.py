@@ -473,10 +473,12 @@ def survival_true_log_hazard(df: pd.DataFrame) -> np.ndarray:
     return _linear(df, SURVIVAL_MODEL)
 
 
-# Heartbeat cohort: one beat per trace at a random place; the outcome follows the amplitude of
-# the T wave that trails the R spike by HEARTBEAT_T_LAG samples (negative: an inverted T
-# wave), wherever the beat lies, plus age and sex. A network must find the shape along the
-# trace; a dense network sees a different input column for every position.
+# Heartbeat cohort: one beat per trace at a random place; the outcome follows the signed
+# amplitude of a biphasic T wave (up then down, or down then up) that trails the R spike by
+# HEARTBEAT_T_LAG samples, wherever the beat lies, plus age and sex. The biphasic wave adds
+# nothing to the trace's sum, so no weighted sum of samples that ignores position can read it:
+# a network must find the shape along the trace; a dense network sees a different input column
+# for every position.
 HEARTBEAT_SAMPLES = 128
 HEARTBEAT_T_LAG = 12
 HEARTBEAT_MODEL: tuple[Term, ...] = (
@@ -485,6 +487,11 @@ HEARTBEAT_MODEL: tuple[Term, ...] = (
     ("age_minus_60_per_10", 0.35, lambda d: (d["age"] - 60) / 10),
     ("sex_M", 0.4, lambda d: d["sex"] == "M"),
 )
+
+
+def _biphasic(u: np.ndarray) -> np.ndarray:
+    """``-u exp(-u^2 / 2)`` scaled to peaks of +-1: up before its centre, down after."""
+    return -u * np.exp(0.5 - 0.5 * u * u)
 
 
 def make_heartbeat_cohort(
@@ -532,12 +539,12 @@ def make_heartbeat_cohort(
     )
     trace = (
         r_height * np.exp(-0.5 * ((t - r_at) / 1.2) ** 2)
-        + t_wave[:, None] * np.exp(-0.5 * ((t - r_at - HEARTBEAT_T_LAG) / 3.0) ** 2)
+        + t_wave[:, None] * _biphasic((t - r_at - HEARTBEAT_T_LAG) / 3.0)
         + wander
         + trace_rng.normal(0, 0.05, (n, samples))
     )
     width = max(3, len(str(samples - 1)))
-    ecg = pd.DataFrame(np.round(trace, 3), columns=[f"ecg_{i:0{width}d}" for i in range(samples)])
+    ecg = pd.DataFrame(np.round(trace, 2), columns=[f"ecg_{i:0{width}d}" for i in range(samples)])
     terms = frame.assign(t_wave=t_wave)
     risk = _expit(_linear(terms, HEARTBEAT_MODEL))
     frame = pd.concat([frame, ecg], axis=1)
