@@ -16,13 +16,16 @@ from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
 from medinn_core.errors import ModelError, SchemaError, list_examples
 from medinn_core.network import (
+    CNN_LEARNING_RATE_FACTOR,
     build_inference_network,
     build_training_network,
+    cnn_batch_size,
     fold_members,
     member_loss,
     member_network,
     member_scores,
     n_members_of,
+    network_kind,
 )
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema, Task, labels, numeric_view
@@ -257,7 +260,7 @@ class MedinnModel:
             signals=self.preprocessor_.signal_spans(),
         )
         network.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate * self._rate_factor()),
             loss=member_loss(task.value, n_members, n_out),
             steps_per_execution=STEPS_PER_EXECUTION,
         )
@@ -425,7 +428,16 @@ class MedinnModel:
             return self.config.batch_size
         if Task(task or self.schema.task) == Task.SURVIVAL:
             return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 8)), 128, 1024))
+        if self._rate_factor() != 1.0:  # a convolutional network (medinn_core.network)
+            return cnn_batch_size(n_rows)
         return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 200)), 32, 1024))
+
+    def _rate_factor(self) -> float:
+        """The learning-rate multiple of the network kind (3 for a CNN, see
+        :data:`medinn_core.network.CNN_LEARNING_RATE_FACTOR`)."""
+        pre = getattr(self, "preprocessor_", None)
+        spans = pre.signal_spans() if pre is not None else ()
+        return CNN_LEARNING_RATE_FACTOR if network_kind(self.config, spans) == "cnn" else 1.0
 
     def _class_weight(self, y: np.ndarray) -> dict[int, float] | None:
         if self.config.class_weight != "balanced":

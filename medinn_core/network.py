@@ -87,7 +87,7 @@ def _members_graph(
     for k in range(n_members):
         x = inputs
         if cnn:
-            x = _conv_branches(k, tabular, traces, config, penalty)
+            x = _conv_branches(k, tabular, traces, config)
         for i, units in enumerate(config.hidden_units):
             x = keras.layers.Dense(
                 units,
@@ -152,10 +152,15 @@ def _signal_views(inputs: Any, n_inputs: int, signals: tuple[tuple[str, int, int
     return tabular, traces
 
 
-def _conv_branches(k: int, tabular: Any, traces: list[Any], config: TrainConfig, penalty):
-    """Member ``k``'s convolutional branches joined with the tabular inputs."""
+def _conv_branches(k: int, tabular: Any, traces: list[Any], config: TrainConfig):
+    """Member ``k``'s convolutional branches joined with the tabular inputs.
+
+    The kernels take a tenth of ``config.l2``: a few shared taps carry each filter, and the
+    dense layers' penalty held them near zero (AUROC 0.59 against 0.87 on the heartbeat
+    cohort, ``benchmarks/RESULTS.md``)."""
     import keras
 
+    penalty = keras.regularizers.L2(config.l2 / 10) if config.l2 > 0 else None
     parts = [] if tabular is None else [tabular]
     last = len(config.conv_filters) - 1
     for g, trace in enumerate(traces):
@@ -370,6 +375,18 @@ def member_scores(
         log_p = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
         return -np.take_along_axis(log_p, y.astype(int)[:, None, None], axis=2)[:, :, 0]
     return (raw - y[:, None]) ** 2
+
+
+#: A convolutional network trains with this multiple of ``config.learning_rate`` and
+#: batches of about 1/40 of the rows (128 to 1024): its shared kernels learn slowly in the
+#: dense network's small batches (the heartbeat cohort reached the 100-epoch cap at 1e-3;
+#: ``benchmarks/RESULTS.md``).
+CNN_LEARNING_RATE_FACTOR = 3.0
+
+
+def cnn_batch_size(n_rows: int) -> int:
+    """The automatic batch size of a convolutional network for ``n_rows`` training rows."""
+    return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 40)), 128, 1024))
 
 
 #: Background centroids an explanation starts from: 100 for a dense network; 10 for a
