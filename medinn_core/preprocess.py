@@ -219,9 +219,14 @@ class Preprocessor:
         # Typical training range (0.5th to 99.5th percentile, not raw minima and maxima) for
         # flagging new patients unlike the training data.
         self.state_["ranges"] = {
-            n: [float(v) for v in frame[n].quantile([0.005, 0.995])]
-            for n in [*numeric, *sorted(in_signal)]
+            n: [float(v) for v in frame[n].quantile([0.005, 0.995])] for n in numeric
         }
+        for g in groups:
+            # A trace's range is the whole trace's: a spike that moves along it is not
+            # unusual at a sample where few training patients happened to have it.
+            samples = frame[list(g.columns)].to_numpy(np.float64).ravel()
+            low, high = np.nanquantile(samples, [0.005, 0.995])
+            self.state_["ranges"].update({c: [float(low), float(high)] for c in g.columns})
         self.feature_names_ = tuple(e.name for e in self.state_["encoded"])
         self.feature_of_ = tuple(e.source for e in self.state_["encoded"])
         mine = self.transform(df)[:, : matrix.shape[1]]

@@ -110,3 +110,12 @@ def test_group_total_sums_a_signal_into_one_feature():
     summed = group_total(contributions, [SignalGroup("ecg", ("ecg_000", "ecg_001"))])
     assert list(summed.columns) == ["age", "ecg", "sex"]
     assert summed.loc[0, "ecg"] == 0.75
+
+
+def test_a_sample_is_unusual_by_the_whole_trace_range():
+    df = _frame(n=400)
+    df.loc[0, "ecg_003"] = 3.0  # a spike where no other patient has one: not unusual
+    pre = Preprocessor(infer_schema(df, "y")).fit(df)
+    low, high = pre.training_range("ecg_003")
+    assert (low, high) == pre.training_range("ecg_017")
+    assert low < -2 and 2 < high < 3
