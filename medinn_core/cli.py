@@ -83,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
         help="coverage of the regression intervals (lower, upper) and multiclass prediction "
         "sets (default 0.9)",
     )
+    t.add_argument(
+        "--network",
+        default="auto",
+        choices=["auto", "mlp", "cnn"],
+        help="mlp: dense layers on every column; cnn: a 1-D convolutional branch per signal "
+        "group (16+ columns such as ecg_000 ... ecg_127) joined with the other columns; "
+        "auto (default): cnn when the data has a signal group",
+    )
     t.add_argument("--name", help="model name stored in the bundle (default: the folder name)")
     t.add_argument("--note", default="", help="a free-text note stored with the model")
     t.add_argument("--out", required=True, help="bundle folder to create (must not exist)")
@@ -272,7 +280,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             schema = schema.with_event(args.event)
     except SchemaError as exc:  # e.g. a target with one class: name the file as well
         raise SchemaError(f"'{args.data}' cannot be used for training: {exc}") from None
-    config = TrainConfig(seed=args.seed, scheme=args.scheme, coverage=args.coverage)
+    config = TrainConfig(
+        seed=args.seed, scheme=args.scheme, coverage=args.coverage, network=args.network
+    )
     if args.epochs is not None:
         config = replace(config, epochs=args.epochs)
     started = time.perf_counter()
@@ -285,6 +295,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     predicted = f"the {schema.event_text}" if schema.event_class else repr(schema.target)
     _status(f"Training a {schema.task} model for {predicted} on {len(schema.features)} columns")
+    for group in schema.signals:
+        _status(f"Signal {group.name!r}: {group.length} samples, {group.columns[0]} ... ")
+    for note in schema.notes:
+        _status(f"note: {note}")
     if schema.horizon is not None:
         _status(f"Horizon {schema.horizon:g}: {schema.horizon_reason}.")
     _audit("train_start", n=len(df))
@@ -302,6 +316,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items() if v is not None)
     _status(f"Scheme: {result.scheme.describe()} ({result.scheme.reason}).")
+    _status(f"Architecture: {load_architecture(out)}")
     held = "out-of-fold predictions" if result.scheme.name == "folds" else "test split"
     _status(f"Internal validation ({held}): {shown}. Saved to {out}")
     print(out)
@@ -362,6 +377,12 @@ def _written_at_end(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+
+
+def load_architecture(folder: Path) -> str:
+    """The architecture sentence a saved bundle's metadata holds."""
+    meta = json.loads((folder / "metadata.json").read_text())
+    return str(meta.get("architecture") or "multilayer perceptron")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from medinn_core.errors import ConfigError
 ACTIVATIONS = ("relu", "elu", "tanh")
 EARLY_STOPPING_MONITORS = ("val_loss", "val_auroc")
 SCHEMES = ("auto", "folds", "split")
+NETWORKS = ("auto", "mlp", "cnn")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class TrainConfig:
     wide : give each member a linear path from its inputs to its output (wide and deep).
     coverage : the coverage of the conformal intervals (regression) and prediction sets
         (multiclass).
+    network : ``"mlp"`` (dense layers on every input), ``"cnn"`` (a 1-D convolutional branch
+        per signal group joined with the other inputs; see :mod:`medinn_core.network`) or
+        ``"auto"``: the CNN when the schema has a signal group.
+    conv_filters : filters of each convolution of a signal branch, first to last; an average
+        pooling of ``conv_pool`` samples follows every convolution but the last, which is
+        averaged over the whole trace.
+    conv_kernel : samples each convolution spans (odd).
+    conv_pool : samples each pooling averages.
     """
 
     hidden_units: tuple[int, ...] = (64, 32)
@@ -60,9 +69,14 @@ class TrainConfig:
     split_members: int = 2
     wide: bool = True
     coverage: float = 0.9
+    network: str = "auto"
+    conv_filters: tuple[int, ...] = (8, 8)
+    conv_kernel: int = 7
+    conv_pool: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_units", tuple(int(u) for u in self.hidden_units))
+        object.__setattr__(self, "conv_filters", tuple(int(u) for u in self.conv_filters))
         problems = []
         if not self.hidden_units or any(u < 1 or u > 4096 for u in self.hidden_units):
             problems.append(
@@ -104,6 +118,17 @@ class TrainConfig:
             problems.append(f"split_members must lie in [1, 10], got {self.split_members}")
         if not 0.5 <= self.coverage < 1:
             problems.append(f"coverage must lie in [0.5, 1), got {self.coverage}")
+        if self.network not in NETWORKS:
+            problems.append(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if not 1 <= len(self.conv_filters) <= 4 or any(f < 1 or f > 256 for f in self.conv_filters):
+            problems.append(
+                f"conv_filters must be 1 to 4 convolutions of 1 to 256 filters, got "
+                f"{self.conv_filters}"
+            )
+        if not (1 <= self.conv_kernel <= 31 and self.conv_kernel % 2 == 1):
+            problems.append(f"conv_kernel must be odd, 1 to 31, got {self.conv_kernel}")
+        if not 1 <= self.conv_pool <= 8:
+            problems.append(f"conv_pool must lie in [1, 8], got {self.conv_pool}")
         if problems:
             raise ConfigError("Invalid training settings: " + "; ".join(problems) + ".")
 
@@ -111,6 +136,7 @@ class TrainConfig:
         """Plain JSON-ready dictionary."""
         data = asdict(self)
         data["hidden_units"] = list(self.hidden_units)
+        data["conv_filters"] = list(self.conv_filters)
         return data
 
     @classmethod

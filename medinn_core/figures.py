@@ -399,3 +399,80 @@ def survival_calibration_figure(
         "observed risk (Kaplan-Meier)",
         380,
     )
+
+
+# -- Signals (a trace sampled as columns, see medinn_core.signals) ------------------------------
+def signal_traces_figure(traces: pd.DataFrame, name: str, labels: Sequence[str] = ()) -> go.Figure:
+    """A few patients' traces: ``traces`` has one row per patient and one column per sample
+    in trace order (e.g. ``frame[list(group.columns)].head(5)``); ``labels`` name the rows."""
+    fig = go.Figure()
+    positions = np.arange(traces.shape[1])
+    names = list(labels) or [str(i) for i in traces.index]
+    for row, label in zip(traces.to_numpy(dtype=np.float64), names, strict=False):
+        fig.add_trace(go.Scatter(x=positions, y=row, mode="lines", name=str(label)))
+    return _layout(fig, f"Signal {_plain(name)}: {len(traces)} traces", "sample", _plain(name))
+
+
+def signal_saliency_figure(
+    trace: Sequence[float], contributions: Sequence[float], name: str
+) -> go.Figure:
+    """One patient's trace, each sample coloured by its contribution to the output (red
+    raises it, blue lowers it; the scale is symmetric around 0)."""
+    values = np.asarray(trace, dtype=np.float64)
+    weights = np.asarray(contributions, dtype=np.float64)
+    if values.shape != weights.shape:
+        raise DataError(
+            f"Signal {name!r}: {len(values)} samples but {len(weights)} contributions; pass the "
+            "contributions of the same trace."
+        )
+    limit = float(np.nanmax(np.abs(weights))) if weights.size else 0.0
+    positions = np.arange(len(values))
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=positions, y=values, mode="lines", line={"color": "#BBBBBB"}, showlegend=False
+            ),
+            go.Scatter(
+                x=positions,
+                y=values,
+                mode="markers",
+                marker={
+                    "color": weights,
+                    "colorscale": "RdBu_r",
+                    "cmin": -limit or -1.0,
+                    "cmax": limit or 1.0,
+                    "size": 7,
+                    "colorbar": {"title": "contribution"},
+                },
+                customdata=weights,
+                hovertemplate="sample %{x}<br>value %{y:.4g}<br>contribution %{customdata:+.4g}"
+                "<extra></extra>",
+                showlegend=False,
+            ),
+        ]
+    )
+    return _layout(fig, f"Signal {_plain(name)}: what each sample adds", "sample", _plain(name))
+
+
+def signal_importance_figure(mean_abs: pd.Series, name: str) -> go.Figure:
+    """The cohort's mean absolute contribution along the trace
+    (:func:`medinn_core.signals.mean_abs_along_trace`)."""
+    fig = go.Figure(
+        go.Scatter(
+            x=np.asarray(mean_abs.index),
+            y=mean_abs.to_numpy(dtype=np.float64),
+            mode="lines",
+            fill="tozeroy",
+            line={"color": BLUE},
+        )
+    )
+    return _layout(
+        fig, f"Signal {_plain(name)}: where the model looks", "sample", "mean |contribution|"
+    )
+
+
+def _plain(text: str) -> str:
+    """A name from a file, safe in a plotly title (which reads a few HTML tags)."""
+    import html
+
+    return html.escape(str(text))

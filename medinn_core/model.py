@@ -16,13 +16,16 @@ from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
 from medinn_core.errors import ModelError, SchemaError, list_examples
 from medinn_core.network import (
+    CNN_LEARNING_RATE_FACTOR,
     build_inference_network,
     build_training_network,
+    cnn_batch_size,
     fold_members,
     member_loss,
     member_network,
     member_scores,
     n_members_of,
+    network_kind,
 )
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema, Task, labels, numeric_view
@@ -36,7 +39,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 STEPS_PER_EXECUTION = 32
 
 
-def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig) -> keras.Model:
+def build_network(
+    n_inputs: int,
+    task: str,
+    n_outputs: int,
+    config: TrainConfig,
+    signals: tuple[tuple[str, int, int], ...] = (),
+) -> keras.Model:
     """Build (not train) a one-member network for ``task``, laid out as medinn saves networks
     (see :mod:`medinn_core.network`): hidden ``Dense`` layers, a linear output (and, with
     ``config.wide``, a linear path from the inputs) summed, then the head activation: sigmoid
@@ -47,14 +56,17 @@ def build_network(n_inputs: int, task: str, n_outputs: int, config: TrainConfig)
     n_inputs : number of encoded input columns.
     task : ``"binary"``, ``"multiclass"`` or ``"regression"``.
     n_outputs : 1 for binary and regression, the number of classes for multiclass.
-    config : the training settings (layers, activation, L2, seed, wide).
+    config : the training settings (layers, activation, L2, seed, wide, network).
+    signals : each signal's name and span among the inputs (a convolutional network).
 
     Returns
     -------
     keras.Model
         An uncompiled functional model.
     """
-    return build_inference_network(n_inputs, task, n_outputs, config, 1, config.wide)
+    return build_inference_network(
+        n_inputs, task, n_outputs, config, 1, config.wide, signals=signals
+    )
 
 
 def _auroc(y: np.ndarray, score: np.ndarray) -> float:
@@ -238,10 +250,17 @@ class MedinnModel:
         n_out = len(self.classes_) if task == Task.MULTICLASS else 1
         per_member = int(trains_on.sum(axis=0).min())
         network = build_training_network(
-            x.shape[1], task.value, n_out, cfg, n_members, cfg.wide, per_member
+            x.shape[1],
+            task.value,
+            n_out,
+            cfg,
+            n_members,
+            cfg.wide,
+            per_member,
+            signals=self.preprocessor_.signal_spans(),
         )
         network.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate * self._rate_factor()),
             loss=member_loss(task.value, n_members, n_out),
             steps_per_execution=STEPS_PER_EXECUTION,
         )
@@ -327,7 +346,13 @@ class MedinnModel:
             "fold": own,
         }
         inference = build_inference_network(
-            x.shape[1], task.value, n_out, self.config, k, self.config.wide
+            x.shape[1],
+            task.value,
+            n_out,
+            self.config,
+            k,
+            self.config.wide,
+            signals=self.preprocessor_.signal_spans(),
         )
         fold_members(network, inference, k, self.config.wide, scale, shift)
         self.model_ = inference
@@ -363,7 +388,15 @@ class MedinnModel:
             "fold": own,
         }
         wide = self.config.wide
-        inference = build_inference_network(x.shape[1], "survival", 1, self.config, k, wide)
+        inference = build_inference_network(
+            x.shape[1],
+            "survival",
+            1,
+            self.config,
+            k,
+            wide,
+            signals=self.preprocessor_.signal_spans(),
+        )
         fold_members(network, inference, k, wide, 1.0, 0.0)
         for m in range(k):
             layer = inference.get_layer(f"member_{m}_output")
@@ -395,7 +428,16 @@ class MedinnModel:
             return self.config.batch_size
         if Task(task or self.schema.task) == Task.SURVIVAL:
             return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 8)), 128, 1024))
+        if self._rate_factor() != 1.0:  # a convolutional network (medinn_core.network)
+            return cnn_batch_size(n_rows)
         return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 200)), 32, 1024))
+
+    def _rate_factor(self) -> float:
+        """The learning-rate multiple of the network kind (3 for a CNN, see
+        :data:`medinn_core.network.CNN_LEARNING_RATE_FACTOR`)."""
+        pre = getattr(self, "preprocessor_", None)
+        spans = pre.signal_spans() if pre is not None else ()
+        return CNN_LEARNING_RATE_FACTOR if network_kind(self.config, spans) == "cnn" else 1.0
 
     def _class_weight(self, y: np.ndarray) -> dict[int, float] | None:
         if self.config.class_weight != "balanced":

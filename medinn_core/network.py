@@ -18,6 +18,18 @@ logits (or, for regression, the mean in the target's unit). Member ``k``'s own o
 Layer names are the layout's contract, read by the explainer
 (:func:`medinn_core.explain.dense_stack_from_model`): ``member_{k}_hidden_{i}``,
 ``member_{k}_output``, ``member_{k}_linear``, ``ensemble`` and ``head``.
+
+Convolutional members (``config.network``, :func:`uses_cnn`): the encoded inputs end with
+each signal's samples (:meth:`medinn_core.preprocess.Preprocessor.signal_spans`). The one
+``features`` input is viewed as a sequence (``Reshape`` named ``sequence``) and cut by
+``Cropping1D`` layers (``tabular`` then ``Flatten`` named ``tabular_flat``, and ``signal_{g}``):
+built-in layers only, so the saved file loads with safe_mode. Per member and signal ``g``:
+``Conv1D`` layers ``member_{k}_signal_{g}_conv_{i}`` ("same" padding, the hidden activation),
+``AveragePooling1D`` ``member_{k}_signal_{g}_pool_{i}`` between them, and
+``GlobalAveragePooling1D`` ``member_{k}_signal_{g}_mean``; ``Concatenate`` ``member_{k}_join``
+joins the tabular inputs (first) with the signals' features for the member's dense layers.
+Every step is linear but the elementwise activations, so DeepLIFT stays exact; max pooling
+is avoided for that reason. The linear path still reads every input.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medinn_core.config import TrainConfig
+from medinn_core.errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
@@ -46,6 +59,7 @@ def _members_graph(
     *,
     training: bool,
     n_rows: int = 0,
+    signals: tuple[tuple[str, int, int], ...] = (),
 ) -> tuple[Any, list[Any]]:
     """The input tensor and, per member, its output tensors (deep, and linear when ``wide``).
 
@@ -66,9 +80,14 @@ def _members_graph(
         keras.regularizers.L2(config.l2 * 500 / n_rows) if config.l2 > 0 and n_rows > 0 else penalty
     )
     inputs = keras.Input(shape=(n_inputs,), name="features")
+    cnn = uses_cnn(config, signals)
+    if cnn:
+        tabular, traces = _signal_views(inputs, n_inputs, signals)
     terms = []
     for k in range(n_members):
         x = inputs
+        if cnn:
+            x = _conv_branches(k, tabular, traces, config)
         for i, units in enumerate(config.hidden_units):
             x = keras.layers.Dense(
                 units,
@@ -96,6 +115,73 @@ def _members_graph(
     return inputs, terms
 
 
+def uses_cnn(config: TrainConfig, signals: tuple[tuple[str, int, int], ...]) -> bool:
+    """Whether the members are convolutional: ``config.network`` is ``"cnn"``, or ``"auto"``
+    with a signal group among the inputs.
+
+    Raises
+    ------
+    ConfigError
+        If a CNN is asked for without a signal group.
+    """
+    if config.network == "cnn" and not signals:
+        raise ConfigError(
+            "A convolutional network needs a signal group (16 or more numeric columns such as "
+            "ecg_000 ... ecg_127) and the schema has none; choose --network mlp or auto."
+        )
+    return config.network != "mlp" and bool(signals)
+
+
+def _signal_views(inputs: Any, n_inputs: int, signals: tuple[tuple[str, int, int], ...]):
+    """The tabular inputs (None without any) and each signal as a ``(samples, 1)`` sequence,
+    cut from the one input by built-in layers shared by every member."""
+    import keras
+
+    n_tabular = signals[0][1]
+    if [s[1] for s in signals[1:]] != [s[2] for s in signals[:-1]] or signals[-1][2] != n_inputs:
+        raise ValueError(f"signal spans {signals} must close the {n_inputs} inputs")
+    sequence = keras.layers.Reshape((n_inputs, 1), name="sequence")(inputs)
+    tabular = None
+    if n_tabular:
+        cut = keras.layers.Cropping1D((0, n_inputs - n_tabular), name="tabular")(sequence)
+        tabular = keras.layers.Flatten(name="tabular_flat")(cut)
+    traces = [
+        keras.layers.Cropping1D((start, n_inputs - stop), name=f"signal_{g}")(sequence)
+        for g, (_, start, stop) in enumerate(signals)
+    ]
+    return tabular, traces
+
+
+def _conv_branches(k: int, tabular: Any, traces: list[Any], config: TrainConfig):
+    """Member ``k``'s convolutional branches joined with the tabular inputs.
+
+    The kernels take a tenth of ``config.l2``: a few shared taps carry each filter, and the
+    dense layers' penalty held them near zero (AUROC 0.59 against 0.87 on the heartbeat
+    cohort, ``benchmarks/RESULTS.md``)."""
+    import keras
+
+    penalty = keras.regularizers.L2(config.l2 / 10) if config.l2 > 0 else None
+    parts = [] if tabular is None else [tabular]
+    last = len(config.conv_filters) - 1
+    for g, trace in enumerate(traces):
+        h = trace
+        for i, filters in enumerate(config.conv_filters):
+            h = keras.layers.Conv1D(
+                filters,
+                config.conv_kernel,
+                padding="same",
+                activation=config.activation,
+                kernel_regularizer=penalty,
+                name=f"member_{k}_signal_{g}_conv_{i}",
+            )(h)
+            if i < last and config.conv_pool > 1:
+                h = keras.layers.AveragePooling1D(
+                    config.conv_pool, name=f"member_{k}_signal_{g}_pool_{i}"
+                )(h)
+        parts.append(keras.layers.GlobalAveragePooling1D(name=f"member_{k}_signal_{g}_mean")(h))
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"member_{k}_join")(parts)
+
+
 def build_training_network(
     n_inputs: int,
     task: str,
@@ -104,14 +190,26 @@ def build_training_network(
     n_members: int,
     wide: bool,
     n_rows: int = 0,
+    *,
+    signals: tuple[tuple[str, int, int], ...] = (),
 ) -> keras.Model:
     """The training graph: output ``(rows, n_members * n_outputs)``, member ``k``'s logits (or
     standardised values) in columns ``k * n_outputs`` to ``(k + 1) * n_outputs - 1``.
-    ``n_rows``: the rows each member trains on (sets the linear path's penalty)."""
+    ``n_rows``: the rows each member trains on (sets the linear path's penalty); ``signals``:
+    each signal's name and span among the inputs (convolutional members, see the module
+    docstring)."""
     import keras
 
     inputs, terms = _members_graph(
-        n_inputs, task, n_outputs, config, n_members, wide, training=True, n_rows=n_rows
+        n_inputs,
+        task,
+        n_outputs,
+        config,
+        n_members,
+        wide,
+        training=True,
+        n_rows=n_rows,
+        signals=tuple(signals),
     )
     logits = [
         keras.layers.Add(name=f"member_{k}_sum")(member) if len(member) > 1 else member[0]
@@ -122,14 +220,21 @@ def build_training_network(
 
 
 def build_inference_network(
-    n_inputs: int, task: str, n_outputs: int, config: TrainConfig, n_members: int, wide: bool
+    n_inputs: int,
+    task: str,
+    n_outputs: int,
+    config: TrainConfig,
+    n_members: int,
+    wide: bool,
+    *,
+    signals: tuple[tuple[str, int, int], ...] = (),
 ) -> keras.Model:
     """The saved graph: every member's terms summed, then the head (see the module docstring).
     The model takes a list of one input (as shap's DeepExplainer prefers)."""
     import keras
 
     inputs, terms = _members_graph(
-        n_inputs, task, n_outputs, config, n_members, wide, training=False
+        n_inputs, task, n_outputs, config, n_members, wide, training=False, signals=tuple(signals)
     )
     flat = [t for member in terms for t in member]
     total = keras.layers.Add(name="ensemble")(flat) if len(flat) > 1 else flat[0]
@@ -156,7 +261,7 @@ def fold_members(
     share = scale / n_members
     for k in range(n_members):
         for layer in inference.layers:
-            if layer.name.startswith(f"member_{k}_hidden_"):
+            if layer.name.startswith((f"member_{k}_hidden_", f"member_{k}_signal_")):
                 layer.set_weights(trained.get_layer(layer.name).get_weights())
         kernel, bias = trained.get_layer(f"member_{k}_output").get_weights()
         inference.get_layer(f"member_{k}_output").set_weights(
@@ -270,3 +375,55 @@ def member_scores(
         log_p = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
         return -np.take_along_axis(log_p, y.astype(int)[:, None, None], axis=2)[:, :, 0]
     return (raw - y[:, None]) ** 2
+
+
+#: A convolutional network trains with this multiple of ``config.learning_rate`` and
+#: batches of about 1/40 of the rows (128 to 1024): its shared kernels learn slowly in the
+#: dense network's small batches (the heartbeat cohort reached the 100-epoch cap at 1e-3;
+#: ``benchmarks/RESULTS.md``).
+CNN_LEARNING_RATE_FACTOR = 3.0
+
+
+def cnn_batch_size(n_rows: int) -> int:
+    """The automatic batch size of a convolutional network for ``n_rows`` training rows."""
+    return int(np.clip(2 ** np.round(np.log2(max(n_rows, 1) / 40)), 128, 1024))
+
+
+#: Background centroids an explanation starts from: 100 for a dense network; 10 for a
+#: convolutional one, whose DeepLIFT walks every (patient, centroid) pair back through each
+#: member's convolutions (10 keeps it near 1,000 patients/s on 2 cores; see
+#: benchmarks/RESULTS.md).
+BACKGROUND_SIZES = {"mlp": 100, "cnn": 10}
+
+
+def network_kind(config: TrainConfig, signals: tuple[tuple[str, int, int], ...]) -> str:
+    """``"cnn"`` or ``"mlp"``: the network ``config`` builds for inputs with ``signals``
+    (raises :class:`ConfigError` as :func:`uses_cnn`)."""
+    return "cnn" if uses_cnn(config, tuple(signals)) else "mlp"
+
+
+def describe_network(
+    config: TrainConfig, signals: tuple[tuple[str, int, int], ...], n_inputs: int, n_members: int
+) -> str:
+    """The architecture in one sentence, for the report, the CLI and the Train page."""
+    dense = "-".join(str(u) for u in config.hidden_units)
+    wide = " plus a linear path from every input" if config.wide else ""
+    members = f"{n_members} member{'s' if n_members != 1 else ''}"
+    if network_kind(config, signals) == "mlp":
+        return (
+            f"Multilayer perceptron on {n_inputs} inputs: dense layers {dense} "
+            f"({config.activation}){wide}; an ensemble of {members}."
+        )
+    steps = []
+    for i, f in enumerate(config.conv_filters):
+        steps.append(f"Conv1D {f} filters x {config.conv_kernel}")
+        if i < len(config.conv_filters) - 1 and config.conv_pool > 1:
+            steps.append(f"average pool {config.conv_pool}")
+    branch = ", ".join(steps) + ", mean over the trace"
+    traces = "; ".join(f"'{name}' ({stop - start} samples)" for name, start, stop in signals)
+    n_tabular = signals[0][1] if signals else n_inputs
+    return (
+        f"Convolutional network: per signal ({traces}) a 1-D branch ({branch}), joined with "
+        f"{n_tabular} tabular inputs in dense layers {dense} ({config.activation}){wide}; "
+        f"an ensemble of {members}."
+    )

@@ -25,6 +25,7 @@ import pandas as pd
 
 from medinn_core.errors import ModelError, SchemaError, list_examples
 from medinn_core.schema import Column, Kind, Schema, label_codes, labels, numeric_view
+from medinn_core.signals import check_signal_groups, fill_traces
 
 MISSING_LEVEL = "(missing)"
 OTHER_LEVEL = "(other)"
@@ -94,7 +95,11 @@ def _blocks(encoded: list[Encoded]) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` of each run of encoded columns with the same role (and, for levels,
     the same source column)."""
     start = 0
-    for _, run in itertools.groupby(encoded, lambda e: (e.role, e.role == "level" and e.source)):
+
+    def key(e: Encoded) -> tuple[str, str | None]:
+        return e.role, e.source if e.role == "level" else e.level if e.role == "signal" else None
+
+    for _, run in itertools.groupby(encoded, key):
         stop = start + len(list(run))
         yield start, stop
         start = stop
@@ -105,8 +110,10 @@ class Encoded:
     """What one encoded column holds: ``source`` column, ``role`` and ``level``.
 
     role is "scaled" (a standardised number), "missing" (1 where the number was missing),
-    or "level" (1 where the category equals ``level``; ``OTHER_LEVEL`` collects infrequent and
-    unseen categories).
+    "level" (1 where the category equals ``level``; ``OTHER_LEVEL`` collects infrequent and
+    unseen categories), or "signal" (one sample of the trace named by ``level``, gaps filled
+    along the trace and scaled by the whole trace's mean and spread, so that a shape reads
+    the same wherever it lies; the signals come last, one block per trace).
     """
 
     name: str
@@ -140,7 +147,17 @@ class Preprocessor:
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         frame = clean_features(df, self.schema)
-        numeric = [c.name for c in self.schema.features if c.kind == Kind.NUMERIC]
+        groups = check_signal_groups(
+            self.schema.signals,
+            [c.name for c in self.schema.features if c.kind == Kind.NUMERIC],
+            self.schema.names,
+        )
+        in_signal = {c for g in groups for c in g.columns}
+        numeric = [
+            c.name
+            for c in self.schema.features
+            if c.kind == Kind.NUMERIC and c.name not in in_signal
+        ]
         categorical = [c.name for c in self.schema.features if c.kind != Kind.NUMERIC]
         # A numeric column missing in every training row cannot be imputed; it is dropped
         # from the inputs (validation has warned about it).
@@ -171,18 +188,48 @@ class Preprocessor:
             remainder="drop",
             verbose_feature_names_out=False,
         )
-        if not numeric and not categorical:
+        if not numeric and not categorical and not groups:
             raise ModelError("No usable input column: every feature is missing in every row.")
-        matrix = transformer.fit_transform(frame)
-        self.state_ = self._extract(transformer, numeric, categorical)
+        if numeric or categorical:
+            matrix = transformer.fit_transform(frame)
+            self.state_ = self._extract(transformer, numeric, categorical)
+        else:
+            matrix = np.zeros((len(frame), 0))
+            self.state_ = {
+                "version": PREPROCESS_VERSION,
+                "numbers": {},
+                "indicated": [],
+                "levels": {},
+                "encoded": [],
+            }
+        self.state_["signals"] = {}
+        for g in groups:
+            traces = fill_traces(frame[list(g.columns)].to_numpy(np.float64))
+            known = traces[~np.isnan(traces).any(axis=1)]
+            if len(known) == 0:
+                raise ModelError(f"Signal {g.name!r} has no sample in any training row.")
+            scale = float(known.std()) or 1.0
+            self.state_["signals"][g.name] = {
+                "columns": list(g.columns),
+                "mean": float(known.mean()),
+                "scale": scale,
+                "fill": [float(v) for v in known.mean(axis=0)],
+            }
+            self.state_["encoded"] += [Encoded(c, c, "signal", g.name) for c in g.columns]
         # Typical training range (0.5th to 99.5th percentile, not raw minima and maxima) for
         # flagging new patients unlike the training data.
         self.state_["ranges"] = {
             n: [float(v) for v in frame[n].quantile([0.005, 0.995])] for n in numeric
         }
+        for g in groups:
+            # A trace's range is the whole trace's: a spike that moves along it is not
+            # unusual at a sample where few training patients happened to have it.
+            samples = frame[list(g.columns)].to_numpy(np.float64).ravel()
+            low, high = np.nanquantile(samples, [0.005, 0.995])
+            self.state_["ranges"].update({c: [float(low), float(high)] for c in g.columns})
         self.feature_names_ = tuple(e.name for e in self.state_["encoded"])
         self.feature_of_ = tuple(e.source for e in self.state_["encoded"])
-        mine = self.transform(df)
+        mine = self.transform(df)[:, : matrix.shape[1]]
         if mine.shape != matrix.shape or not np.allclose(mine, matrix, atol=1e-5):
             raise ModelError("Internal error: the saved preprocessing differs from scikit-learn's.")
         return self
@@ -277,6 +324,9 @@ class Preprocessor:
         # A block at a time (the scaled numbers, the indicators, each column's levels): one
         # NumPy call per block rather than per column, on every row of a chunk at once.
         for start, stop in _blocks(encoded):
+            if encoded[start].role == "signal":
+                self._signal_block(df, columns, encoded[start].level, out[:, start:stop])
+                continue
             role, sources = encoded[start].role, [e.source for e in encoded[start:stop]]
             if role == "scaled":
                 # Rows of x are columns, so that each is copied in whole; transposed at the end.
@@ -302,6 +352,25 @@ class Preprocessor:
                 wanted = np.array([ids.get(e.level, -1) for e in encoded[start:stop]])
                 out[:, start:stop] = codes[:, None] == wanted
         return out
+
+    def _signal_block(self, df, columns, name: str, out: np.ndarray) -> None:
+        """One trace's samples, gaps filled along the trace, scaled by the trace's spread."""
+        spec = self.state_["signals"][name]
+        x = np.empty((len(df), len(spec["columns"])), dtype=np.float64)
+        for k, c in enumerate(spec["columns"]):
+            x[:, k] = _numbers(df[c], columns[c])
+        x = fill_traces(x, np.asarray(spec["fill"], dtype=np.float64))
+        out[:] = (x - spec["mean"]) / spec["scale"]
+
+    def signal_spans(self) -> tuple[tuple[str, int, int], ...]:
+        """Each signal's name and the ``(start, stop)`` of its samples among the encoded
+        inputs, in order (the network slices its trace there); empty without signals."""
+        self._check_fitted()
+        spans, encoded = [], self.state_["encoded"]
+        for start, stop in _blocks(encoded):
+            if encoded[start].role == "signal":
+                spans.append((encoded[start].level, start, stop))
+        return tuple(spans)
 
     @staticmethod
     def _levels_of(series: pd.Series, spec: dict[str, Any]) -> tuple[np.ndarray, dict[str, int]]:
@@ -389,6 +458,7 @@ class Preprocessor:
                 "levels": data["levels"],
                 "ranges": data.get("ranges", {}),
                 "encoded": encoded,
+                "signals": data.get("signals", {}),
             }
             _check_state(pre.state_, schema)
         except ModelError:
@@ -417,5 +487,11 @@ def _check_state(state: dict[str, Any], schema: Schema) -> None:
             spec = state["levels"][e.source]
             if not all(isinstance(c, str) for c in [*spec["categories"], *spec["infrequent"]]):
                 raise ValueError(f"the categories of {e.source!r} are not text")
+        elif e.role == "signal":
+            spec = state["signals"][e.level]
+            if e.source not in spec["columns"] or not float(spec["scale"]) > 0:
+                raise ValueError(f"the trace {e.level!r} of input {e.name!r} is not usable")
+            if len(spec["fill"]) != len(spec["columns"]):
+                raise ValueError(f"the trace {e.level!r} is damaged")
         elif e.role != "missing":
             raise ValueError(f"unknown role {e.role!r} of input {e.name!r}")

@@ -20,6 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from medinn_core.errors import SchemaError, list_examples
+from medinn_core.signals import (
+    SignalGroup,
+    check_signal_groups,
+    detect_signal_groups,
+    renamed,
+    ungrouped,
+)
 
 SCHEMA_VERSION = 1
 MAX_CLASSES = 20
@@ -93,6 +100,9 @@ class Schema:
     follow-up time from the start of follow-up to the event or censoring (never an input).
     ``horizon`` is the time by which risks are predicted and evaluated, in that column's unit;
     ``horizon_reason`` says how it was chosen.
+
+    ``signals`` are the signal groups (:mod:`medinn_core.signals`): numeric input columns read
+    as one trace each by a convolutional network.
     """
 
     columns: tuple[Column, ...]
@@ -105,6 +115,7 @@ class Schema:
     time_column: str | None = None
     horizon: float | None = None
     horizon_reason: str = ""
+    signals: tuple[SignalGroup, ...] = ()
 
     # -- access ---------------------------------------------------------------------------
     @property
@@ -142,7 +153,31 @@ class Schema:
             return self.classes[1]
         return None
 
+    def signal_of(self, name: str) -> SignalGroup | None:
+        """The signal group column ``name`` is a sample of, or None."""
+        return next((g for g in self.signals if name in g.columns), None)
+
     # -- edits (each returns a new schema) -------------------------------------------------
+    def with_signals(self, groups: tuple[SignalGroup, ...] | list[SignalGroup]) -> Schema:
+        """Set the signal groups (the user's confirmed, renamed or hand-made groups).
+
+        Raises
+        ------
+        SchemaError
+            Naming the group: a column that is not a numeric input, a column in two groups, a
+            group too short to convolve, a name used twice or taken by a column.
+        """
+        numeric = [c.name for c in self.features if c.kind == Kind.NUMERIC]
+        return replace(self, signals=check_signal_groups(list(groups), numeric, self.names))
+
+    def with_signal_renamed(self, old: str, new: str) -> Schema:
+        """Call signal ``old`` ``new`` (raises :class:`SchemaError` as :meth:`with_signals`)."""
+        return self.with_signals(renamed(self.signals, old, str(new).strip()))
+
+    def without_signal(self, name: str) -> Schema:
+        """Turn signal ``name`` back into ordinary columns."""
+        return replace(self, signals=ungrouped(self.signals, name))
+
     def with_column(self, name: str, **changes: Any) -> Schema:
         """Override one column's kind, excluded state, unit, range or description.
 
@@ -388,6 +423,7 @@ class Schema:
             col["categories"] = list(col["categories"])
         data["classes"] = list(self.classes)
         data["notes"] = list(self.notes)
+        data["signals"] = [g.to_dict() for g in self.signals]
         return data
 
     def to_json(self) -> str:
@@ -427,6 +463,7 @@ class Schema:
                 time_column=data.get("time_column"),
                 horizon=None if data.get("horizon") is None else float(data["horizon"]),
                 horizon_reason=str(data.get("horizon_reason") or ""),
+                signals=tuple(SignalGroup.from_dict(g) for g in data.get("signals", ())),
             )
         except SchemaError:
             raise
@@ -889,4 +926,11 @@ def infer_schema(
         schema = schema.with_target(df, target, task, time_column=time_column, horizon=horizon)
     elif time_column is not None:
         raise SchemaError("A follow-up time column needs an event column as the target.")
+    roles = {schema.target, schema.id_column, schema.time_column}
+    groups, notes = detect_signal_groups(
+        (c.name, c.is_feature and c.kind == Kind.NUMERIC and c.name not in roles)
+        for c in schema.columns
+    )
+    if groups or notes:
+        schema = replace(schema, signals=groups, notes=(*schema.notes, *notes))
     return schema

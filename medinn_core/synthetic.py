@@ -471,3 +471,82 @@ def survival_true_log_hazard(df: pd.DataFrame) -> np.ndarray:
     columns = ["age", "ejection_fraction", "sodium", "creatinine", "diabetes"]
     _require(df, columns, {})
     return _linear(df, SURVIVAL_MODEL)
+
+
+# Heartbeat cohort: one beat per trace at a random place; the outcome follows the signed
+# amplitude of a biphasic T wave (up then down, or down then up) that trails the R spike by
+# HEARTBEAT_T_LAG samples, wherever the beat lies, plus age and sex. The biphasic wave adds
+# nothing to the trace's sum, so no weighted sum of samples that ignores position can read it:
+# a network must find the shape along the trace; a dense network sees a different input column
+# for every position.
+HEARTBEAT_SAMPLES = 128
+HEARTBEAT_T_LAG = 12
+HEARTBEAT_MODEL: tuple[Term, ...] = (
+    ("intercept", -0.6, lambda d: 1.0),
+    ("t_wave_minus_0_3_per_0_25", -2.2, lambda d: (d["t_wave"] - 0.3) / 0.25),
+    ("age_minus_60_per_10", 0.35, lambda d: (d["age"] - 60) / 10),
+    ("sex_M", 0.4, lambda d: d["sex"] == "M"),
+)
+
+
+def _biphasic(u: np.ndarray) -> np.ndarray:
+    """``-u exp(-u^2 / 2)`` scaled to peaks of +-1: up before its centre, down after."""
+    return -u * np.exp(0.5 - 0.5 * u * u)
+
+
+def make_heartbeat_cohort(
+    n: int, *, samples: int = HEARTBEAT_SAMPLES, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Simulate patients with one heartbeat each, sampled as ``ecg_000 ...`` columns.
+
+    Parameters
+    ----------
+    n : number of patients.
+    samples : samples per trace (at least 48).
+    seed : seeds every random draw.
+
+    Returns
+    -------
+    frame : ``patient_id``, age (years), sex (F/M), systolic_bp (mmHg, no effect), the trace
+        ``ecg_000`` ... (mV: an R spike at a random place, a T wave ``HEARTBEAT_T_LAG``
+        samples after it whose amplitude drives the outcome, baseline wander and noise), and
+        the outcome ``event`` (0/1).
+    true_risk : each patient's true probability of the event (``HEARTBEAT_MODEL``), for the
+        oracle AUROC; the T wave's amplitude is not a column.
+
+    Raises
+    ------
+    ConfigError
+        If ``n`` is below 1, ``samples`` below 48, or ``seed`` negative.
+    """
+    _check_count("n", n, 1)
+    _check_count("samples", samples, 48)
+    rng, trace_rng, event_rng = _streams(seed, 3)
+    frame = pd.DataFrame(
+        {
+            "patient_id": _ids("H", n),
+            "age": _rounded(rng.normal(60, 12, n), 20, 95),
+            "sex": np.where(rng.random(n) < 0.5, "F", "M"),
+            "systolic_bp": _rounded(rng.normal(130, 15, n), 85, 200),
+        }
+    )
+    t = np.arange(samples, dtype=np.float64)[None, :]
+    r_at = trace_rng.integers(6, samples - HEARTBEAT_T_LAG - 10, n)[:, None]
+    t_wave = trace_rng.normal(0.3, 0.25, n)
+    r_height = trace_rng.uniform(0.8, 1.2, n)[:, None]
+    wander = 0.1 * np.sin(
+        2 * np.pi * (t / samples * trace_rng.uniform(0.5, 1.5, (n, 1)) + trace_rng.random((n, 1)))
+    )
+    trace = (
+        r_height * np.exp(-0.5 * ((t - r_at) / 1.2) ** 2)
+        + t_wave[:, None] * _biphasic((t - r_at - HEARTBEAT_T_LAG) / 3.0)
+        + wander
+        + trace_rng.normal(0, 0.05, (n, samples))
+    )
+    width = max(3, len(str(samples - 1)))
+    ecg = pd.DataFrame(np.round(trace, 2), columns=[f"ecg_{i:0{width}d}" for i in range(samples)])
+    terms = frame.assign(t_wave=t_wave)
+    risk = _expit(_linear(terms, HEARTBEAT_MODEL))
+    frame = pd.concat([frame, ecg], axis=1)
+    frame["event"] = (event_rng.random(n) < risk).astype(np.int64)
+    return frame, risk

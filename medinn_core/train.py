@@ -30,6 +30,7 @@ from medinn_core.backend import import_keras
 from medinn_core.config import TrainConfig
 from medinn_core.errors import DataError
 from medinn_core.model import MedinnModel
+from medinn_core.network import BACKGROUND_SIZES, network_kind
 from medinn_core.schema import Schema, Task, labels, numeric_view
 from medinn_core.validate import ValidationReport, validate
 
@@ -641,7 +642,8 @@ def train_model(
         metrics = headline_metrics(schema.task, y_int, out_int)
         metrics.update(uncertainty_metrics(model, y_int, out_int))
         base = fit_baselines(model, train, test) if baselines else {}
-    background = summarize_background(model.transform(train_rows), k=100, seed=config.seed)
+    k = BACKGROUND_SIZES[network_kind(config, model.preprocessor_.signal_spans())]
+    background = summarize_background(model.transform(train_rows), k=k, seed=config.seed)
     if schema.task != Task.SURVIVAL:
         intervals = metric_intervals(schema.task, y_int, out_int, seed=config.seed)
     return TrainingResult(

@@ -16,6 +16,7 @@ import pandas as pd
 
 from medinn_core.errors import MedinnError, list_examples
 from medinn_core.schema import _DATE, Kind, Schema, Task, labels, numeric_view
+from medinn_core.signals import signal_issues
 from medinn_core.survival import MIN_AT_RISK, at_risk_share
 
 MIN_CLASS_ROWS = 10
@@ -391,6 +392,8 @@ def validate(df: pd.DataFrame, schema: Schema) -> ValidationReport:
                 "Exclude it unless it is truly known before the outcome.",
             )
     _check_rows(df, schema, add)
+    for issue in signal_issues(df, schema.signals):  # gaps in traces (medinn_core.signals)
+        add(*issue)
     if schema.task == Task.SURVIVAL and schema.target is not None:
         usable &= _check_survival(df, schema, add)
     if schema.task == Task.BINARY:

@@ -24,13 +24,14 @@ if str(ROOT) not in sys.path:
 from medinn_core.synthetic import (  # noqa: E402
     make_cardiology_cohort,
     make_drug_response,
+    make_heartbeat_cohort,
     make_survival_cohort,
     make_toxicity_cohort,
 )
 
 HERE = Path(__file__).resolve().parent
 CARDIOLOGY_SEED, HOLDOUT_SEED, NEW_PATIENTS_SEED, MESSY_SEED = 0, 1, 2, 3
-DRUG_RESPONSE_SEED, TOXICITY_SEED, SURVIVAL_SEED = 0, 0, 0
+DRUG_RESPONSE_SEED, TOXICITY_SEED, SURVIVAL_SEED, HEARTBEAT_SEED = 0, 0, 0, 0
 # Messy headers: stray spaces around some names, as a hand-edited spreadsheet export has them.
 MESSY_HEADERS = {"age": " age", "sex": "sex ", "systolic_bp": " systolic_bp ", "hba1c": "hba1c "}
 MESSY_MISSING = ("", "NA", "?")
@@ -90,6 +91,7 @@ def sample_files() -> dict[str, bytes]:
         "toxicity.csv": to_csv_bytes(make_toxicity_cohort(2000, seed=TOXICITY_SEED)),
         "messy_export.csv": messy_export_bytes(),
         "survival.csv": to_csv_bytes(make_survival_cohort(2500, seed=SURVIVAL_SEED)),
+        "heartbeat.csv": to_csv_bytes(make_heartbeat_cohort(2000, seed=HEARTBEAT_SEED)[0]),
     }
 
 

@@ -266,7 +266,8 @@ def _survival_training(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _training(meta: Mapping[str, Any]) -> str:
     config = meta.get("config") or {}
     split = meta.get("split") or {}
-    rows = [(f"Setting: {k}", _setting(k, v, meta)) for k, v in config.items()]
+    rows = [("Architecture", str(meta.get("architecture") or "multilayer perceptron"))]
+    rows += [(f"Setting: {k}", _setting(k, v, meta)) for k, v in config.items()]
     rows += [
         ("Model inputs after encoding", _num(meta.get("n_inputs"))),
         ("Epochs run", _num(meta.get("epochs_run"))),

@@ -3,7 +3,9 @@
 Private modules, public names here (``from medinn_core.explain import explain_model``):
 
 - ``_deeplift``: a vectorised DeepLIFT of the network's dense stack (equal to shap's
-  DeepExplainer, additive to the output);
+  DeepExplainer, additive to the output), on the per-layer rules of ``_rules``;
+- ``_conv``: the same through a convolutional member's signal branches (each trace sample
+  gets its own exact contribution; :func:`medinn_core.signals.group_total` sums a signal);
 - ``_engine``: :func:`explain_model` on raw rows, the :class:`Explanation` it returns, the
   background summary, and the lock that keeps shap's TensorFlow patches away from training;
 - ``_wording``: an output and a change in the clinician's terms, and the plain sentence under

@@ -33,15 +33,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from medinn_core.errors import ModelError, list_examples
+from medinn_core.explain._rules import (
+    _RESCALE_EPS,
+    _backward,
+    _forward,
+    _head,
+    _matmul_last,
+    _rescale,
+)
 
 ACTIVATIONS = ("linear", "relu", "elu", "tanh", "sigmoid", "softmax")
 SPACES = ("probability", "logit")
 SOFTMAX_RULES = ("stable", "shap")
-# Below this |x - b| shap uses the gradient instead of the secant slope (deep_tf.py).
-_RESCALE_EPS = 1e-6
 # shap's two-input rule (RealDiv inside softmax) zeroes multipliers below this difference.
 _DIVISION_EPS = 1e-7
 # Elements of one (patients x background x outputs x units) block: 1 MB, cache-sized.
@@ -109,12 +114,25 @@ class EnsembleStack:
 
 
 def _forward_ensemble(stack: EnsembleStack, X: np.ndarray):
-    """Per member (pre-activations, activations), and the summed pre-activation of the head."""
-    caches = [_forward(member, X) for member in stack.members]
+    """Per member a cache for the backward pass (a dense member's pre-activations and
+    activations), and the summed pre-activation of the head."""
+    caches = []
     total = X @ stack.linear
-    for pre, _ in caches:
-        total = total + pre[-1]
+    for member in stack.members:
+        if isinstance(member, DenseStack):
+            cache = _forward(member, X)
+            last = cache[0][-1]
+        else:  # a convolutional member (see _conv.py)
+            cache, last = member.forward(X)
+        caches.append(cache)
+        total = total + last
     return caches, total
+
+
+def _widest(member: Any) -> int:
+    if isinstance(member, DenseStack):
+        return max(max(k.shape) for k in member.kernels)
+    return member.widest
 
 
 def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
@@ -128,13 +146,14 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
     k = sum(1 for n in names if n.startswith("member_") and n.endswith("_output"))
     members, linear = [], None
     expected = {"features", "head"} | ({"ensemble"} if "ensemble" in names else set())
-    for m in range(k):
-        kernels, biases, activations = [], [], []
-        previous = model.inputs[0]
+
+    def dense_of(m: int, previous: Any) -> tuple[DenseStack, set[str]]:
+        """Member ``m``'s hidden layers and output, read from the layer fed by ``previous``."""
+        kernels, biases, activations, used = [], [], [], set()
         i = 0
         while f"member_{m}_hidden_{i}" in names:
             layer = model.get_layer(f"member_{m}_hidden_{i}")
-            expected.add(layer.name)
+            used.add(layer.name)
             if type(layer).__name__ != "Dense" or layer.input is not previous:
                 raise ModelError(f"Layer '{layer.name}' of model '{model.name}' is out of place.")
             name = by_function.get(layer.activation)
@@ -150,7 +169,7 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
             previous = layer.output
             i += 1
         out = model.get_layer(f"member_{m}_output")
-        expected.add(out.name)
+        used.add(out.name)
         if type(out).__name__ != "Dense" or out.input is not previous:
             raise ModelError(f"Layer '{out.name}' of model '{model.name}' is out of place.")
         if by_function.get(out.activation) != "linear":
@@ -159,7 +178,19 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
         kernels.append(kernel)
         biases.append(bias)
         activations.append("linear")
-        members.append(DenseStack(tuple(kernels), tuple(biases), tuple(activations)))
+        return DenseStack(tuple(kernels), tuple(biases), tuple(activations)), used
+
+    for m in range(k):
+        if f"member_{m}_signal_0_conv_0" in names:
+            from medinn_core.explain._conv import conv_member_from_model
+
+            member, used = conv_member_from_model(
+                model, m, names, by_function, lambda feeds, m=m: dense_of(m, feeds)
+            )
+        else:
+            member, used = dense_of(m, model.inputs[0])
+        expected |= used
+        members.append(member)
         if f"member_{m}_linear" in names:
             layer = model.get_layer(f"member_{m}_linear")
             expected.add(layer.name)
@@ -174,7 +205,8 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
             f"Model '{model.name}' has layers DeepLIFT does not know: {list_examples(unknown)}."
         )
     if linear is None:
-        linear = np.zeros((members[0].n_inputs, members[0].n_outputs))
+        n_inputs = model.inputs[0].shape[1]
+        linear = np.zeros((n_inputs, members[0].n_outputs))
     return EnsembleStack(tuple(members), linear, head)
 
 
@@ -290,7 +322,7 @@ def deeplift(
     if isinstance(stack, EnsembleStack):
         cache_b = _forward_ensemble(stack, background)
         base_values = _head(head, cache_b[1])[:, outputs].mean(axis=0)
-        widest = max(max(k.shape) for m in stack.members for k in m.kernels)
+        widest = max(_widest(m) for m in stack.members)
     else:
         pre_b, post_b = _forward(stack, background)
         base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
@@ -356,25 +388,12 @@ def _explain_ensemble_block(
     grads = np.broadcast_to(
         _matmul_last(mult, stack.linear.T), (len(x), len(background), len(outputs), x.shape[1])
     ).copy()
-    for member, (pre_x, post_x), (pre_b, post_b) in zip(
-        stack.members, caches_x, caches_b, strict=True
-    ):
-        grads += _backward(member, mult, pre_x, post_x, pre_b, post_b)
+    for member, cache_x, cache_b in zip(stack.members, caches_x, caches_b, strict=True):
+        if isinstance(member, DenseStack):
+            grads += _backward(member, mult, *cache_x, *cache_b)
+        else:
+            grads += member.backward(mult, cache_x, cache_b, x.shape[1])
     return _values(grads, x, background), _head(head, total_x)[:, outputs]
-
-
-def _backward(stack: DenseStack, mult, pre_x, post_x, pre_b, post_b) -> np.ndarray:
-    """Multipliers of the inputs, ``(p, b, s, inputs)``, from those of the chain's last
-    pre-activation."""
-    for layer in range(len(stack.kernels) - 1, 0, -1):
-        mult = _matmul_last(mult, stack.kernels[layer].T)
-        below = layer - 1
-        rescale = _rescale(
-            stack.activations[below], pre_x[below], post_x[below], pre_b[below], post_b[below]
-        )
-        if rescale is not None:
-            mult = _multiply(mult, rescale[:, :, None, :])
-    return _matmul_last(mult, stack.kernels[0].T)  # maybe broadcast
 
 
 def _values(grads: np.ndarray, x: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -426,78 +445,6 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _forward(stack: DenseStack, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Pre-activations and activations of every layer."""
-    pre, post = [], []
-    h = X
-    for kernel, bias, name in zip(stack.kernels, stack.biases, stack.activations, strict=True):
-        z = h @ kernel + bias
-        h = _head(name, z)
-        pre.append(z)
-        post.append(h)
-    return pre, post
-
-
-def _head(name: str, z: np.ndarray) -> np.ndarray:
-    if name == "linear":
-        return z
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "elu":
-        return np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return expit(z)
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def _derivative(name: str, z: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """The activation's gradient at ``z`` (value ``f``), as TensorFlow's Grad ops compute it."""
-    if name == "linear":
-        return np.ones_like(z)
-    if name == "relu":
-        return (z > 0).astype(np.float64)
-    if name == "elu":
-        return np.where(f < 0, f + 1.0, 1.0)
-    if name == "tanh":
-        return 1.0 - f * f
-    if name == "sigmoid":
-        return f * (1.0 - f)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def _rescale(
-    name: str, z_x: np.ndarray, f_x: np.ndarray, z_b: np.ndarray, f_b: np.ndarray
-) -> np.ndarray | None:
-    """Rescale-rule multipliers ``(f(x) - f(b)) / (x - b)``, shape (patients, background, units).
-
-    ``None`` for the identity. Where ``|x - b| < 1e-6``, the gradient at the background point.
-    """
-    if name == "linear":
-        return None
-    dz = np.subtract(z_x[:, None, :], z_b[None, :, :])
-    out = np.subtract(f_x[:, None, :], f_b[None, :, :])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(out, dz, out=out)
-    close = np.abs(dz, out=dz) < _RESCALE_EPS
-    if close.any():
-        gradient = np.broadcast_to(_derivative(name, z_b, f_b)[None, :, :], out.shape)
-        out[close] = gradient[close]
-    return out
-
-
-def _multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a * b``, in place when ``a`` already has the result's shape and owns its memory."""
-    if a.shape == np.broadcast_shapes(a.shape, b.shape) and a.flags.writeable and a.base is None:
-        a *= b
-        return a
-    return a * b
 
 
 def _head_multipliers(
@@ -600,9 +547,3 @@ def _ratio(
     out = np.broadcast_to(fallback, den.shape).copy()
     np.divide(num, den, out=out, where=np.abs(den) > eps if eps == 0 else np.abs(den) >= eps)
     return out
-
-
-def _matmul_last(a: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``a @ matrix`` over the last axis as one 2-D product (numpy's stacked matmul is slow)."""
-    flat = np.ascontiguousarray(a).reshape(-1, a.shape[-1]) @ matrix
-    return flat.reshape(*a.shape[:-1], matrix.shape[1])

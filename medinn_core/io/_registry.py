@@ -32,6 +32,7 @@ from medinn_core.calibrate import Recalibration
 from medinn_core.config import TrainConfig
 from medinn_core.errors import BundleError, MedinnError, list_examples
 from medinn_core.model import MedinnModel
+from medinn_core.network import describe_network
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema
 from medinn_core.security import (
@@ -184,6 +185,12 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
         "features": list(schema.feature_names),
         "n_inputs": len(model.preprocessor_.feature_names_),
         "config": model.config.to_dict(),
+        "architecture": describe_network(
+            model.config,
+            model.preprocessor_.signal_spans(),
+            len(model.preprocessor_.feature_names_),
+            model.n_members,
+        ),
         "batch_size_used": model.batch_size(
             len(result.split.train)
             if result.split.folds is None

@@ -288,6 +288,7 @@ def test_bad_arguments_raise_config_error(kwargs, message):
         "drug_response.csv",
         "toxicity.csv",
         "messy_export.csv",
+        "heartbeat.csv",
     ],
 )
 def test_committed_sample_file_equals_what_the_script_generates(regenerated, name):
