@@ -23,6 +23,7 @@ from medinn_core.network import (
     member_network,
     member_scores,
     n_members_of,
+    spline_knots,
 )
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema, Task, labels, numeric_view
@@ -237,8 +238,9 @@ class MedinnModel:
             y_fit = ((y - self.target_mean_) / self.target_scale_).astype(np.float32)
         n_out = len(self.classes_) if task == Task.MULTICLASS else 1
         per_member = int(trains_on.sum(axis=0).min())
+        self._knots = spline_knots(x[fit_rows], cfg.knots)
         network = build_training_network(
-            x.shape[1], task.value, n_out, cfg, n_members, cfg.wide, per_member
+            x.shape[1], task.value, n_out, cfg, n_members, cfg.wide, per_member, self._knots
         )
         network.compile(
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
@@ -327,7 +329,7 @@ class MedinnModel:
             "fold": own,
         }
         inference = build_inference_network(
-            x.shape[1], task.value, n_out, self.config, k, self.config.wide
+            x.shape[1], task.value, n_out, self.config, k, self.config.wide, self._knots
         )
         fold_members(network, inference, k, self.config.wide, scale, shift)
         self.model_ = inference
@@ -363,7 +365,9 @@ class MedinnModel:
             "fold": own,
         }
         wide = self.config.wide
-        inference = build_inference_network(x.shape[1], "survival", 1, self.config, k, wide)
+        inference = build_inference_network(
+            x.shape[1], "survival", 1, self.config, k, wide, self._knots
+        )
         fold_members(network, inference, k, wide, 1.0, 0.0)
         for m in range(k):
             layer = inference.get_layer(f"member_{m}_output")

@@ -93,6 +93,9 @@ class EnsembleStack:
     members: tuple[DenseStack, ...]
     linear: np.ndarray
     head: str
+    # Further chains summed with the members', e.g. the spline path (its fixed hinges, then
+    # the members' spline weights summed): one chain whatever the number of members.
+    paths: tuple[DenseStack, ...] = ()
 
     @property
     def n_inputs(self) -> int:
@@ -110,7 +113,7 @@ class EnsembleStack:
 
 def _forward_ensemble(stack: EnsembleStack, X: np.ndarray):
     """Per member (pre-activations, activations), and the summed pre-activation of the head."""
-    caches = [_forward(member, X) for member in stack.members]
+    caches = [_forward(member, X) for member in (*stack.members, *stack.paths)]
     total = X @ stack.linear
     for pre, _ in caches:
         total = total + pre[-1]
@@ -126,7 +129,7 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
     if head is None or model.outputs[0] is not head_layer.output:
         raise ModelError(f"Model '{model.name}' does not end with its head activation.")
     k = sum(1 for n in names if n.startswith("member_") and n.endswith("_output"))
-    members, linear = [], None
+    members, linear, spline = [], None, None
     expected = {"features", "head"} | ({"ensemble"} if "ensemble" in names else set())
     for m in range(k):
         kernels, biases, activations = [], [], []
@@ -168,6 +171,28 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
             (weights,) = layer.get_weights()
             weights = np.asarray(weights, dtype=np.float64)
             linear = weights if linear is None else linear + weights
+        if f"member_{m}_spline" in names:
+            layer = model.get_layer(f"member_{m}_spline")
+            expected.add(layer.name)
+            if "spline_basis" not in names or layer.use_bias:
+                raise ModelError(f"Layer '{layer.name}' of model '{model.name}' is out of place.")
+            (weights,) = layer.get_weights()
+            weights = np.asarray(weights, dtype=np.float64)
+            spline = weights if spline is None else spline + weights
+    paths = ()
+    if spline is not None:
+        basis = model.get_layer("spline_basis")
+        expected.add(basis.name)
+        if (
+            type(basis).__name__ != "Dense"
+            or basis.input is not model.inputs[0]
+            or by_function.get(basis.activation) != "relu"
+        ):
+            raise ModelError(f"Layer 'spline_basis' of model '{model.name}' is out of place.")
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in basis.get_weights())
+        paths = (
+            DenseStack((kernel, spline), (bias, np.zeros(spline.shape[1])), ("relu", "linear")),
+        )
     unknown = sorted(n for n in names - expected if not n.startswith("input"))
     if unknown or not members:
         raise ModelError(
@@ -175,7 +200,7 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
         )
     if linear is None:
         linear = np.zeros((members[0].n_inputs, members[0].n_outputs))
-    return EnsembleStack(tuple(members), linear, head)
+    return EnsembleStack(tuple(members), linear, head, paths)
 
 
 def dense_stack_from_model(model: Any) -> DenseStack | EnsembleStack:
@@ -290,7 +315,7 @@ def deeplift(
     if isinstance(stack, EnsembleStack):
         cache_b = _forward_ensemble(stack, background)
         base_values = _head(head, cache_b[1])[:, outputs].mean(axis=0)
-        widest = max(max(k.shape) for m in stack.members for k in m.kernels)
+        widest = max(max(k.shape) for m in (*stack.members, *stack.paths) for k in m.kernels)
     else:
         pre_b, post_b = _forward(stack, background)
         base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
@@ -357,7 +382,7 @@ def _explain_ensemble_block(
         _matmul_last(mult, stack.linear.T), (len(x), len(background), len(outputs), x.shape[1])
     ).copy()
     for member, (pre_x, post_x), (pre_b, post_b) in zip(
-        stack.members, caches_x, caches_b, strict=True
+        (*stack.members, *stack.paths), caches_x, caches_b, strict=True
     ):
         grads += _backward(member, mult, pre_x, post_x, pre_b, post_b)
     return _values(grads, x, background), _head(head, total_x)[:, outputs]

@@ -202,12 +202,20 @@ def test_ensemble_explanations_add_up_and_average_the_members(binary_result, car
     from medinn_core.explain._deeplift import DenseStack, EnsembleStack, deeplift
 
     names = {layer.name for layer in model.model_.layers}
+    assert "spline_basis" in names and len(stack.paths) == 1  # the defaults draw splines
+    basis_kernel, basis_bias = model.model_.get_layer("spline_basis").get_weights()
     members = []
     for k, member in enumerate(stack.members):
         linear = np.zeros_like(stack.linear)
         if f"member_{k}_linear" in names:
             linear = np.asarray(model.model_.get_layer(f"member_{k}_linear").get_weights()[0])
-        members.append(EnsembleStack((member,), linear, "linear"))
+        (spline,) = model.model_.get_layer(f"member_{k}_spline").get_weights()
+        path = DenseStack(
+            (basis_kernel.astype(float), spline.astype(float)),
+            (basis_bias.astype(float), np.zeros(spline.shape[1])),
+            ("relu", "linear"),
+        )
+        members.append(EnsembleStack((member,), linear, "linear", (path,)))
     parts = [deeplift(m, x, background)[0][..., 0] for m in members]
     assert np.allclose(expl.values, np.sum(parts, axis=0), atol=1e-9)
     assert isinstance(stack.members[0], DenseStack)
