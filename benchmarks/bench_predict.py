@@ -47,7 +47,8 @@ if kind == "medinn":
     assert main(["predict", bundle, data, "--out", out, *sys.argv[5:]]) == 0
 else:
     from medinn_core.io import read_table
-    from medinn_core.predict import escape_formulas, require_columns
+    from medinn_core.io import escape_formulas
+    from medinn_core.predict import require_columns
     from medinn_core.io import load_bundle
     model = load_bundle(bundle).model
     df = read_table(data, max_bytes=2**40)

@@ -39,6 +39,8 @@ class TrainConfig:
     folds : folds, and so members, of the cross-fitting scheme.
     split_members : members of the split scheme (each trained on the whole training split).
     wide : give each member a linear path from its inputs to its output (wide and deep).
+    knots : knots per numeric input of the spline path (piecewise-linear curves beside the
+        hidden layers, see :mod:`medinn_core.network`); 0 for none.
     coverage : the coverage of the conformal intervals (regression) and prediction sets
         (multiclass).
     network : ``"mlp"`` (dense layers on every input), ``"cnn"`` (a 1-D convolutional branch
@@ -68,6 +70,7 @@ class TrainConfig:
     folds: int = 5
     split_members: int = 2
     wide: bool = True
+    knots: int = 5
     coverage: float = 0.9
     network: str = "auto"
     conv_filters: tuple[int, ...] = (8, 8)
@@ -116,6 +119,8 @@ class TrainConfig:
             problems.append(f"folds must lie in [3, 10], got {self.folds}")
         if not 1 <= self.split_members <= 10:
             problems.append(f"split_members must lie in [1, 10], got {self.split_members}")
+        if not 0 <= self.knots <= 20:
+            problems.append(f"knots must lie in [0, 20], got {self.knots}")
         if not 0.5 <= self.coverage < 1:
             problems.append(f"coverage must lie in [0.5, 1), got {self.coverage}")
         if self.network not in NETWORKS:

@@ -280,6 +280,23 @@ def _gradient_boosting(task: Task, seed: int) -> Any:
     return HistGradientBoostingClassifier(random_state=seed)
 
 
+def one_openmp_thread() -> Any:
+    """A context in which scikit-learn's gradient boosting runs on one OpenMP thread.
+
+    Once TensorFlow has run in the process, its thread pool and OpenMP's two threads fight
+    over the 2 cores: fitting gradient boosting on the 5,110 stroke rows after a network took
+    2.7-7.0 s with OpenMP's default threads and 0.3-0.6 s on one (a busy machine; in the
+    server, 129 s against 2.5 s on 3,400 Framingham rows)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="openmp")
+
+
+def _fit(estimator: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    with one_openmp_thread():
+        return estimator.fit(x, y)
+
+
 def estimator_output(estimator: Any, task: Task | str, x: np.ndarray) -> np.ndarray:
     """A fitted scikit-learn baseline's output in the network's layout: P(positive) for binary,
     class probabilities for multiclass, values for regression."""
@@ -298,7 +315,7 @@ def fit_gradient_boosting(model: MedinnModel, train: pd.DataFrame) -> Any:
     training split when a comparison on other patients needs it.
     """
     estimator = _gradient_boosting(Task(model.schema.task), model.config.seed)
-    return estimator.fit(model.transform(train), model.encode_target(train))
+    return _fit(estimator, model.transform(train), model.encode_target(train))
 
 
 def fit_baselines(
@@ -322,7 +339,7 @@ def fit_baselines(
     results: dict[str, dict[str, Any]] = {}
     for name, estimator in candidates.items():
         start = time.perf_counter()
-        estimator.fit(x_train, y_train)
+        _fit(estimator, x_train, y_train)
         seconds = time.perf_counter() - start
         out = estimator_output(estimator, task, x_test)
         results[name] = {**headline_metrics(task, y_test, out), "fit_seconds": seconds}
@@ -400,7 +417,7 @@ def cross_fitted_baselines(
         out = None
         for f in np.unique(folds):
             here = folds == f
-            fitted = make().fit(x[~here], y[~here])
+            fitted = _fit(make(), x[~here], y[~here])
             part = estimator_output(fitted, task, x[here])
             if out is None:
                 out = np.empty((len(x), *np.shape(part)[1:]))

@@ -98,6 +98,9 @@ class EnsembleStack:
     members: tuple[DenseStack, ...]
     linear: np.ndarray
     head: str
+    # Further chains summed with the members', e.g. the spline path (its fixed hinges, then
+    # the members' spline weights summed): one chain whatever the number of members.
+    paths: tuple[DenseStack, ...] = ()
 
     @property
     def n_inputs(self) -> int:
@@ -118,7 +121,7 @@ def _forward_ensemble(stack: EnsembleStack, X: np.ndarray):
     activations), and the summed pre-activation of the head."""
     caches = []
     total = X @ stack.linear
-    for member in stack.members:
+    for member in (*stack.members, *stack.paths):
         if isinstance(member, DenseStack):
             cache = _forward(member, X)
             last = cache[0][-1]
@@ -144,7 +147,7 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
     if head is None or model.outputs[0] is not head_layer.output:
         raise ModelError(f"Model '{model.name}' does not end with its head activation.")
     k = sum(1 for n in names if n.startswith("member_") and n.endswith("_output"))
-    members, linear = [], None
+    members, linear, spline = [], None, None
     expected = {"features", "head"} | ({"ensemble"} if "ensemble" in names else set())
 
     def dense_of(m: int, previous: Any) -> tuple[DenseStack, set[str]]:
@@ -199,6 +202,28 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
             (weights,) = layer.get_weights()
             weights = np.asarray(weights, dtype=np.float64)
             linear = weights if linear is None else linear + weights
+        if f"member_{m}_spline" in names:
+            layer = model.get_layer(f"member_{m}_spline")
+            expected.add(layer.name)
+            if "spline_basis" not in names or layer.use_bias:
+                raise ModelError(f"Layer '{layer.name}' of model '{model.name}' is out of place.")
+            (weights,) = layer.get_weights()
+            weights = np.asarray(weights, dtype=np.float64)
+            spline = weights if spline is None else spline + weights
+    paths = ()
+    if spline is not None:
+        basis = model.get_layer("spline_basis")
+        expected.add(basis.name)
+        if (
+            type(basis).__name__ != "Dense"
+            or basis.input is not model.inputs[0]
+            or by_function.get(basis.activation) != "relu"
+        ):
+            raise ModelError(f"Layer 'spline_basis' of model '{model.name}' is out of place.")
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in basis.get_weights())
+        paths = (
+            DenseStack((kernel, spline), (bias, np.zeros(spline.shape[1])), ("relu", "linear")),
+        )
     unknown = sorted(n for n in names - expected if not n.startswith("input"))
     if unknown or not members:
         raise ModelError(
@@ -207,7 +232,7 @@ def _ensemble_from_model(model: Any, names: set[str]) -> EnsembleStack:
     if linear is None:
         n_inputs = model.inputs[0].shape[1]
         linear = np.zeros((n_inputs, members[0].n_outputs))
-    return EnsembleStack(tuple(members), linear, head)
+    return EnsembleStack(tuple(members), linear, head, paths)
 
 
 def dense_stack_from_model(model: Any) -> DenseStack | EnsembleStack:
@@ -322,7 +347,7 @@ def deeplift(
     if isinstance(stack, EnsembleStack):
         cache_b = _forward_ensemble(stack, background)
         base_values = _head(head, cache_b[1])[:, outputs].mean(axis=0)
-        widest = max(_widest(m) for m in stack.members)
+        widest = max(_widest(m) for m in (*stack.members, *stack.paths))
     else:
         pre_b, post_b = _forward(stack, background)
         base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
@@ -388,7 +413,9 @@ def _explain_ensemble_block(
     grads = np.broadcast_to(
         _matmul_last(mult, stack.linear.T), (len(x), len(background), len(outputs), x.shape[1])
     ).copy()
-    for member, cache_x, cache_b in zip(stack.members, caches_x, caches_b, strict=True):
+    for member, cache_x, cache_b in zip(
+        (*stack.members, *stack.paths), caches_x, caches_b, strict=True
+    ):
         if isinstance(member, DenseStack):
             grads += _backward(member, mult, *cache_x, *cache_b)
         else:
