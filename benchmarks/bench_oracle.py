@@ -45,7 +45,7 @@ def main() -> None:
     for seed in args.seeds:
         df = make_cardiology_cohort(args.n, seed=seed, n_noise_features=24)
         start = time.perf_counter()
-        config = TrainConfig(seed=seed, scheme=args.scheme)
+        config = TrainConfig(seed=seed, scheme=args.scheme, network="mlp")
         result = train_model(df, infer_schema(df, "mace_1y"), config, baselines=False)
         seconds = time.perf_counter() - start
         model = result.model

@@ -76,7 +76,9 @@ def _prepare(folder: Path) -> tuple[Path, Path]:
     cohort.drop(columns="mace_1y").to_csv(data, index=False)
     train = make_cardiology_cohort(3000, seed=8, n_noise_features=24)
     schema = infer_schema(train, "mace_1y", id_column="patient_id")
-    result = train_model(train, schema, TrainConfig(epochs=5, seed=0), baselines=False)
+    result = train_model(
+        train, schema, TrainConfig(epochs=5, seed=0, network="mlp"), baselines=False
+    )
     bundle = folder / "model"
     save_bundle(result, bundle, "bench")
     return bundle, data
