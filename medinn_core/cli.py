@@ -451,7 +451,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     _check_audit()
     bundle, df = _load(args)
     explanation = explain_model(
-        bundle.model, bundle.background, df, space=args.space, class_name=args.class_name
+        bundle.model,
+        bundle.background,
+        df,
+        space=args.space,
+        class_name=args.class_name,
+        background_weights=bundle.background_weights,
     )
     table = explanation.contributions.copy()
     table["base_value"] = explanation.base_value

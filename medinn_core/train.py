@@ -126,6 +126,7 @@ class TrainingResult:
     notes: tuple[str, ...] = field(default=())
     scheme: Scheme | None = None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    background_weights: np.ndarray | None = None
 
 
 def _strata(y: pd.Series, task: Task) -> pd.Series:
@@ -604,7 +605,7 @@ def train_model(
     # The module, not the package: evaluation scores bundles with this module's
     # baseline_output, and importing the package from here would close an import cycle.
     from medinn_core.evaluation._thresholds import youden_threshold
-    from medinn_core.explain import summarize_background, tensorflow_exclusive
+    from medinn_core.explain import background_weights, summarize_background, tensorflow_exclusive
     from medinn_core.io import fingerprint
 
     config = config if config is not None else TrainConfig()
@@ -660,7 +661,9 @@ def train_model(
         metrics.update(uncertainty_metrics(model, y_int, out_int))
         base = fit_baselines(model, train, test) if baselines else {}
     k = BACKGROUND_SIZES[network_kind(config, model.preprocessor_.signal_spans())]
-    background = summarize_background(model.transform(train_rows), k=k, seed=config.seed)
+    encoded_train = model.transform(train_rows)
+    background = summarize_background(encoded_train, k=k, seed=config.seed)
+    weights = background_weights(encoded_train, background)
     if schema.task != Task.SURVIVAL:
         intervals = metric_intervals(schema.task, y_int, out_int, seed=config.seed)
     return TrainingResult(
@@ -671,6 +674,7 @@ def train_model(
         history=model.history_,
         report=report,
         background=background,
+        background_weights=weights,
         fingerprint=fingerprint(df),
         seconds=time.perf_counter() - start,
         n_rows_dropped=len(df) - len(usable),

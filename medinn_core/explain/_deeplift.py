@@ -311,6 +311,7 @@ def deeplift(
     softmax_rule: str = "stable",
     block_elements: int = _BLOCK_ELEMENTS,
     n_jobs: int = 1,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DeepLIFT contributions of each input column to the chosen outputs, as shap computes them.
 
@@ -328,11 +329,13 @@ def deeplift(
         (see :func:`_softmax_multipliers`). Both add up exactly.
     block_elements : bounds the memory of one block of patients (elements, float64).
     n_jobs : blocks computed in parallel threads; ``-1`` for every available core.
+    weights : one weight per background row, summing to 1 (equal by default). DeepLIFT adds
+        up exactly against each reference, so any weighted mean over them does too.
 
     Returns
     -------
     values : ``(n, n_inputs, n_selected)`` contributions.
-    base_values : ``(n_selected,)`` mean output over the background.
+    base_values : ``(n_selected,)`` (weighted) mean output over the background.
     model_outputs : ``(n, n_selected)`` outputs for ``X``; ``base + values.sum(1) == output``.
     """
     if space not in SPACES:
@@ -344,13 +347,14 @@ def deeplift(
     outputs = np.arange(stack.n_outputs) if outputs is None else np.asarray(outputs, dtype=int)
     head = stack.head if space == "probability" else "linear"
     n, n_bg = len(X), len(background)
+    weights = np.full(n_bg, 1.0 / n_bg) if weights is None else np.asarray(weights, np.float64)
     if isinstance(stack, EnsembleStack):
         cache_b = _forward_ensemble(stack, background)
-        base_values = _head(head, cache_b[1])[:, outputs].mean(axis=0)
+        base_values = weights @ _head(head, cache_b[1])[:, outputs]
         widest = max(_widest(m) for m in (*stack.members, *stack.paths))
     else:
         pre_b, post_b = _forward(stack, background)
-        base_values = _head(head, pre_b[-1])[:, outputs].mean(axis=0)
+        base_values = weights @ _head(head, pre_b[-1])[:, outputs]
         widest = max(max(k.shape) for k in stack.kernels)
     values = np.empty((n, stack.n_inputs, len(outputs)))
     model_outputs = np.empty((n, len(outputs)))
@@ -360,11 +364,11 @@ def deeplift(
     def explain_block(block: slice) -> None:
         if isinstance(stack, EnsembleStack):
             values[block], model_outputs[block] = _explain_ensemble_block(
-                stack, X[block], background, cache_b, head, outputs, softmax_rule
+                stack, X[block], background, cache_b, head, outputs, softmax_rule, weights
             )
             return
         values[block], model_outputs[block] = _explain_block(
-            stack, X[block], background, pre_b, post_b, head, outputs, softmax_rule
+            stack, X[block], background, pre_b, post_b, head, outputs, softmax_rule, weights
         )
 
     workers = min(n_jobs if n_jobs > 0 else _available_cores(), len(blocks))
@@ -387,13 +391,14 @@ def _explain_block(
     head: str,
     outputs: np.ndarray,
     softmax_rule: str,
+    weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Values ``(p, inputs, outputs)`` and model outputs ``(p, outputs)`` of one block."""
     pre_x, post_x = _forward(stack, x)
     # multipliers of the last pre-activation: (patients, background, outputs, units)
     mult = _head_multipliers(head, pre_x[-1], pre_b[-1], outputs, softmax_rule)
     grads = _backward(stack, mult, pre_x, post_x, pre_b, post_b)
-    return _values(grads, x, background), _head(head, pre_x[-1])[:, outputs]
+    return _values(grads, x, background, weights), _head(head, pre_x[-1])[:, outputs]
 
 
 def _explain_ensemble_block(
@@ -404,6 +409,7 @@ def _explain_ensemble_block(
     head: str,
     outputs: np.ndarray,
     softmax_rule: str,
+    weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`_explain_block`, for an :class:`EnsembleStack`: the head's multipliers on the
     summed logits, then each member's chain and the linear path, summed."""
@@ -420,16 +426,19 @@ def _explain_ensemble_block(
             grads += _backward(member, mult, *cache_x, *cache_b)
         else:
             grads += member.backward(mult, cache_x, cache_b, x.shape[1])
-    return _values(grads, x, background), _head(head, total_x)[:, outputs]
+    return _values(grads, x, background, weights), _head(head, total_x)[:, outputs]
 
 
-def _values(grads: np.ndarray, x: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Contributions ``(p, inputs, s)``: the mean over the background of ``grads * (x - b)``."""
+def _values(
+    grads: np.ndarray, x: np.ndarray, background: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Contributions ``(p, inputs, s)``: the weighted mean over the background of
+    ``grads * (x - b)``."""
     grads = np.broadcast_to(grads, (len(x), len(background), *grads.shape[2:]))
-    # mean over b of grads * (x - b) = x * mean(grads) - mean(grads * b), without (x - b)
-    total = grads.sum(axis=1)
-    weighted = np.einsum("pbsd,bd->psd", grads, background)
-    values = (x[:, None, :] * total - weighted) / len(background)
+    # sum over b of w_b grads * (x - b) = x * sum(w grads) - sum(w grads * b), without (x - b)
+    total = np.einsum("pbsd,b->psd", grads, weights)
+    weighted = np.einsum("pbsd,bd->psd", grads, background * weights[:, None])
+    values = x[:, None, :] * total - weighted
     return values.transpose(0, 2, 1)
 
 

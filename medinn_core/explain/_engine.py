@@ -245,6 +245,7 @@ def explain_encoded(
     seed: int = 0,
     gradient_samples: int = 200,
     n_jobs: int = 1,
+    background_weights: np.ndarray | None = None,
 ) -> EncodedExplanation:
     """Explain a Keras network's outputs for encoded patients against a background.
 
@@ -267,6 +268,9 @@ def explain_encoded(
     seed : seeds GradientExplainer's sampling.
     gradient_samples : GradientExplainer's samples per patient.
     n_jobs : DeepLIFT's parallel threads (``-1``: every core); 1 is fastest on a busy machine.
+    background_weights : one weight per background row (see :func:`background_weights`);
+        equal weights by default. shap's explainers take none: with them the background is
+        weighted equally, and the ``note`` says so.
 
     Returns
     -------
@@ -294,6 +298,7 @@ def explain_encoded(
         raise DataError("There are no patients to explain: X has no rows.")
     if len(background) == 0:
         raise DataError("The background summary is empty: it needs at least one row.")
+    weights = normalized_weights(background_weights, len(background))
     if class_index is not None and not 0 <= class_index < n_outputs:
         raise ConfigError(
             f"class_index must lie in [0, {n_outputs - 1}] for this model, got {class_index}."
@@ -325,6 +330,7 @@ def explain_encoded(
             space=space,
             softmax_rule=softmax_rule,
             n_jobs=n_jobs,
+            weights=weights,
         )
         used = "deeplift"
     elif method == "gradient":
@@ -350,6 +356,8 @@ def explain_encoded(
             )
             used = "gradient"
             note = f"shap's DeepExplainer failed ({_reason(exc)}). {_GRADIENT_NOTE}"
+    if used != "deeplift" and background_weights is not None:
+        note = f"{note} The background centroids were weighted equally.".strip()
     if len(outputs) == 1:
         values, base, out = values[..., 0], base[0], out[:, 0]
     return EncodedExplanation(
@@ -521,6 +529,57 @@ def summarize_background(X_encoded: np.ndarray, k: int = 100, seed: int = 0) -> 
     return _move_off_rows(centers, X)
 
 
+def background_weights(X_encoded: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The share of the encoded training rows nearest to each background centroid.
+
+    k-means clusters differ in size: a centroid summarising a few unusual patients counts as
+    much as one summarising hundreds in a plain mean over the background, so the "average
+    prediction" an explanation starts from leans towards the unusual ones. Weighting each
+    centroid by its share of the rows keeps the start near the cohort's average. Shares are
+    rounded to 6 decimals (no single patient is identifiable from a share of at least
+    ``MIN_ROWS_PER_CENTROID`` rows), so they sum to 1 within 1e-6 per centroid.
+
+    Raises
+    ------
+    DataError
+        If either array is not a table of numbers with the same columns, or has no rows.
+    """
+    from sklearn.metrics import pairwise_distances_argmin
+
+    X = np.asarray(X_encoded, dtype=np.float64)
+    centers = np.asarray(background, dtype=np.float64)
+    if X.ndim != 2 or centers.ndim != 2 or not len(X) or not len(centers):
+        raise DataError("Background weights need rows of encoded features and centroids.")
+    if X.shape[1] != centers.shape[1]:
+        raise DataError(
+            f"Background weights: rows have {X.shape[1]} encoded columns, centroids "
+            f"{centers.shape[1]}."
+        )
+    nearest = pairwise_distances_argmin(X, centers)
+    shares = np.bincount(nearest, minlength=len(centers)) / len(X)
+    return shares.round(6)  # explanations scale them to sum to 1 (normalized_weights)
+
+
+def normalized_weights(weights: Any, n_background: int) -> np.ndarray:
+    """``weights`` checked (one finite, non-negative number per centroid, a positive sum) and
+    scaled to sum to 1; ``None`` gives equal weights.
+
+    Raises
+    ------
+    DataError
+        If the weights do not fit the background.
+    """
+    if weights is None:
+        return np.full(n_background, 1.0 / n_background)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if len(w) != n_background or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(
+            f"The background weights must be {n_background} non-negative numbers with a "
+            f"positive sum, one per centroid; got {len(w)}."
+        )
+    return w / w.sum()
+
+
 def _move_off_rows(centers: np.ndarray, X: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     """Nudge any centroid that coincides with a training row towards the overall mean."""
     from sklearn.metrics import pairwise_distances_argmin_min
@@ -690,6 +749,7 @@ def explain_model(
     space: str = "probability",
     class_name: str | None = None,
     method: str = "auto",
+    background_weights: np.ndarray | None = None,
 ) -> Explanation:
     """Explain a fitted :class:`~medinn_core.model.MedinnModel` on raw patient rows.
 
@@ -701,7 +761,7 @@ def explain_model(
     space : ``"probability"`` (default; the target's unit for regression) or ``"logit"``.
     class_name : for multiclass models, the class to explain (default the last class);
         binary models explain the positive class.
-    method : see :func:`explain_encoded`.
+    method, background_weights : see :func:`explain_encoded`.
 
     Raises
     ------
@@ -732,6 +792,7 @@ def explain_model(
         method=method,
         space=space,
         class_index=class_index,
+        background_weights=background_weights,
     )
     ids = schema.id_column
     index = pd.Index(df[ids], name=ids) if ids and ids in df.columns else df.index
@@ -777,5 +838,11 @@ def explain_bundle(
             "Train it again, or load a bundle saved by this version of medinn."
         )
     return explain_model(
-        bundle.model, bundle.background, df, space=space, class_name=class_name, method=method
+        bundle.model,
+        bundle.background,
+        df,
+        space=space,
+        class_name=class_name,
+        method=method,
+        background_weights=bundle.background_weights,
     )

@@ -90,6 +90,13 @@ class Bundle:
         return self.model.schema
 
     @property
+    def background_weights(self) -> np.ndarray | None:
+        """Each background centroid's share of the training rows (None: equal weights, as
+        bundles saved before the shares were kept)."""
+        weights = self.metadata.get("background_weights")
+        return None if weights is None else np.asarray(weights, dtype=np.float64)
+
+    @property
     def task(self) -> str:
         return str(self.model.schema.task)
 
@@ -195,6 +202,11 @@ def build_metadata(result, name: str, note: str = "") -> dict[str, Any]:
             len(result.split.train)
             if result.split.folds is None
             else int(np.sum(result.split.folds != 0))
+        ),
+        "background_weights": (
+            None
+            if getattr(result, "background_weights", None) is None
+            else [round(float(w), 6) for w in result.background_weights]
         ),
         "best_epoch": model.best_epoch_,
         "epochs_run": len(result.history.get("loss", [])),
@@ -391,6 +403,11 @@ def _check_parts(meta: Any, background: np.ndarray, baseline: Any) -> None:
         raise ValueError("metadata.json is not an object")
     if background.ndim != 2:
         raise ValueError("background.json is not a table of numbers")
+    weights = meta.get("background_weights")
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(background),) or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError("metadata.json's background weights do not fit background.json")
     if baseline is not None and not isinstance(baseline, dict):
         raise ValueError("baseline.json holds no linear model")
 

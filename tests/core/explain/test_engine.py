@@ -15,6 +15,7 @@ from medinn_core.config import TrainConfig
 from medinn_core.errors import ConfigError, DataError, ModelError
 from medinn_core.explain import (
     EncodedExplanation,
+    background_weights,
     build_explanation,
     deeplift,
     dense_stack_from_model,
@@ -468,6 +469,49 @@ def test_an_irrelevant_feature_gets_near_zero_importance_and_a_strong_one_ranks_
     assert importance.index[0] == "strong"
     assert importance["noise"] < 0.1 * importance["strong"]
     assert importance["smoking"] > importance["noise"]
+
+
+@pytest.mark.parametrize("name", ["relu-2-softmax", "elu-2-sigmoid", "relu-2-linear"])
+def test_weighted_background_is_the_weighted_mean_of_single_references(name):
+    """DeepLIFT adds up against each reference, so a weighted background gives the weighted
+    mean of the per-reference contributions and base values, and still adds up."""
+    task, n_outputs, config = ARCHITECTURES[name]
+    X = _data(3)
+    model = _train(task, n_outputs, config, X, _target(task, n_outputs, X))
+    background, patients = X[:3], X[100:140]
+    weights = np.array([0.6, 0.1, 0.3])
+    weighted = explain_encoded(model, patients, background, background_weights=weights)
+    single = [explain_encoded(model, patients, background[[b]]) for b in range(3)]
+    expected = sum(w * e.values for w, e in zip(weights, single, strict=True))
+    np.testing.assert_allclose(weighted.values, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        weighted.base_values,
+        sum(w * e.base_values for w, e in zip(weights, single, strict=True)),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert weighted.additivity_error <= 1e-6
+    equal = explain_encoded(model, patients, background, background_weights=np.ones(3))
+    plain = explain_encoded(model, patients, background)
+    np.testing.assert_allclose(equal.values, plain.values, rtol=0, atol=1e-12)
+    with pytest.raises(DataError, match="3 non-negative numbers"):
+        explain_encoded(model, patients, background, background_weights=[1.0, -1.0, 1.0])
+    with pytest.raises(DataError, match="got 2"):
+        explain_encoded(model, patients, background, background_weights=[1.0, 1.0])
+
+
+def test_background_weights_are_the_shares_of_the_nearest_rows():
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(0, 1, size=(900, 3)), rng.normal(8, 1, size=(100, 3))])
+    background = summarize_background(X, k=10, seed=0)
+    weights = background_weights(X, background)
+    assert weights.shape == (10,) and abs(weights.sum() - 1) < 1e-5
+    nearest = ((X[:, None, :] - background[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_allclose(weights, np.bincount(nearest, minlength=10) / len(X), atol=1e-6)
+    far = background[:, 0] > 4  # the 10 % of rows around 8 get about 10 % of the weight
+    assert 0.09 <= weights[far].sum() <= 0.11
+    with pytest.raises(DataError, match="3 encoded columns, centroids 2"):
+        background_weights(X, background[:, :2])
 
 
 def test_background_summary_has_k_rows_and_no_patient_row():

@@ -103,11 +103,49 @@ def test_the_median_splits_the_patients_in_half(both_spaces):
 
 # -- explaining a bundle ------------------------------------------------------------------------
 def test_a_bundle_is_explained_against_its_own_background(binary_bundle, binary_result, patients):
-    direct = explain_model(binary_result.model, binary_result.background, patients)
+    direct = explain_model(
+        binary_result.model,
+        binary_result.background,
+        patients,
+        background_weights=binary_result.background_weights,
+    )
     expl = explain_bundle(binary_bundle, patients)
     assert expl.task == "binary" and expl.class_name == direct.class_name
     np.testing.assert_array_equal(expl.output, direct.output)
     np.testing.assert_array_equal(expl.contributions.to_numpy(), direct.contributions.to_numpy())
+
+
+def test_the_average_prediction_weights_each_centroid_by_its_patients(
+    binary_bundle, binary_result, cardiology_df, patients
+):
+    """k-means clusters differ in size: weighted by their shares, the explanations' starting
+    point is nearer the cohort's mean prediction than a plain mean over the centroids."""
+    weights = binary_bundle.background_weights
+    assert weights.shape == (len(binary_bundle.background),)
+    assert (weights > 0).all() and abs(weights.sum() - 1) < 1e-5
+    assert weights.max() > 2 * weights.min()  # the shares really differ
+    weighted = explain_bundle(binary_bundle, patients)
+    plain = explain_model(binary_result.model, binary_result.background, patients)
+    for expl in (weighted, plain):
+        assert expl.additivity_error <= 1e-6
+    np.testing.assert_allclose(weighted.output, plain.output, rtol=0, atol=1e-12)
+    train = cardiology_df.loc[binary_result.split.train]
+    mean_prediction = binary_result.model.predict_proba(train)[:, 1].mean()
+    assert abs(weighted.base_value - mean_prediction) < abs(plain.base_value - mean_prediction)
+
+
+def test_saved_bundles_keep_the_background_weights(saved_binary, binary_result):
+    from medinn_core.io import load_bundle
+
+    loaded = load_bundle(saved_binary)
+    np.testing.assert_allclose(
+        loaded.background_weights, binary_result.background_weights, atol=1e-6
+    )
+    older = dataclasses.replace(
+        loaded, metadata={k: v for k, v in loaded.metadata.items() if k != "background_weights"}
+    )
+    assert older.background_weights is None  # bundles saved before: equal weights
+    assert explain_bundle(older, make_cardiology_cohort(20, seed=5)).additivity_error <= 1e-6
 
 
 def test_a_bundle_without_background_is_refused_by_name(binary_bundle, patients):
