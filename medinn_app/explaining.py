@@ -25,6 +25,7 @@ from medinn_app.state import (
     W_EXPLAIN_SOURCE,
     W_EXPLAIN_TAB,
     Dataset,
+    active_model,
 )
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ def sources(current: Dataset | None, predicted: Dataset | None) -> dict[str, str
     found = {}
     if current is not None:
         found["current"] = f"Current dataset ({current.name})"
-    found["sample"] = f"Sample: {NEW_PATIENTS}"
+    sample = _sample()
+    if sample is not None:
+        found["sample"] = f"Sample: {sample}"
     if predicted is not None and predicted.source == "upload":
         found["upload"] = f"Patients scored on Predict ({predicted.name})"
     return found
@@ -86,10 +89,19 @@ def patients(source: str, current: Dataset | None, predicted: Dataset | None) ->
     if predicted is not None and predicted.source == "sample":
         return predicted
     held = st.session_state.get(EXPLAIN_SAMPLE)
-    if held is None:
-        held = loaders.read_sample(NEW_PATIENTS)
+    sample = _sample() or NEW_PATIENTS
+    if held is None or held.name != sample:
+        held = loaders.read_sample(sample)
         st.session_state[EXPLAIN_SAMPLE] = held
     return held
+
+
+def _sample() -> str | None:
+    """The sample file that fits the active model (see :func:`loaders.sample_to_score`)."""
+    active = active_model()
+    if active is None:
+        return NEW_PATIENTS
+    return loaders.sample_to_score(active.schema.feature_names)
 
 
 def fingerprint(data: Dataset) -> str:

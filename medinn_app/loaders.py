@@ -10,6 +10,7 @@ TensorFlow is imported only when a bundle is loaded or a model trained.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -179,3 +180,21 @@ def sample_config():
     from medinn_core.config import TrainConfig
 
     return TrainConfig(**SAMPLE_SETTINGS)
+
+
+@functools.cache
+def _sample_columns(name: str) -> frozenset[str]:
+    import pandas as pd
+
+    return frozenset(pd.read_csv(SAMPLE_DIR / name, nrows=0).columns)
+
+
+def sample_to_score(features) -> str | None:
+    """The sample file to offer for scoring a model with these input columns: the new patients
+    if they have them all, else the first sample that does (its outcome is not used), else
+    None (a model trained on the user's own data: no sample fits it)."""
+    needed = set(features)
+    for name in (NEW_PATIENTS, *SAMPLES):
+        if needed <= _sample_columns(name):
+            return name
+    return None

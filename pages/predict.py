@@ -23,12 +23,14 @@ PREDICT_TABS = ("All patients", "One patient: try a change")
 
 
 # -- which patients -----------------------------------------------------------------------------
-def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
-    """The source the user picked (current dataset, sample or upload) and its table."""
-    sources = (["current"] if current is not None else []) + ["sample", "upload"]
+def choose_patients(current: state.Dataset | None, sample: str | None) -> tuple[str, state.Dataset]:
+    """The source the user picked (current dataset, the sample that fits the model, or an
+    upload) and its table."""
+    sources = (["current"] if current is not None else []) + (["sample"] if sample else [])
+    sources.append("upload")
     labels = {
         "current": f"Current dataset ({ui.plain(current.name)})" if current is not None else "",
-        "sample": f"Sample: {loaders.NEW_PATIENTS}",
+        "sample": f"Sample: {sample}",
         "upload": "Upload a file",
     }
     source = ui.radio(
@@ -43,8 +45,8 @@ def choose_patients(current: state.Dataset | None) -> tuple[str, state.Dataset]:
         return source, current
     held: state.Dataset | None = st.session_state.get(state.PREDICT_DATA)
     if source == "sample":
-        if held is None or held.source != "sample":
-            held = loaders.read_sample(loaders.NEW_PATIENTS)
+        if held is None or held.source != "sample" or held.name != sample:
+            held = loaders.read_sample(sample)
             st.session_state[state.PREDICT_DATA] = held
         return source, held
     upload = st.file_uploader(
@@ -363,7 +365,9 @@ def draw_one_patient(
 runtime.ensure_navigation()
 st.title("Predict")
 active = ui.require_model()
-source, data = choose_patients(state.dataset())
+source, data = choose_patients(
+    state.dataset(), loaders.sample_to_score(active.schema.feature_names)
+)
 scoring = scored(active, data)
 show_notes(scoring)
 st.session_state[state.PREDICTIONS_MADE] = True

@@ -106,6 +106,31 @@ def test_predict_draws_one_patients_survival_curve_against_the_cohort(trained):
     assert 1 - y[np.searchsorted(x, 200, side="right") - 1] == pytest.approx(risk, abs=0.01)
 
 
+def test_predict_and_explain_offer_the_sample_that_fits_the_model(trained):
+    """new_patients.csv lacks the survival model's columns: the sample offered is one that has
+    them, and it is scored (it was a missing-columns message before)."""
+    at = goto(trained, "predict")
+    source = at.radio(key=state.W_PREDICT_SOURCE)
+    assert "Sample: survival.csv" in source.options
+    assert not any("new_patients" in o for o in source.options)
+    source.set_value("sample").run()
+    at = open_tab(at, state.W_PREDICT_TAB, "All patients")
+    assert not at.exception and not at.error
+    table = next(f.value for f in at.dataframe if "risk_score" in f.value.columns)
+    assert len(table) == 2500
+    at = goto(at, "explain")
+    options = [shown(o) for o in at.radio(key=state.W_EXPLAIN_SOURCE).options]
+    assert "Sample: survival.csv" in options and not any("new_patients" in o for o in options)
+
+
+def test_no_sample_is_offered_when_none_has_the_models_columns():
+    from medinn_app import loaders
+
+    assert loaders.sample_to_score(["age", "sex", "bmi"]) == "new_patients.csv"
+    assert loaders.sample_to_score(["time_in_ward", "age"]) is None
+    assert loaders.sample_to_score(["age", "sodium"]) == "survival.csv"
+
+
 # -- Explain ------------------------------------------------------------------------------------
 def test_explain_speaks_of_the_log_hazard_and_its_waterfall_adds_up(trained):
     at = open_tab(goto(trained, "explain"), state.W_EXPLAIN_TAB, "Global")
