@@ -374,7 +374,7 @@ def binary_tabs(
             binary_subgroups_tab(result, memo, threshold)
     if baseline_tab.open:
         with baseline_tab:
-            baseline_tab_body(comparisons(active, result, memo, picked))
+            baseline_tab_body(comparisons(active, result, memo, picked), active.metadata)
 
 
 def decision_curve_tab(result: ModelEvaluation) -> None:
@@ -425,7 +425,14 @@ def binary_subgroups_tab(result: ModelEvaluation, memo: dict, threshold: float) 
     )
 
 
-def baseline_tab_body(compared: list[ModelComparison]) -> None:
+def baseline_tab_body(compared: list[ModelComparison], metadata: dict) -> None:
+    scheme = metadata.get("scheme") or {}
+    fitted_on = (
+        f"the same {scheme.get('members', 5)} folds (each patient scored by models that did not "
+        "see them)"
+        if scheme.get("name") == "folds"
+        else "the same training split"
+    )
     if not compared:
         st.info("This model carries no logistic-regression baseline to compare with.")
         return
@@ -441,14 +448,14 @@ def baseline_tab_body(compared: list[ModelComparison]) -> None:
                 "bootstrap on the same patients)."
             )
     st.caption(
-        "The baselines were fitted on the same training split with the same "
+        f"The baselines were fitted on {fitted_on}, with the same "
         "preprocessing. If an interval includes 0, the network has not shown that "
         "it earns its complexity on these patients."
     )
     if not any(c.models[1].name == GRADIENT_BOOSTING for c in compared):
         st.caption(
             "Gradient boosting is compared when the table the model was trained on "
-            "is loaded (it is refitted on the same training split; bundles hold no "
+            f"is loaded (it is refitted on {fitted_on.split(' (')[0]}; bundles hold no "
             "fitted trees)."
         )
 

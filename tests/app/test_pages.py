@@ -435,6 +435,9 @@ def test_evaluate_compares_with_the_logistic_and_boosting_baselines(trained):
     )
     differences = [m.value for m in at.markdown if "AUROC difference" in m.value]
     assert len(differences) == 2 and "gradient boosting" in differences[1]
+    # cross-fitted: the caption says so, not "the same training split"
+    captions = " ".join(texts(at.caption))
+    assert "fitted on the same 5 folds" in captions and "training split" not in captions
 
 
 def test_evaluate_decision_curve_follows_the_chosen_range(trained):
