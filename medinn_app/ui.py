@@ -138,8 +138,9 @@ def threshold_slider(key: str) -> float:
         format="%.3f",
         key=key,
         on_change=keep,
-        help="Starts at the model's own threshold (Youden's J on the validation split). "
-        "Predict and Evaluate share it.",
+        help="Starts at the model's own threshold (Youden's J on its held-out predictions: "
+        "out-of-fold under cross-fitting, else the validation split). 0.150 means a risk of "
+        "15 %. Predict and Evaluate share it.",
     )
 
 
