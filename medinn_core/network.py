@@ -503,9 +503,15 @@ def describe_network(
     wide = " plus a linear path from every input" if config.wide else ""
     members = f"{n_members} member{'s' if n_members != 1 else ''}"
     if network_kind(config, signals) == "mlp":
+        spline = (
+            f" and a spline path (hinges at up to {config.knots} knots on each numeric input "
+            "with at least 10 distinct values)"
+            if config.knots
+            else ""
+        )
         return (
             f"Multilayer perceptron on {n_inputs} inputs: dense layers {dense} "
-            f"({config.activation}){wide}; an ensemble of {members}."
+            f"({config.activation}){wide}{spline}; an ensemble of {members}."
         )
     steps = []
     for i, f in enumerate(config.conv_filters):

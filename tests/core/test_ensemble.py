@@ -274,3 +274,12 @@ def test_the_spline_path_draws_a_threshold_the_linear_model_cannot():
     # above the threshold, hinges follow the true risk more closely than the straight line
     # and the hidden layers do (measured: 0.12 against 0.20)
     assert gaps[5] < 0.8 * gaps[0]
+
+
+def test_the_architecture_sentence_names_the_spline_path_only_when_there_is_one():
+    from medinn_core.network import describe_network
+
+    with_spline = describe_network(TrainConfig(network="mlp"), (), 13, 5)
+    assert "spline path (hinges at up to 5 knots" in with_spline
+    assert "ensemble of 5 members" in with_spline
+    assert "spline" not in describe_network(TrainConfig(network="mlp", knots=0), (), 13, 5)
