@@ -208,11 +208,80 @@ def _missing_data(schema: Schema, data: pd.DataFrame | None) -> str:
     return body
 
 
+# Column names of the report's tables as a reader says them.
+_HEADERS = {
+    "name": "Model",
+    "model": "Model",
+    "group": "Group",
+    "n": "Patients",
+    "events": "Events",
+    "non_events": "Non-events",
+    "prevalence": "Prevalence",
+    "auroc": "AUROC",
+    "auroc_ci_low": "AUROC 95 % CI, low",
+    "auroc_ci_high": "AUROC 95 % CI, high",
+    "average_precision": "Average precision",
+    "brier": "Brier score",
+    "scaled_brier": "Scaled Brier score",
+    "calibration_slope": "Calibration slope",
+    "calibration_intercept": "Calibration intercept",
+    "oe_ratio": "Observed / expected",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "too_small": "Too few to judge",
+    "c_index": "Harrell's C",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "r2": "R²",
+}
+_MODEL_NAMES = {
+    "network": "Neural network",
+    "logistic_regression": "Logistic regression",
+    "gradient_boosting": "Gradient boosting",
+    "linear_regression": "Linear regression",
+    "linear_cox": "Linear Cox",
+}
+
+
+def _readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A results table with the reader's column names, model names and yes/blank flags."""
+    out = frame.copy()
+    for column in ("name", "model"):
+        if column in out.columns:
+            out[column] = out[column].map(lambda v: _MODEL_NAMES.get(str(v), v))
+    if "too_small" in out.columns:
+        out["too_small"] = out["too_small"].map(lambda v: "yes" if bool(v) else "")
+    return out.rename(columns=lambda c: _HEADERS.get(str(c), str(c)))
+
+
+# Settings that only one scheme or one kind of network uses: the report lists the ones used.
+_SPLIT_ONLY = ("validation_fraction", "test_fraction", "split_members")
+_FOLDS_ONLY = ("folds",)
+_CNN_ONLY = ("conv_filters", "conv_kernel", "conv_pool")
+_MLP_ONLY = ("knots",)
+
+
+def _used_settings(config: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The training settings this model used (a split's fractions are not shown for a
+    cross-fitted model, nor a convolution's kernel for a dense network)."""
+    folds = (meta.get("scheme") or {}).get("name") == "folds"
+    cnn = str(meta.get("architecture") or "").startswith("Convolutional")
+    unused = set(_SPLIT_ONLY if folds else _FOLDS_ONLY) | set(_MLP_ONLY if cnn else _CNN_ONLY)
+    if not meta.get("scheme"):  # saved before schemes: every setting, as it was
+        unused = set(_CNN_ONLY) if not cnn else set()
+    return {k: v for k, v in config.items() if k not in unused}
+
+
 def _setting(key: str, value: Any, meta: Mapping[str, Any]) -> str:
     """A training setting as a reader understands it: batch size 0 is "automatic: 64"."""
     if key == "batch_size" and not value:
         used = meta.get("batch_size_used")
         return f"automatic: {used}" if used else "automatic"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "network" and value == "auto":
+        cnn = str(meta.get("architecture") or "").startswith("Convolutional")
+        return f"auto: {'convolutional' if cnn else 'dense (no signal columns)'}"
     return str(value)
 
 
@@ -267,7 +336,9 @@ def _training(meta: Mapping[str, Any]) -> str:
     config = meta.get("config") or {}
     split = meta.get("split") or {}
     rows = [("Architecture", str(meta.get("architecture") or "multilayer perceptron"))]
-    rows += [(f"Setting: {k}", _setting(k, v, meta)) for k, v in config.items()]
+    rows += [
+        (f"Setting: {k}", _setting(k, v, meta)) for k, v in _used_settings(config, meta).items()
+    ]
     rows += [
         ("Model inputs after encoding", _num(meta.get("n_inputs"))),
         ("Epochs run", _num(meta.get("epochs_run"))),
@@ -375,7 +446,7 @@ def _subgroups(subgroups: tuple[SubgroupTable, ...], ev: BinaryEvaluation, fig: 
     body = "<p>Groups with fewer than 30 events or non-events are marked too small to judge.</p>"
     for shown in subgroups:
         column = shown.column
-        body += f"<h3>{_esc(column)}</h3>" + _frame(shown.table)
+        body += f"<h3>{_esc(column)}</h3>" + _frame(_readable(shown.table))
         body += fig(plots.subgroup_forest_figure(shown.table, ev.auroc, title=f"AUROC by {column}"))
     return body
 
@@ -394,10 +465,10 @@ def _baseline(
         )
     if comparison is not None:
         diff = comparison.to_dict()["auroc_difference"]
-        names = f"{comparison.models[0].name} − {comparison.models[1].name}"
+        names = " − ".join(_MODEL_NAMES.get(m.name, m.name) for m in comparison.models[:2])
         return (
             "<p>Both models scored on the same patients.</p>"
-            + _frame(comparison.to_frame())
+            + _frame(_readable(comparison.to_frame()))
             + _rows([(f"AUROC difference ({names}, paired bootstrap)", _ci(diff))])
         )
     baselines = meta.get("baselines") or {}
@@ -411,7 +482,8 @@ def _baseline(
     keep = [c for c in table.columns if c == "model" or pd.api.types.is_numeric_dtype(table[c])]
     return (
         "<p>Internal-validation metrics from training (same folds or split, same "
-        "preprocessing); no paired comparison on the evaluated patients.</p>" + _frame(table[keep])
+        "preprocessing); no paired comparison on the evaluated patients.</p>"
+        + _frame(_readable(table[keep]))
     )
 
 

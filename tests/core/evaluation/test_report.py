@@ -73,11 +73,28 @@ def test_binary_report_shows_the_numbers(binary, binary_report):
     assert f"{ev.calibration.slope.value:.2f}" in binary_report
     assert "Calibration slope" in binary_report
     assert f"{ev.threshold.sensitivity.value:.3f}" in binary_report
-    assert "logistic_regression" in binary_report  # the paired comparison table
+    assert "<td>Logistic regression</td>" in binary_report  # the paired comparison table
+    assert "logistic_regression" not in binary_report  # said as a reader says it
     assert "AUROC difference" in binary_report
     assert "hba1c" in binary_report and "patient_id" in binary_report  # the schema table
     used = binary[0].metadata["batch_size_used"]  # the setting 0 means "automatic"
     assert f"<th>Setting: batch_size</th><td>automatic: {used}</td>" in binary_report
+
+
+def test_binary_report_lists_the_settings_used_with_readable_headers(binary, binary_report):
+    meta = binary[0].metadata
+    folds = meta["scheme"]["name"] == "folds"
+    for key in ("validation_fraction", "test_fraction", "split_members"):
+        assert (f"<th>Setting: {key}</th>" in binary_report) is not folds, key
+    assert ("<th>Setting: folds</th>" in binary_report) is folds
+    cnn = meta["architecture"].startswith("Convolutional")
+    assert ("<th>Setting: conv_kernel</th>" in binary_report) is cnn
+    assert ("<th>Setting: knots</th>" in binary_report) is not cnn
+    for header in ("Patients", "Events", "AUROC 95 % CI, low", "Too few to judge", "Brier score"):
+        assert f"<th>{header}</th>" in binary_report, header
+    for raw in ("too_small", "auroc_ci_low", "non_events", "oe_ratio"):
+        assert f"<th>{raw}</th>" not in binary_report, raw
+    assert "<td>True</td>" not in binary_report and "<td>False</td>" not in binary_report
 
 
 def test_user_text_is_escaped_and_missing_text_is_flagged(binary_report):
