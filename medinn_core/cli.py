@@ -164,18 +164,25 @@ def _load(args: argparse.Namespace):
     return load_bundle(args.model), df
 
 
-def _note_if_trained_on(bundle, df, data: str) -> None:
-    """Say so when ``df`` is the very table the model was trained on: its metrics are then
-    apparent (in-sample) and optimistic, unlike the internal validation the app shows."""
+def _rows_to_evaluate(bundle, df, data: str):
+    """What to evaluate: ``(rows, output, baseline, label)``. On the very table the model was
+    trained on, the internal validation as the app shows it (each patient's out-of-fold output
+    and cross-fitted baselines, or the test split), not apparent in-sample metrics; on any
+    other table, the model's scores of every row (output and baseline None)."""
     from medinn_core.io import fingerprint
+    from medinn_core.train import held_out
 
-    if fingerprint(df) == bundle.metadata.get("data_fingerprint"):
-        _status(
-            f"note: '{data}' is the table this model was trained on, so these are apparent "
-            "(in-sample) metrics and optimistic. The internal validation (out-of-fold or "
-            "test split) is under 'metrics' in 'medinn info'; for an honest estimate, evaluate "
-            "on patients the model has not seen."
-        )
+    if fingerprint(df) != bundle.metadata.get("data_fingerprint"):
+        return df, None, None, f"'{data}'"
+    target = bundle.schema.target
+    found = held_out(bundle.model, df[df[target].notna()])
+    _status(
+        f"note: '{data}' is the table this model was trained on: evaluating its internal "
+        f"validation ({found.label}: patients the networks scoring them did not train on), "
+        "not in-sample scores. For an external estimate, evaluate patients from elsewhere."
+    )
+    label = f"'{data}' ({found.label})"
+    return found.rows, found.output, found.baselines.get("logistic_regression"), label
 
 
 def _check_out(path: str, option: str = "--out") -> Path:
@@ -432,10 +439,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = _check_out(args.json_out, "--json")
     _check_audit()
     bundle, df = _load(args)
-    _note_if_trained_on(bundle, df, args.data)
+    rows, output, baseline, label = _rows_to_evaluate(bundle, df, args.data)
     result = evaluate_bundle(
-        bundle, df, threshold=args.threshold, n_boot=args.bootstrap, source=f"'{args.data}'"
+        bundle,
+        rows,
+        threshold=args.threshold,
+        n_boot=args.bootstrap,
+        source=label,
+        output=output,
+        baseline=baseline,
     ).to_dict()
+    result["evaluated_on"] = label
     with _written_at_end(out) as handle:
         handle.write(json.dumps(result, indent=2).encode("utf-8"))
         _audit("evaluate", bundle, n=result["n"])
@@ -482,15 +496,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     _check_audit()
     bundle, df = _load(args)
-    _note_if_trained_on(bundle, df, args.data)
-    result = evaluate_bundle(bundle, df, n_boot=args.bootstrap, source=f"'{args.data}'")
+    rows, output, baseline, label = _rows_to_evaluate(bundle, df, args.data)
+    result = evaluate_bundle(
+        bundle, rows, n_boot=args.bootstrap, source=label, output=output, baseline=baseline
+    )
+    name = Path(args.data).name
     html = build_report(
         bundle,
         result.shown(subgroups=args.subgroup),
-        data_name=Path(args.data).name,
+        data_name=name if output is None and rows is df else f"{name} ({label.split(' (')[-1]}",
         intended_use=args.intended_use,
         limitations=args.limitations,
-        data=df,
+        data=rows,
     )
     with _written_at_end(out) as handle:
         handle.write(html.encode("utf-8"))

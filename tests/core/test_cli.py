@@ -79,14 +79,30 @@ def test_evaluate_writes_the_headline_numbers(trained, tmp_path):
     assert 0 <= result["baseline"]["auroc"]["value"] <= 1
 
 
-def test_evaluate_on_the_training_table_says_the_metrics_are_apparent(trained, tmp_path, capsys):
+def test_evaluate_on_the_training_table_evaluates_the_internal_validation(
+    trained, tmp_path, capsys
+):
+    """Not apparent in-sample metrics: the out-of-fold predictions, as the app shows them, with
+    the AUROC stored at training time, number for number."""
     out, holdout = trained
     train_csv = out.parent / "train.csv"
-    args = ["--json", str(tmp_path / "e.json"), "--bootstrap", "20"]
+    report = tmp_path / "e.json"
+    args = ["--json", str(report), "--bootstrap", "20"]
     assert main(["evaluate", str(out), str(train_csv), *args]) == 0
+    assert "is the table this model was trained on" in capsys.readouterr().err
+    result = json.loads(report.read_text())
+    info = json.loads((out / "metadata.json").read_text())
+    assert info["scheme"]["name"] == "folds"
+    assert "out-of-fold predictions" in result["evaluated_on"]
+    assert result["auroc"]["value"] == pytest.approx(info["metrics"]["auroc"], abs=1e-9)
+    assert result["n"] == info["split"]["train"]
+    html = tmp_path / "r.html"
+    assert main(["report", str(out), str(train_csv), "--out", str(html), "--bootstrap", "20"]) == 0
+    assert "out-of-fold predictions" in html.read_text()
     assert "is the table this model was trained on" in capsys.readouterr().err
     assert main(["evaluate", str(out), str(holdout), *args]) == 0
     assert "trained on" not in capsys.readouterr().err
+    assert json.loads(report.read_text())["evaluated_on"] == f"'{holdout}'"
 
 
 def test_evaluate_multiclass_and_regression_bundles(multiclass_result, regression_result, tmp_path):
