@@ -47,7 +47,8 @@ def render() -> None:
         else:
             meta = active.metadata
             label, value = state.main_metric(meta)
-            saved = "" if active.saved else " (not saved)"
+            # an unsaved model is called "unsaved model": no "(not saved)" after it as well
+            saved = "" if active.saved or "unsaved" in active.name else " (not saved)"
             st.markdown(
                 f"**{ui.plain(active.name)}**{saved}  \n"
                 f"{ui.plain(meta.get('task', '?'))} · target {ui.plain(meta.get('target', '?'))}  \n"
