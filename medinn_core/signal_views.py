@@ -23,6 +23,7 @@ from medinn_core.signals import (
     SignalGroup,
     detect_signal_groups,
     group_total,
+    mean_abs_along_trace,
     signal_contributions,
 )
 
@@ -185,25 +186,39 @@ def by_signal(expl: Explanation, groups: Sequence[SignalGroup]) -> Explanation:
 
 @dataclass(frozen=True, eq=False)
 class Saliency:
-    """One patient's trace of a signal and what each sample adds to the output.
+    """One patient's trace of a signal and what each sample adds to the output, in the unit
+    the other Explain figures use (percentage points for a risk).
 
     Attributes
     ----------
     name : the signal.
     trace : the patient's samples as recorded (``NaN`` where missing).
-    contributions : each sample's contribution, in the explanation's space.
-    total : their sum: the signal's contribution as one feature.
+    contributions : each sample's contribution, times ``factor``.
+    unit : the words for them ("Change in risk (percentage points)").
+    total : their sum in the explanation's own space: the signal's contribution as one
+        feature (its bar in the waterfall).
+    total_text : ``total`` as a signed change in words ("+11.9 percentage points").
     """
 
     name: str
     trace: np.ndarray
     contributions: np.ndarray
+    unit: str
     total: float
+    total_text: str
 
 
-def saliency(expl: Explanation, group: SignalGroup, position: int) -> Saliency:
+def saliency(
+    expl: Explanation,
+    group: SignalGroup,
+    position: int,
+    *,
+    output_unit: str = "",
+    output_name: str = "",
+) -> Saliency:
     """Patient ``position``'s trace of ``group`` and each sample's contribution, from an
-    explanation per sample (not :func:`by_signal`'s).
+    explanation per sample (not :func:`by_signal`'s); ``output_unit`` and ``output_name``
+    as in :mod:`medinn_core.explain`'s figures (``Terms.output``).
 
     Raises
     ------
@@ -212,6 +227,8 @@ def saliency(expl: Explanation, group: SignalGroup, position: int) -> Saliency:
     SchemaError
         If the explanation lacks a sample of the signal.
     """
+    from medinn_core.explain import change_text, contribution_scale
+
     n = len(expl.contributions)
     if not 0 <= int(position) < n:
         raise DataError(
@@ -222,4 +239,32 @@ def saliency(expl: Explanation, group: SignalGroup, position: int) -> Saliency:
         expl.raw_values[list(group.columns)].iloc[int(position)], errors="coerce"
     ).to_numpy(dtype=np.float64)
     values = per_sample.to_numpy(dtype=np.float64)
-    return Saliency(group.name, trace, values, float(values.sum()))
+    factor, unit = contribution_scale(expl, output_unit, output_name)
+    total = float(values.sum())
+    return Saliency(
+        group.name,
+        trace,
+        values * factor,
+        unit,
+        total,
+        change_text(expl, total, output_unit, output_name),
+    )
+
+
+def where_the_model_looks(
+    expl: Explanation, group: SignalGroup, *, output_unit: str = "", output_name: str = ""
+) -> tuple[pd.Series, str]:
+    """The patients' mean absolute contribution of each sample of ``group`` along the trace
+    (:func:`medinn_core.signals.mean_abs_along_trace`), in the unit of the other Explain
+    figures, and the words for it ("Mean absolute change in risk (percentage points)").
+
+    Raises
+    ------
+    SchemaError
+        If the explanation lacks a sample of the signal.
+    """
+    from medinn_core.explain import contribution_scale
+
+    factor, unit = contribution_scale(expl, output_unit, output_name)
+    mean_abs = mean_abs_along_trace(expl.contributions, group) * factor
+    return mean_abs, f"Mean absolute {unit[:1].lower()}{unit[1:]}"

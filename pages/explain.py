@@ -20,8 +20,8 @@ from medinn_core.figures import signal_importance_figure, signal_saliency_figure
 from medinn_core.io import Bundle
 from medinn_core.predict import patient_labels, uncertainty_sentence, unusual_values
 from medinn_core.schema import Column, Kind, Task, as_label
-from medinn_core.signal_views import by_signal, saliency
-from medinn_core.signals import SignalGroup, mean_abs_along_trace
+from medinn_core.signal_views import by_signal, saliency, where_the_model_looks
+from medinn_core.signals import SignalGroup
 
 runtime.ensure_navigation()
 
@@ -482,20 +482,19 @@ def draw_saliency(shown: Shown) -> None:
     group = signals[name]
     position = choose_patient(shown)
     try:
-        one = saliency(shown.samples, group, position)
+        one = saliency(shown.samples, group, position, **shown.terms.output)
     except MedinnError as exc:
         st.error(ui.plain(exc))
         return
     patient = shown.names.iloc[position]
-    change = explain.change_text(shown.samples, one.total, **shown.terms.output)
     st.markdown(
         ui.plain(
-            f"Patient {patient}: the {group.length} samples of '{name}' add {change} in all, "
+            f"Patient {patient}: the {group.length} samples of '{name}' add {one.total_text} in all, "
             "the signal's bar in the One patient tab."
         )
     )
     st.plotly_chart(
-        ui.plain_figure(signal_saliency_figure(one.trace, one.contributions, name)),
+        ui.plain_figure(signal_saliency_figure(one.trace, one.contributions, name, one.unit)),
         key="explain.saliency",
     )
     st.caption(
@@ -503,9 +502,9 @@ def draw_saliency(shown: Shown) -> None:
         "patient's prediction: red raises it, blue lowers it, pale adds little. Gaps are "
         "missing samples, which the model fills along the trace."
     )
-    mean_abs = mean_abs_along_trace(shown.samples.contributions, group)
+    mean_abs, unit = where_the_model_looks(shown.samples, group, **shown.terms.output)
     st.plotly_chart(
-        ui.plain_figure(signal_importance_figure(mean_abs, name)),
+        ui.plain_figure(signal_importance_figure(mean_abs, name, unit)),
         key="explain.saliency_cohort",
     )
     st.caption(

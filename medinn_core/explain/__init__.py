@@ -66,6 +66,7 @@ from medinn_core.explain._terms import (
 )
 from medinn_core.explain._wording import (
     change_text,
+    contribution_scale,
     output_parts,
     output_text,
     output_texts,
@@ -94,6 +95,7 @@ __all__ = [
     "build_explanation",
     "change_text",
     "compare_cohorts_figure",
+    "contribution_scale",
     "deeplift",
     "dense_stack_from_model",
     "dependence_figure",

@@ -174,3 +174,13 @@ def _and_list(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def contribution_scale(
+    expl: Explanation, output_unit: str = "", output_name: str = ""
+) -> tuple[float, str]:
+    """How ``expl``'s figures show a contribution: the factor its values are multiplied by
+    (100 for a risk, in percentage points) and the words of an axis or colour bar ("Change in
+    risk (percentage points)")."""
+    scale = _scale(expl, output_unit, output_name)
+    return scale.factor, scale.axis(_first_upper(scale.change))

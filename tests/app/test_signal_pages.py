@@ -231,15 +231,19 @@ def test_explain_saliency_view_colours_the_trace_by_each_samples_part(trained):
     assert set(figures) == {"explain.saliency", "explain.saliency_cohort"}
     dots = figures["explain.saliency"].data[1]
     np.testing.assert_allclose(
-        numbers(dots.marker.color), samples.contributions[sample_cols].iloc[position]
+        numbers(dots.marker.color), samples.contributions[sample_cols].iloc[position] * 100
     )
     frame = at.session_state[state.DATASET].frame
     np.testing.assert_allclose(numbers(dots.y), frame.loc[position, sample_cols].astype(float))
     cohort = figures["explain.saliency_cohort"].data[0]
     np.testing.assert_allclose(
-        numbers(cohort.y), samples.contributions[sample_cols].abs().mean(axis=0)
+        numbers(cohort.y), samples.contributions[sample_cols].abs().mean(axis=0) * 100
     )
-    assert any("48 samples of 'ecg' add" in t for t in texts(at.markdown))
+    assert "percentage points" in figures["explain.saliency_cohort"].layout.yaxis.title.text
+    assert any(
+        "48 samples of 'ecg' add" in t and "percentage points in all" in t
+        for t in texts(at.markdown)
+    )
 
 
 def test_predict_and_evaluate_work_unchanged_on_a_cnn(trained):
