@@ -266,7 +266,11 @@ def show_architecture(model) -> None:
         return
     st.markdown("**Architecture**")
     st.caption(ui.plain(arch.sentence))
-    st.dataframe(arch.table, hide_index=True)
+    st.dataframe(
+        arch.table,
+        hide_index=True,
+        column_config={"layers": st.column_config.TextColumn("layers", width="large")},
+    )
     st.caption(
         f"{arch.n_parameters:,} parameters in all. The members are trained side by side and "
         "averaged; the parts of a member add up to its output."
