@@ -39,7 +39,8 @@ class Architecture:
     table : one row per part of a member (``ARCHITECTURE_COLUMNS``): which members (every
         member when they are alike, as training builds them), the part (a signal's branch,
         the dense layers, the linear path, the spline path, or a layer every member shares),
-        its layers in order, and its trainable and fixed parameters.
+        its layers in order ("Conv1D 8 × 7": 8 filters spanning 7 samples each), and its
+        trainable and fixed parameters.
     n_members : networks in the ensemble.
     n_parameters : every parameter of the saved network: each member's parts times the
         members, plus the shared layers.
@@ -120,7 +121,7 @@ def _member_rows(
             conv = layers[f"{prefix}_conv_{i}"]
             config = conv.get_config()
             steps.append(
-                f"Conv1D {config['filters']} filters × {_first(config['kernel_size'])} "
+                f"Conv1D {config['filters']} × {_first(config['kernel_size'])} "
                 f"({config['activation']})"
             )
             params += conv.count_params()

@@ -194,7 +194,7 @@ class Saliency:
     name : the signal.
     trace : the patient's samples as recorded (``NaN`` where missing).
     contributions : each sample's contribution, times ``factor``.
-    unit : the words for them ("Change in risk (percentage points)").
+    unit : the words for them ("contribution (percentage points)").
     total : their sum in the explanation's own space: the signal's contribution as one
         feature (its bar in the waterfall).
     total_text : ``total`` as a signed change in words ("+11.9 percentage points").
@@ -245,7 +245,7 @@ def saliency(
         group.name,
         trace,
         values * factor,
-        unit,
+        f"contribution ({unit})" if unit else "contribution",
         total,
         change_text(expl, total, output_unit, output_name),
     )
@@ -256,7 +256,7 @@ def where_the_model_looks(
 ) -> tuple[pd.Series, str]:
     """The patients' mean absolute contribution of each sample of ``group`` along the trace
     (:func:`medinn_core.signals.mean_abs_along_trace`), in the unit of the other Explain
-    figures, and the words for it ("Mean absolute change in risk (percentage points)").
+    figures, and the words for it ("mean |contribution| (percentage points)").
 
     Raises
     ------
@@ -267,4 +267,4 @@ def where_the_model_looks(
 
     factor, unit = contribution_scale(expl, output_unit, output_name)
     mean_abs = mean_abs_along_trace(expl.contributions, group) * factor
-    return mean_abs, f"Mean absolute {unit[:1].lower()}{unit[1:]}"
+    return mean_abs, f"mean |contribution| ({unit})" if unit else "mean |contribution|"

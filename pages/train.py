@@ -269,11 +269,18 @@ def show_architecture(model) -> None:
     st.dataframe(
         arch.table,
         hide_index=True,
-        column_config={"layers": st.column_config.TextColumn("layers", width="large")},
+        column_config={
+            "members": st.column_config.TextColumn("members", width=80),
+            "part": st.column_config.TextColumn("part", width=200),
+            "layers": st.column_config.TextColumn("layers", width=560),
+            "parameters": st.column_config.NumberColumn("parameters", width=90),
+        },
     )
     st.caption(
-        f"{arch.n_parameters:,} parameters in all. The members are trained side by side and "
-        "averaged; the parts of a member add up to its output."
+        f"{arch.n_parameters:,} parameters in all. "
+        + ("Conv1D f × k: f filters, each spanning k samples. " if arch.kind == "cnn" else "")
+        + "The members are trained side by side and averaged; the parts of a member add up to "
+        "its output."
     )
 
 

@@ -180,7 +180,7 @@ def contribution_scale(
     expl: Explanation, output_unit: str = "", output_name: str = ""
 ) -> tuple[float, str]:
     """How ``expl``'s figures show a contribution: the factor its values are multiplied by
-    (100 for a risk, in percentage points) and the words of an axis or colour bar ("Change in
-    risk (percentage points)")."""
+    (100 for a risk) and their unit: "percentage points" for a risk, "log-odds" in log-odds,
+    the target's unit (or "") for a predicted value."""
     scale = _scale(expl, output_unit, output_name)
-    return scale.factor, scale.axis(_first_upper(scale.change))
+    return scale.factor, scale.change_unit or ("log-odds" if expl.space == "logit" else "")

@@ -186,7 +186,7 @@ def test_train_shows_the_cnn_architecture(trained):
     )
     table = table_with(at, "layers")
     branch = table.loc[table["part"] == "signal 'ecg' (48 samples)", "layers"].item()
-    assert branch.startswith("Conv1D 8 filters × 7 (relu) → average pool 4")
+    assert branch.startswith("Conv1D 8 × 7 (relu) → average pool 4")
     assert set(table["part"]) >= {"dense layers", "linear path"}
     assert set(table["members"]) == {f"each of {result.model.n_members}"}
 

@@ -45,8 +45,7 @@ def test_cnn_table_shows_each_members_conv_branch_dense_layers_and_paths(cnn):
     parts = _parts(arch)
     layers, params = parts["signal 'ecg' (48 samples)"]
     assert layers == (
-        "Conv1D 4 filters × 5 (relu) → average pool 4 → Conv1D 6 filters × 5 (relu) → "
-        "mean over the trace"
+        "Conv1D 4 × 5 (relu) → average pool 4 → Conv1D 6 × 5 (relu) → mean over the trace"
     )
     # one input channel into 4 filters, then 4 channels into 6, each with a bias per filter
     assert params == (5 * 1 * 4 + 4) + (5 * 4 * 6 + 6)

@@ -117,7 +117,7 @@ def test_saliency_is_one_patients_trace_and_its_samples_parts():
     np.testing.assert_allclose(one.contributions, [0.0, 0.05, 0.1])
     assert np.isnan(one.trace[0]) and one.trace[1] == 0.5
     assert one.total == pytest.approx(0.15)
-    assert one.unit == "Change in log-odds" and one.total_text == "+0.15"
+    assert one.unit == "contribution (log-odds)" and one.total_text == "+0.15"
     with pytest.raises(DataError, match="out of range"):
         saliency(_explanation(), GROUP, 2)
 
@@ -137,8 +137,8 @@ def test_a_risk_is_shown_in_percentage_points_as_in_the_other_explain_figures():
     one = saliency(risk, GROUP, 0)
     np.testing.assert_allclose(one.contributions, [30.0, -10.0, 20.0])
     assert one.total == pytest.approx(0.4) and one.total_text == "+40.0 percentage points"
-    assert one.unit == "Change in risk (percentage points)"
+    assert one.unit == "contribution (percentage points)"
     mean_abs, unit = where_the_model_looks(risk, GROUP)
     np.testing.assert_allclose(mean_abs, [15.0, 7.5, 15.0])
-    assert unit == "Mean absolute change in risk (percentage points)"
+    assert unit == "mean |contribution| (percentage points)"
     assert list(where_the_model_looks(logit, GROUP)[0]) == pytest.approx([0.15, 0.075, 0.15])
