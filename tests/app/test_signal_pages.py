@@ -45,6 +45,11 @@ def _heartbeat(n: int = 300, samples: int = 48, seed: int = 5) -> pd.DataFrame:
     return make_heartbeat_cohort(n, samples=samples, seed=seed)[0]
 
 
+def _walk(rng: np.random.Generator, n: int, samples: int) -> np.ndarray:
+    """Traces whose neighbouring samples are related (a random walk), as a real signal's."""
+    return rng.normal(size=(n, samples)).cumsum(axis=1)
+
+
 def _messages(at) -> str:
     return " ".join(texts(at.warning) + texts(at.error))
 
@@ -107,10 +112,11 @@ def test_several_signals_and_ordinary_columns_coexist_and_gaps_are_reported():
     rng = np.random.default_rng(0)
     n = 60
     frame = pd.DataFrame({"age": rng.integers(30, 90, n), "event": np.arange(n) % 2})
+    ecg, hr = _walk(rng, n, 20), 80 + _walk(rng, n, 24)
     for i in range(20):
-        frame[f"ecg_{i:02d}"] = rng.normal(size=n).round(3)
+        frame[f"ecg_{i:02d}"] = ecg[:, i].round(3)
     for i in range(1, 25):
-        frame[f"hr_t{i:02d}"] = rng.normal(80, 10, n).round(1)
+        frame[f"hr_t{i:02d}"] = hr[:, i - 1].round(1)
     frame.loc[[3, 4, 5], "ecg_07"] = np.nan
     at = _upload(frame)
     schema = at.session_state[state.SCHEMA]
@@ -126,13 +132,14 @@ def test_bad_signal_groups_get_clear_messages():
     rng = np.random.default_rng(1)
     n = 40
     frame = pd.DataFrame({"age": rng.integers(30, 90, n), "event": np.arange(n) % 2})
+    ecg, spo2, ppg = _walk(rng, n, 20), 97 + _walk(rng, n, 10), _walk(rng, n, 20)
     for i in range(20):
         if i != 11:  # ragged: ecg_11 is missing
-            frame[f"ecg_{i:02d}"] = rng.normal(size=n).round(3)
+            frame[f"ecg_{i:02d}"] = ecg[:, i].round(3)
     for i in range(10):  # too short to convolve
-        frame[f"spo2_{i}"] = rng.normal(97, 1, n).round(1)
+        frame[f"spo2_{i}"] = spo2[:, i].round(1)
     for i in range(20):  # one sample holds text
-        frame[f"ppg_{i:02d}"] = rng.normal(size=n).round(3)
+        frame[f"ppg_{i:02d}"] = ppg[:, i].round(3)
     frame["ppg_04"] = [f"{v}mV" for v in frame["ppg_04"]]
     at = _upload(frame)
     assert at.session_state[state.SCHEMA].signals == ()
@@ -256,3 +263,43 @@ def test_predict_and_evaluate_work_unchanged_on_a_cnn(trained):
     at = open_tab(goto(trained, "evaluate"), state.W_EVAL_TAB, "ROC")
     assert not at.exception
     assert "evaluate.roc" in charts(at)
+
+
+# -- text from the file ------------------------------------------------------------------------
+HOSTILE = "<b>x</b>[re-login](https://evil.example/s)_"
+
+
+def test_a_signal_named_as_markup_is_shown_as_text_on_every_page():
+    from .test_hostile_text import assert_no_markup, each_tab
+
+    rng = np.random.default_rng(4)
+    n = 120
+    frame = pd.DataFrame({"age": rng.integers(30, 90, n), "event": np.arange(n) % 2})
+    trace = _walk(rng, n, 20)
+    for i in range(20):
+        frame[f"{HOSTILE}{i:02d}"] = trace[:, i].round(3)
+    at = _upload(frame)
+    (group,) = at.session_state[state.SCHEMA].signals
+    assert group.name == HOSTILE.rstrip("_")
+    assert_no_markup(at)
+    first = group.columns[0]
+    at.text_input(key=f"{state.W_DATA_SIGNAL_NAME}.{first}").set_value(
+        "![i](https://evil.example/i)"
+    )
+    at.form_submit_button(key=f"{state.W_DATA_SIGNAL_RENAME}.{first}").click().run()
+    assert [g.name for g in at.session_state[state.SCHEMA].signals] == [
+        "![i](https://evil.example/i)"
+    ]
+    assert_no_markup(at)
+    goto(at, "train")
+    assert_no_markup(at)
+    at.text_input(key=state.W_TRAIN_LAYERS).set_value("4")
+    at.number_input(key=state.W_TRAIN_EPOCHS).set_value(1)
+    at.form_submit_button(key=state.W_TRAIN_SUBMIT).click().run()
+    wait_for_training(at)
+    assert at.session_state[state.TRAIN_JOB].error is None
+    assert_no_markup(at)
+    at = goto(at, "explain")
+    labels = [t.label for t in at.tabs]
+    assert labels[-1] == "Signal saliency"
+    each_tab(at, state.W_EXPLAIN_TAB, labels)

@@ -23,9 +23,9 @@ from medinn_core.signals import SignalGroup
 
 def _traces(n: int = 8, samples: int = 20, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        rng.normal(size=(n, samples)).round(3), columns=[f"ecg_{i:02d}" for i in range(samples)]
-    )
+    # A random walk: neighbouring samples are related, as in a real trace.
+    walk = rng.normal(size=(n, samples)).cumsum(axis=1).round(3)
+    frame = pd.DataFrame(walk, columns=[f"ecg_{i:02d}" for i in range(samples)])
     frame.insert(0, "pid", [f"P{i}" for i in range(n)])
     frame["age"] = rng.integers(30, 80, n)
     frame["event"] = np.arange(n) % 2
