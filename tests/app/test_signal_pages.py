@@ -222,6 +222,8 @@ def test_explain_shows_the_signal_as_one_feature(trained):
     assert bar == pytest.approx(total.iloc[position] * 100)
 
     at = open_tab(at, state.W_EXPLAIN_TAB, "Cohort comparison")
+    at.radio(key=state.W_EXPLAIN_COHORT_MODE).set_value("column").run()
+    at.selectbox(key=state.W_EXPLAIN_COHORT_COLUMN).select("sex").run()
     assert "ecg" in list(charts(at)["explain.cohorts"].data[0].y)
     at = open_tab(at, state.W_EXPLAIN_TAB, "Dependence")
     options = at.selectbox(key=state.W_EXPLAIN_FEATURE).options
