@@ -262,6 +262,11 @@ def test_predict_and_evaluate_work_unchanged_on_a_cnn(trained):
     assert len(table) == 300 and table["risk (%)"].between(0, 100).all()
     at = open_tab(at, state.W_PREDICT_TAB, "One patient: try a change")
     assert not at.exception
+    # The trace is kept as recorded: inputs for age, sex and systolic_bp, not for 48 samples.
+    fields = [w for w in at.get("number_input") if w.key.startswith(state.W_PREDICT_FIELD)]
+    assert 1 <= len(fields) <= 3
+    assert any("trace of 'ecg' (48 samples) is kept as recorded" in c for c in texts(at.caption))
+    assert any(m.label.startswith("Risk") for m in at.metric)
     at = open_tab(goto(trained, "evaluate"), state.W_EVAL_TAB, "ROC")
     assert not at.exception
     assert "evaluate.roc" in charts(at)
