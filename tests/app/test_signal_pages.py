@@ -270,6 +270,10 @@ def test_predict_and_evaluate_work_unchanged_on_a_cnn(trained):
     at = open_tab(goto(trained, "evaluate"), state.W_EVAL_TAB, "ROC")
     assert not at.exception
     assert "evaluate.roc" in charts(at)
+    at = open_tab(at, state.W_EVAL_TAB, "Subgroups")
+    assert not at.exception
+    options = at.selectbox(key=state.W_EVAL_SUBGROUP).options
+    assert "sex" in options and not any(o.startswith("ecg_") for o in options)
 
 
 # -- text from the file ------------------------------------------------------------------------
