@@ -37,6 +37,13 @@ KEEP = 4  # explanations kept per session (switching space or class back costs n
 # seconds of drawing in the browser for large tables. The widgets in tabs keep their values
 # while their tab is closed (persist_state="page").
 TABS = ("Global", "Dependence", "One patient", "What-if", "Cohort comparison")
+# A model with a signal (a trace sampled as columns) has one more: each sample's part.
+SALIENCY_TAB = "Signal saliency"
+
+
+def tabs(has_signals: bool) -> tuple[str, ...]:
+    """The Explain page's tabs for a model with or without signals."""
+    return (*TABS, SALIENCY_TAB) if has_signals else TABS
 
 
 # -- Predict -> Explain -------------------------------------------------------------------------

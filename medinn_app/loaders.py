@@ -37,6 +37,7 @@ SAMPLES = MappingProxyType(
         "toxicity.csv": "toxicity_grade",
         "messy_export.csv": "mace_1y",
         "survival.csv": "death",
+        "heartbeat.csv": "event",
     }
 )
 # Sample files whose outcome is a time to an event: the follow-up time column of each, and its

@@ -105,6 +105,7 @@ _DATA_MODULES = (
     "medinn_core.schema",
     "medinn_core.validate",
     "medinn_core.figures",
+    "medinn_core.signal_views",
     "medinn_app.tables",
     "medinn_app.loaders",
 )

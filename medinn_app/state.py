@@ -23,6 +23,7 @@ DATA_UPLOAD_ID = "medinn.data_upload_id"  # file id of the upload already read (
 SCHEMA = "medinn.schema"  # Schema of DATASET, as edited on the Data page
 SCHEMA_VERSION = "medinn.schema_version"  # bumps when SCHEMA changes, to refresh the editor
 SCHEMA_MESSAGE = "medinn.schema_message"  # an error from the last schema edit, shown once
+SIGNAL_MESSAGE = "medinn.signal_message"  # an error from the last signal edit, shown once
 ENCODED_INPUTS = "medinn.encoded_inputs"  # (frame, schema, inputs after encoding) of the
 #   Data page's last count
 TRAIN_JOB = "medinn.train_job"  # TrainingJob: queued, training in a worker, or finished
@@ -57,6 +58,11 @@ W_DATA_DATE_START = "data.date_start"  # follow-up from two dates: the start col
 W_DATA_DATE_END = "data.date_end"  # ... the end column
 W_DATA_DATE_UNIT = "data.date_unit"  # ... the unit of the time
 W_DATA_DATE_ADD = "data.date_add"  # ... the button that adds the column
+W_DATA_SIGNAL_USE = "data.signal_use"  # one signal or ordinary columns, suffixed with its first
+#   column (a signal keeps its widgets when renamed)
+W_DATA_SIGNAL_FORM = "data.signal_form"  # the rename form, suffixed with the first column
+W_DATA_SIGNAL_NAME = "data.signal_name"  # ... the new name, suffixed with the first column
+W_DATA_SIGNAL_RENAME = "data.signal_rename"  # ... its button, suffixed with the first column
 W_TRAIN_FORM = "train.form"
 W_TRAIN_EPOCHS = "train.epochs"
 W_TRAIN_PATIENCE = "train.patience"
@@ -70,6 +76,7 @@ W_TRAIN_SEED = "train.seed"
 W_TRAIN_CLASS_WEIGHT = "train.class_weight"
 W_TRAIN_SCHEME = "train.scheme"
 W_TRAIN_COVERAGE = "train.coverage"
+W_TRAIN_NETWORK = "train.network"  # auto, mlp or cnn (TrainConfig.network)
 W_TRAIN_SUBMIT = "train.submit"
 W_TRAIN_STOP = "train.stop"
 W_SAVE_FORM = "train.save_form"
@@ -234,6 +241,7 @@ W_EXPLAIN_COHORT_MODE = "explain.cohort_mode"
 W_EXPLAIN_COHORT_COLUMN = "explain.cohort_column"
 W_EXPLAIN_COHORT_A = "explain.cohort_a"  # suffixed with the column
 W_EXPLAIN_COHORT_B = "explain.cohort_b"  # suffixed with the column
+W_EXPLAIN_SIGNAL = "explain.signal"  # the signal of the saliency view
 W_PREDICT_EXPLAIN = "predict.explain"  # Predict's "Explain this patient" button
 
 # -- Evaluate page: threshold presets and a clinic's prevalence --

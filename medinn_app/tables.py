@@ -53,6 +53,9 @@ def schema_frame(schema: Schema) -> pd.DataFrame:
             role = "target"
         elif col.name == schema.id_column:
             role = "patient identifier"
+        elif (signal := schema.signal_of(col.name)) is not None:
+            sample = signal.columns.index(col.name) + 1
+            role = f"sample {sample} of {signal.length} of signal '{signal.name}'"
         rows.append(
             {
                 "column": col.name,

@@ -414,10 +414,14 @@ def signal_traces_figure(traces: pd.DataFrame, name: str, labels: Sequence[str] 
 
 
 def signal_saliency_figure(
-    trace: Sequence[float], contributions: Sequence[float], name: str
+    trace: Sequence[float],
+    contributions: Sequence[float],
+    name: str,
+    unit: str = "contribution",
 ) -> go.Figure:
     """One patient's trace, each sample coloured by its contribution to the output (red
-    raises it, blue lowers it; the scale is symmetric around 0)."""
+    raises it, blue lowers it; the scale is symmetric around 0); ``unit`` titles the colour
+    bar ("Change in risk (percentage points)")."""
     values = np.asarray(trace, dtype=np.float64)
     weights = np.asarray(contributions, dtype=np.float64)
     if values.shape != weights.shape:
@@ -442,7 +446,7 @@ def signal_saliency_figure(
                     "cmin": -limit or -1.0,
                     "cmax": limit or 1.0,
                     "size": 7,
-                    "colorbar": {"title": "contribution"},
+                    "colorbar": {"title": _plain(unit)},
                 },
                 customdata=weights,
                 hovertemplate="sample %{x}<br>value %{y:.4g}<br>contribution %{customdata:+.4g}"
@@ -454,9 +458,11 @@ def signal_saliency_figure(
     return _layout(fig, f"Signal {_plain(name)}: what each sample adds", "sample", _plain(name))
 
 
-def signal_importance_figure(mean_abs: pd.Series, name: str) -> go.Figure:
+def signal_importance_figure(
+    mean_abs: pd.Series, name: str, unit: str = "mean |contribution|"
+) -> go.Figure:
     """The cohort's mean absolute contribution along the trace
-    (:func:`medinn_core.signals.mean_abs_along_trace`)."""
+    (:func:`medinn_core.signals.mean_abs_along_trace`); ``unit`` titles the y axis."""
     fig = go.Figure(
         go.Scatter(
             x=np.asarray(mean_abs.index),
@@ -466,9 +472,7 @@ def signal_importance_figure(mean_abs: pd.Series, name: str) -> go.Figure:
             line={"color": BLUE},
         )
     )
-    return _layout(
-        fig, f"Signal {_plain(name)}: where the model looks", "sample", "mean |contribution|"
-    )
+    return _layout(fig, f"Signal {_plain(name)}: where the model looks", "sample", _plain(unit))
 
 
 def _plain(text: str) -> str:

@@ -8,6 +8,14 @@ from medinn_core import figures, units
 from medinn_core.errors import MedinnError
 from medinn_core.follow_up import likely_time_columns, with_follow_up
 from medinn_core.schema import Kind, Schema, Task, labels, likely_targets
+from medinn_core.signal_views import (
+    non_numeric_samples,
+    signal_candidates,
+    signal_problem,
+    signal_table,
+    trace_preview,
+)
+from medinn_core.signals import SignalGroup, signal_issues
 from medinn_core.validate import validate
 
 SOURCES = ("Sample file", "Upload a file")
@@ -373,6 +381,120 @@ def choose_codes(schema: Schema) -> None:
     )
 
 
+# -- signals ------------------------------------------------------------------------------------
+SIGNAL_USES = ("One signal input", "Ordinary columns")
+
+
+def _use_signal(group: SignalGroup, key: str) -> None:
+    schema = state.schema()
+    try:
+        if st.session_state[key] == SIGNAL_USES[0]:
+            new = schema.with_signals([*schema.signals, group])
+        else:
+            new = schema.without_signal(group.name)
+    except MedinnError as exc:
+        st.session_state[state.SIGNAL_MESSAGE] = str(exc)
+    else:
+        state.set_schema(new)
+
+
+def rename_signal(group: SignalGroup) -> None:
+    """The signal's name, and a button that renames it (a refused name says why)."""
+    first = group.columns[0]
+    with st.form(f"{state.W_DATA_SIGNAL_FORM}.{first}", border=False):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        name = left.text_input(
+            "Signal name", group.name, max_chars=64, key=f"{state.W_DATA_SIGNAL_NAME}.{first}"
+        )
+        pressed = right.form_submit_button(
+            "Rename", key=f"{state.W_DATA_SIGNAL_RENAME}.{first}", icon=":material/edit:"
+        )
+    if not pressed or name.strip() == group.name:
+        return
+    try:
+        state.set_schema(state.schema().with_signal_renamed(group.name, name))
+    except MedinnError as exc:
+        st.error(ui.plain(exc), icon=":material/block:")
+    else:
+        state.flash(ui.plain(f"Signal '{group.name}' is now called '{name.strip()}'."))
+        st.rerun()
+
+
+def show_signal(frame: pd.DataFrame, schema: Schema, group: SignalGroup, used: bool) -> None:
+    """One signal (``used``) or a run of columns that could be one: what it is, a few
+    patients' traces, whether it is read as one input, its name, and its gaps."""
+    first = group.columns[0]
+    with st.container(border=True):
+        st.markdown(
+            f"**{ui.plain(group.name)}**: "
+            + ui.plain(f"{group.length} samples, {first} ... {group.columns[-1]}")
+        )
+        key = f"{state.W_DATA_SIGNAL_USE}.{first}"
+        st.session_state[key] = SIGNAL_USES[0 if used else 1]  # follows the schema
+        ui.radio(
+            st,
+            "Read these columns as",
+            SIGNAL_USES,
+            horizontal=True,
+            key=key,
+            on_change=_use_signal,
+            args=(group, key),
+            help="One signal input: a convolutional network reads the trace as one input "
+            "and the explanations show it as one feature. Ordinary columns: each sample is a "
+            "number of its own, as any other column.",
+        )
+        if used:
+            rename_signal(group)
+        try:
+            traces = trace_preview(frame, group, schema.id_column)
+        except MedinnError as exc:
+            st.error(ui.plain(exc))
+            return
+        if len(traces):
+            st.plotly_chart(
+                ui.plain_figure(figures.signal_traces_figure(traces, group.name)),
+                key=f"data.signal_chart.{first}",
+            )
+        else:
+            st.warning(ui.plain(f"No patient has a sample of '{group.name}'."))
+        if used:
+            for issue in signal_issues(frame, [group]):
+                (st.error if issue[0] == "error" else st.warning)(ui.plain(issue[4]))
+
+
+def show_signals(frame: pd.DataFrame, schema: Schema) -> None:
+    """The signals medinn found (a trace sampled as many columns), the runs of columns that
+    could be one, and why some runs are not read as a signal."""
+    candidates = signal_candidates(schema)
+    odd = non_numeric_samples(schema)
+    if not (schema.signals or candidates or schema.notes or odd):
+        return
+    st.subheader("Signals")
+    st.caption(
+        "A signal is one trace sampled as many columns, such as a heartbeat in ecg_000 ... "
+        "ecg_127. Read as one input, it is convolved: the network recognises a shape wherever "
+        "it lies along the trace, and the explanations show the signal as one feature and "
+        "each sample's part. Keep each signal medinn found, rename it, or read its columns as "
+        "ordinary columns."
+    )
+    message = st.session_state.pop(state.SIGNAL_MESSAGE, None)
+    if message:
+        st.error(ui.plain(message), icon=":material/block:")
+    problem = signal_problem(schema)
+    if problem:
+        st.error(ui.plain(problem), icon=":material/block:")
+    if schema.signals:
+        st.dataframe(signal_table(schema.signals), hide_index=True)
+    for group in schema.signals:
+        show_signal(frame, schema, group, used=True)
+    for group in candidates:
+        show_signal(frame, schema, group, used=False)
+    for note in schema.notes:
+        st.warning(ui.plain(note), icon=":material/info:")
+    for text in odd:
+        st.warning(ui.plain(text), icon=":material/info:")
+
+
 # -- schema -------------------------------------------------------------------------------------
 def edit_columns(frame: pd.DataFrame, schema: Schema) -> None:
     """The schema table; an edit becomes the new schema (and reruns)."""
@@ -504,6 +626,7 @@ show_first_rows(data)
 choose_target(data.frame, schema)
 choose_units(schema)
 choose_codes(schema)
+show_signals(data.frame, schema)
 edit_columns(data.frame, schema)
 show_validation(data.frame, schema)
 show_profile(data.frame, schema)

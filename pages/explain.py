@@ -16,9 +16,12 @@ from medinn_app import explaining, runtime, state, ui
 from medinn_core import explain
 from medinn_core.errors import MedinnError
 from medinn_core.explain import METHOD_LABELS, Explanation, Terms
+from medinn_core.figures import signal_importance_figure, signal_saliency_figure
 from medinn_core.io import Bundle
 from medinn_core.predict import patient_labels, uncertainty_sentence, unusual_values
 from medinn_core.schema import Column, Kind, Task, as_label
+from medinn_core.signal_views import by_signal, saliency, where_the_model_looks
+from medinn_core.signals import SignalGroup
 
 runtime.ensure_navigation()
 
@@ -36,7 +39,8 @@ class Shown:
 
     active: Bundle
     data: state.Dataset
-    expl: Explanation
+    expl: Explanation  # each signal summed into one feature (signal_views.by_signal)
+    samples: Explanation  # each signal's samples apart, for the saliency view
     terms: Terms
     names: pd.Series  # each patient's label, by position
     space: str
@@ -45,6 +49,15 @@ class Shown:
     @property
     def task(self) -> Task:
         return Task(self.active.task)
+
+    @property
+    def signals(self) -> tuple[SignalGroup, ...]:
+        return self.active.schema.signals
+
+    def tabular(self, features) -> list[str]:
+        """``features`` without the signals (a trace has no single value to plot or edit)."""
+        names = {g.name for g in self.signals}
+        return [f for f in features if f not in names]
 
     def output_text(self, value: float) -> str:
         return explain.output_text(self.expl, value, **self.terms.output)
@@ -124,7 +137,8 @@ def explain_patients(
     shown = Shown(
         active=active,
         data=data,
-        expl=expl,
+        expl=by_signal(expl, active.schema.signals),
+        samples=expl,
         terms=explain.explanation_terms(active, class_name),
         names=patient_labels(frame, active.schema.id_column).reset_index(drop=True),
         space=space,
@@ -165,7 +179,10 @@ def draw_global(shown: Shown) -> None:
 
 def draw_dependence(shown: Shown) -> None:
     expl, terms = shown.expl, shown.terms
-    ranked = list(expl.importance().index)
+    ranked = shown.tabular(expl.importance().index)
+    if not ranked:
+        st.info("The model has no input but its signals: see their saliency.")
+        return
     left, right = st.columns(2)
     feature = ui.selectbox(
         left, "Feature", ranked, key=state.W_EXPLAIN_FEATURE, persist_state="page"
@@ -261,7 +278,7 @@ def edit_values(shown: Shown, position: int, row: pd.DataFrame) -> dict:
     """The form of the values to change, prefilled with the patient's (None stands for
     missing): the values the user changed, by feature."""
     schema, model, token = shown.active.schema, shown.active.model, shown.data.token
-    strongest = list(
+    strongest = shown.tabular(
         shown.expl.contributions.iloc[position].abs().sort_values(ascending=False).index
     )
     picked = ui.multiselect(
@@ -304,8 +321,11 @@ def draw_what_if(shown: Shown, position: int) -> None:
     values.update({name: np.nan if v is None else v for name, v in changed.items()})
     edited = pd.DataFrame([values], index=row.index)
     try:
-        new = explain.explain_bundle(
-            shown.active, edited, space=shown.space, class_name=shown.class_name
+        new = by_signal(
+            explain.explain_bundle(
+                shown.active, edited, space=shown.space, class_name=shown.class_name
+            ),
+            shown.signals,
         )
     except MedinnError as exc:
         st.error(ui.plain(exc))
@@ -445,6 +465,55 @@ def draw_cohorts(shown: Shown) -> None:
             )
 
 
+# -- signals ------------------------------------------------------------------------------------
+def draw_saliency(shown: Shown) -> None:
+    """A signal's part, sample by sample: the chosen patient's trace coloured by what each
+    sample adds, and where along the trace the model looks over all the patients."""
+    signals = {g.name: g for g in shown.signals}
+    names = list(signals)
+    name = ui.selectbox(
+        st,
+        "Signal",
+        names,
+        key=state.W_EXPLAIN_SIGNAL,
+        persist_state="page",
+        disabled=len(names) == 1,
+    )
+    group = signals[name]
+    position = choose_patient(shown)
+    try:
+        one = saliency(shown.samples, group, position, **shown.terms.output)
+    except MedinnError as exc:
+        st.error(ui.plain(exc))
+        return
+    patient = shown.names.iloc[position]
+    st.markdown(
+        ui.plain(
+            f"Patient {patient}: the {group.length} samples of '{name}' add {one.total_text} in all, "
+            "the signal's bar in the One patient tab."
+        )
+    )
+    st.plotly_chart(
+        ui.plain_figure(signal_saliency_figure(one.trace, one.contributions, name, one.unit)),
+        key="explain.saliency",
+    )
+    st.caption(
+        "Each dot is a sample of the trace as recorded, coloured by what it adds to this "
+        "patient's prediction: red raises it, blue lowers it, pale adds little. Gaps are "
+        "missing samples, which the model fills along the trace."
+    )
+    mean_abs, unit = where_the_model_looks(shown.samples, group, **shown.terms.output)
+    st.plotly_chart(
+        ui.plain_figure(signal_importance_figure(mean_abs, name, unit)),
+        key="explain.saliency_cohort",
+    )
+    st.caption(
+        f"The mean absolute contribution of each sample over the {len(shown.names):,} "
+        "patients: where along the trace the model looks. A shape that moves along the "
+        "trace spreads its weight over the places where it occurs."
+    )
+
+
 # -- inputs -------------------------------------------------------------------------------------
 def draw_inputs(active: Bundle) -> None:
     inputs = explain.model_inputs(active)
@@ -457,9 +526,10 @@ def draw_inputs(active: Bundle) -> None:
 
 
 def draw_tabs(shown: Shown) -> None:
-    """Only the open tab is drawn; One patient and What-if share the chosen patient."""
-    overview, dependence, one, what_if, cohorts = st.tabs(
-        explaining.TABS, key=state.W_EXPLAIN_TAB, on_change="rerun"
+    """Only the open tab is drawn; One patient, What-if and Signal saliency (a model with a
+    signal) share the chosen patient."""
+    overview, dependence, one, what_if, cohorts, *signal = st.tabs(
+        explaining.tabs(bool(shown.signals)), key=state.W_EXPLAIN_TAB, on_change="rerun"
     )
     explaining.check_patient(len(shown.expl.output))
     if overview.open:
@@ -478,6 +548,9 @@ def draw_tabs(shown: Shown) -> None:
     if cohorts.open:
         with cohorts:
             draw_cohorts(shown)
+    if signal and signal[0].open:
+        with signal[0]:
+            draw_saliency(shown)
 
 
 st.title("Explain")

@@ -245,6 +245,8 @@ def model_card(picked: str, meta: dict) -> None:
             else ""
         )
     )
+    if meta.get("architecture"):
+        st.markdown(f"**Architecture**: {ui.plain(meta['architecture'])}")
     survival_card(meta)
     scheme = meta.get("scheme") or {}
     folds = scheme.get("name") == "folds"

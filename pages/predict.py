@@ -234,13 +234,26 @@ def choose_patient(scoring: Scoring, frame: pd.DataFrame, source: str):
 
 
 def edited_patient(active: Bundle, row: pd.Series, row_id) -> pd.DataFrame:
-    """The patient's values, one input a feature prefilled from ``row``, as a one-row table."""
-    values = {}
+    """The patient's values, one input a feature prefilled from ``row``, as a one-row table.
+    A signal's samples (a trace sampled as columns) are kept as recorded: a trace is not
+    edited one sample at a time."""
+    signals = active.schema.signals
+    in_signal = {c for g in signals for c in g.columns}
+    values = {name: row.get(name) for name in in_signal}
     columns = st.columns(4)
-    for i, col in enumerate(active.schema.features):
+    editable = [col for col in active.schema.features if col.name not in in_signal]
+    for i, col in enumerate(editable):
         key = f"{state.W_PREDICT_FIELD}.{row_id}.{col.name}"
         with columns[i % 4]:
             values[col.name] = ui.value_input(col, row.get(col.name), active.model, key)
+    if signals:
+        kept = ", ".join(f"'{g.name}' ({g.length} samples)" for g in signals)
+        st.caption(
+            ui.plain(
+                f"The trace of {kept} is kept as recorded; Explain's Signal saliency shows what "
+                "each sample adds."
+            )
+        )
     return pd.DataFrame([values])
 
 

@@ -5,6 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from medinn_app import audit, loaders, runtime, state, tables, training, ui
+from medinn_core.architecture import describe_architecture, network_choices
 from medinn_core.config import ACTIVATIONS, SCHEMES, TrainConfig
 from medinn_core.errors import MedinnError
 from medinn_core.figures import history_figure
@@ -62,10 +63,29 @@ def describe_split(data: state.Dataset, schema, report) -> None:
     )
 
 
-def settings_form() -> TrainConfig | None:
+def choose_network(schema) -> str:
+    """The network to train (auto, dense, convolutional), what "auto" builds for this data
+    and why; the convolutional network is offered only when the data has a signal."""
+    choices = network_choices(schema)
+    network = ui.selectbox(
+        st,
+        "Network",
+        choices.options,
+        format_func=choices.label,
+        key=state.W_TRAIN_NETWORK,
+        help="Dense network (MLP): dense layers read every input column. Convolutional "
+        "network (CNN): a 1-D convolutional branch reads each signal's trace and recognises a "
+        "shape wherever it lies along it; dense layers join it with the other columns.",
+    )
+    st.caption(ui.plain(choices.reason))
+    return network
+
+
+def settings_form(schema) -> TrainConfig | None:
     """The settings the user submitted, or None when Train was not pressed; a setting that
     is not allowed ends the page with its message."""
     with st.form(state.W_TRAIN_FORM):
+        network = choose_network(schema)
         left, right = st.columns(2)
         epochs = ui.number_input(
             left, "Maximum epochs", 1, 2000, DEFAULTS.epochs, key=state.W_TRAIN_EPOCHS
@@ -164,6 +184,7 @@ def settings_form() -> TrainConfig | None:
             seed=int(seed),
             scheme=scheme,
             coverage=float(coverage),
+            network=network,
         )
     except MedinnError as exc:
         st.error(ui.plain(exc))
@@ -223,6 +244,7 @@ def show_result(result) -> None:
             "average precision, accuracy and R²; lower is better for the Brier score, MAE and "
             f"RMSE. The baselines are fitted {same} with the same preprocessing."
         )
+    show_architecture(model)
     st.plotly_chart(
         ui.plain_figure(history_figure(result.history, best_epoch=model.best_epoch_)),
         key="train.history_chart",
@@ -231,6 +253,35 @@ def show_result(result) -> None:
         with st.expander(f"{len(result.report.warnings)} data warning(s) stored with the model"):
             for issue in result.report.warnings:
                 st.warning(ui.plain(issue.message))
+
+
+def show_architecture(model) -> None:
+    """What the trained network is made of, read from the network itself: the sentence the
+    report prints and, per member, each signal's convolutional branch, the dense layers and
+    the linear path."""
+    try:
+        arch = describe_architecture(model)
+    except MedinnError as exc:
+        st.caption(ui.plain(exc))
+        return
+    st.markdown("**Architecture**")
+    st.caption(ui.plain(arch.sentence))
+    st.dataframe(
+        arch.table,
+        hide_index=True,
+        column_config={
+            "members": st.column_config.TextColumn("members", width=80),
+            "part": st.column_config.TextColumn("part", width=200),
+            "layers": st.column_config.TextColumn("layers", width=560),
+            "parameters": st.column_config.NumberColumn("parameters", width=90),
+        },
+    )
+    st.caption(
+        f"{arch.n_parameters:,} parameters in all. "
+        + ("Conv1D f × k: f filters, each spanning k samples. " if arch.kind == "cnn" else "")
+        + "The members are trained side by side and averaged; the parts of a member add up to "
+        "its output."
+    )
 
 
 def save_form(result, data: state.Dataset) -> None:
@@ -272,7 +323,7 @@ schema = ui.require_target()
 show_job(st.session_state.get(state.TRAIN_JOB))
 report = check_data(data, schema)
 describe_split(data, schema, report)
-config = settings_form()
+config = settings_form(schema)
 if config is not None:
     start_training(data, schema, report, config)
 result = st.session_state.get(state.TRAIN_RESULT)

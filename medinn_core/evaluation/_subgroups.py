@@ -163,9 +163,10 @@ def age_bands(series: pd.Series, edges: Any) -> pd.Series:
 def subgroup_columns(schema: Schema, frame: pd.DataFrame) -> list[str]:
     """Columns of ``frame`` to split patients by: the model's inputs first (in the schema's
     order), then the other categorical, binary and numeric columns of the schema. The target
-    and the patient identifier are never offered."""
-    skip = {schema.target, schema.id_column}
-    names = [c for c in schema.feature_names if c in frame.columns]
+    and the patient identifier are never offered, nor a signal's samples (one sample of a
+    trace is no way to group patients)."""
+    skip = {schema.target, schema.id_column} | {c for g in schema.signals for c in g.columns}
+    names = [c for c in schema.feature_names if c in frame.columns and c not in skip]
     names += [
         c.name
         for c in schema.columns

@@ -68,6 +68,7 @@ from medinn_core.explain._terms import (
 )
 from medinn_core.explain._wording import (
     change_text,
+    contribution_scale,
     output_parts,
     output_text,
     output_texts,
@@ -97,6 +98,7 @@ __all__ = [
     "build_explanation",
     "change_text",
     "compare_cohorts_figure",
+    "contribution_scale",
     "deeplift",
     "dense_stack_from_model",
     "dependence_figure",

@@ -174,3 +174,13 @@ def _and_list(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def contribution_scale(
+    expl: Explanation, output_unit: str = "", output_name: str = ""
+) -> tuple[float, str]:
+    """How ``expl``'s figures show a contribution: the factor its values are multiplied by
+    (100 for a risk) and their unit: "percentage points" for a risk, "log-odds" in log-odds,
+    the target's unit (or "") for a predicted value."""
+    scale = _scale(expl, output_unit, output_name)
+    return scale.factor, scale.change_unit or ("log-odds" if expl.space == "logit" else "")

@@ -65,3 +65,16 @@ def test_subgroup_columns_put_the_inputs_first_and_never_the_target_or_the_id():
     )
     assert subgroup_columns(schema, frame) == ["age", "sex", "site"]
     assert subgroup_columns(schema, frame.drop(columns="sex")) == ["age", "site"]
+
+
+def test_subgroup_columns_never_offer_a_signals_samples():
+    rng = np.random.default_rng(0)
+    trace = rng.normal(size=(30, 16)).cumsum(axis=1)  # related neighbours, as a real trace
+    frame = pd.DataFrame(trace, columns=[f"ecg_{i:02d}" for i in range(16)])
+    frame["sex"] = ["female", "male"] * 15
+    frame["event"] = [0, 1, 1] * 10
+    schema = infer_schema(frame, "event")
+    assert [g.name for g in schema.signals] == ["ecg"]
+    assert subgroup_columns(schema, frame) == ["sex"]
+    flat = schema.without_signal("ecg")
+    assert subgroup_columns(flat, frame) == [*(f"ecg_{i:02d}" for i in range(16)), "sex"]
