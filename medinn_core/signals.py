@@ -33,12 +33,13 @@ _SUFFIX = re.compile(r"^(.*?\D)(\d+)$")
 #: over the patients, reaches this. Unrelated columns give about 0 (|r| within 3 / sqrt(rows)
 #: for one pair, and the median over 15 or more pairs is tighter still: under 0.1 from 40
 #: rows); a trace's neighbouring samples share its slow parts (baseline, waves several
-#: samples wide, a patient's level): 0.6 to 0.9 on the heartbeat cohort and near 1 for
-#: hourly vital signs. 0.3 sits well clear of both.
+#: samples wide, a patient's level): 0.56 on the heartbeat cohort (its R spikes span about
+#: two samples), 0.93 for hourly heart rates (tests/core/test_signals.py), 0.00 for the
+#: cardiology cohort's 24 noise labs. 0.3 sits well clear of both sides.
 MIN_NEIGHBOUR_CORRELATION = 0.3
 # Below this many rows the correlation cannot tell related from unrelated; names decide.
 _MIN_CORRELATION_ROWS = 20
-# The correlation reads the first rows only, so a large upload costs no more than this.
+# The correlation reads at most this many rows (evenly spaced), so a large upload costs no more.
 _CORRELATION_ROWS = 5_000
 
 
