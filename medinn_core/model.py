@@ -755,16 +755,30 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+#: Rows per call when a convolutional network scores: its activations (rows x samples x
+#: filters, per member) stay in the CPU's cache. With Keras' compiled call
+#: (``predict_on_batch``) 2,048 rows scored 5-member CNNs about 6x as fast as one eager call
+#: on 20,000 rows (benchmarks/RESULTS.md, issue 15).
+CNN_SCORING_ROWS = 2_048
+
+
 def _call(network, x: np.ndarray, batch: int, fixed_shape: bool):
     """``network`` on the rows of ``x`` in batches, as float64 (see :meth:`raw_output`): one
-    array, or a tuple of arrays for a network with several outputs."""
+    array, or a tuple of arrays for a network with several outputs.
+
+    A convolutional network (its ``sequence`` layer, :mod:`medinn_core.network`) runs
+    compiled, ``predict_on_batch``, in batches of at most :data:`CNN_SCORING_ROWS`: eagerly,
+    TensorFlow runs each member's small convolutions op by op, several times slower."""
+    compiled = any(layer.name == "sequence" for layer in network.layers)
+    if compiled:
+        batch = min(batch, CNN_SCORING_ROWS)
     parts = []
     for i in range(0, len(x), batch):
         part = x[i : i + batch]
         n = len(part)
         if fixed_shape and n < batch:
             part = np.concatenate([part, np.zeros((batch - n, x.shape[1]), x.dtype)])
-        out = network([part], training=False)
+        out = network.predict_on_batch([part]) if compiled else network([part], training=False)
         outs = out if isinstance(out, list | tuple) else (out,)
         parts.append([np.asarray(o, dtype=np.float64)[:n] for o in outs])
     joined = tuple(np.concatenate(column) for column in zip(*parts, strict=True))

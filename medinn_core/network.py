@@ -142,6 +142,8 @@ def _members_graph(
     cnn = uses_cnn(config, signals)
     if cnn:
         tabular, traces = _signal_views(inputs, n_inputs, signals)
+        if config.l2 > 0:
+            penalty = keras.regularizers.L2(config.l2 * CNN_L2_FACTOR)
     basis = None
     if knots is not None and len(knots):
         layer = keras.layers.Dense(
@@ -190,6 +192,16 @@ def _members_graph(
     return inputs, terms
 
 
+#: A convolutional member's kernels, convolutions and dense layers alike, take this share of
+#: ``config.l2``. A few shared taps carry each filter, and the mean of a filter over the trace
+#: is small where the shape it finds is brief, so the dense layers that read it need large
+#: weights: with the dense network's penalty on the kernels AUROC fell to 0.59 (against 0.87)
+#: on the one-beat heartbeat cohort, and with it on the dense layers of 5 cross-fitted
+#: members (whose loss is the members' mean, so the penalty weighs 5 times as much as on one
+#: network) to 0.55 against 0.91 on the notched-T-wave cohort (``benchmarks/RESULTS.md``).
+CNN_L2_FACTOR = 0.1
+
+
 def uses_cnn(config: TrainConfig, signals: tuple[tuple[str, int, int], ...]) -> bool:
     """Whether the members are convolutional: ``config.network`` is ``"cnn"``, or ``"auto"``
     with a signal group among the inputs.
@@ -230,12 +242,10 @@ def _signal_views(inputs: Any, n_inputs: int, signals: tuple[tuple[str, int, int
 def _conv_branches(k: int, tabular: Any, traces: list[Any], config: TrainConfig):
     """Member ``k``'s convolutional branches joined with the tabular inputs.
 
-    The kernels take a tenth of ``config.l2``: a few shared taps carry each filter, and the
-    dense layers' penalty held them near zero (AUROC 0.59 against 0.87 on the heartbeat
-    cohort, ``benchmarks/RESULTS.md``)."""
+    The kernels take ``CNN_L2_FACTOR`` times ``config.l2`` (see there)."""
     import keras
 
-    penalty = keras.regularizers.L2(config.l2 / 10) if config.l2 > 0 else None
+    penalty = keras.regularizers.L2(config.l2 * CNN_L2_FACTOR) if config.l2 > 0 else None
     parts = [] if tabular is None else [tabular]
     last = len(config.conv_filters) - 1
     for g, trace in enumerate(traces):

@@ -902,7 +902,9 @@ def infer_schema(
 
     A ``time_column`` (follow-up time) makes a survival task whose target is the event column;
     ``horizon`` is the time risks are predicted by (default: see
-    :func:`medinn_core.survival.default_horizon`).
+    :func:`medinn_core.survival.default_horizon`). Runs of numeric columns such as
+    ``ecg_000 ... ecg_127`` become signal groups when their neighbouring samples are related
+    in ``df`` (:func:`medinn_core.signals.detect_signal_groups`).
 
     Raises
     ------
@@ -928,8 +930,11 @@ def infer_schema(
         raise SchemaError("A follow-up time column needs an event column as the target.")
     roles = {schema.target, schema.id_column, schema.time_column}
     groups, notes = detect_signal_groups(
-        (c.name, c.is_feature and c.kind == Kind.NUMERIC and c.name not in roles)
-        for c in schema.columns
+        (
+            (c.name, c.is_feature and c.kind == Kind.NUMERIC and c.name not in roles)
+            for c in schema.columns
+        ),
+        df,
     )
     if groups or notes:
         schema = replace(schema, signals=groups, notes=(*schema.notes, *notes))

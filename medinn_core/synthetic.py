@@ -473,31 +473,62 @@ def survival_true_log_hazard(df: pd.DataFrame) -> np.ndarray:
     return _linear(df, SURVIVAL_MODEL)
 
 
-# Heartbeat cohort: one beat per trace at a random place; the outcome follows the signed
-# amplitude of a biphasic T wave (up then down, or down then up) that trails the R spike by
-# HEARTBEAT_T_LAG samples, wherever the beat lies, plus age and sex. The biphasic wave adds
-# nothing to the trace's sum, so no weighted sum of samples that ignores position can read it:
-# a network must find the shape along the trace; a dense network sees a different input column
-# for every position.
+# Heartbeat cohort: a 3.2-second rhythm strip of one lead sampled at 40 Hz (128 samples), with
+# three to five beats at the patient's heart rate (so the beats lie at different places in every
+# trace) and a T wave after each R spike. Some T waves are notched (bifid), a repolarisation
+# abnormality: notched T waves mark long-QT syndrome type 2 and drugs that block the hERG
+# potassium channel, and they herald torsades de pointes. The outcome follows the share of the
+# strip's T waves that are notched. A notched T wave has the same area and the same energy as a
+# smooth one, so neither the trace's sum nor its sum of squares reads the notch: a model must
+# recognise the shape wherever the beats fall. A convolution does that once for every place; a
+# dense network must learn it anew at each place.
 HEARTBEAT_SAMPLES = 128
-HEARTBEAT_T_LAG = 12
+#: Samples per second of the heartbeat trace.
+HEARTBEAT_RATE = 40
 HEARTBEAT_MODEL: tuple[Term, ...] = (
     ("intercept", -0.6, lambda d: 1.0),
-    ("t_wave_minus_0_3_per_0_25", -2.2, lambda d: (d["t_wave"] - 0.3) / 0.25),
+    ("notched_share_minus_0_5_per_0_25", 1.8, lambda d: (d["notched_share"] - 0.5) / 0.25),
     ("age_minus_60_per_10", 0.35, lambda d: (d["age"] - 60) / 10),
     ("sex_M", 0.4, lambda d: d["sex"] == "M"),
 )
+# The T wave, in standard deviations u of a Gaussian hump of _T_WIDTH samples: smooth,
+# exp(-u^2/2); notched, (1 + b w) exp(-u^2/2) - b exp(-u^2/(2 w^2)), a narrow dip of width w at
+# its centre. For the one depth b != 0 given by _notch_depth, both have the same area and the
+# same energy.
+_T_WIDTH = 2.2
+_NOTCH_WIDTH = 0.45
 
 
-def _biphasic(u: np.ndarray) -> np.ndarray:
-    """``-u exp(-u^2 / 2)`` scaled to peaks of +-1: up before its centre, down after."""
-    return -u * np.exp(0.5 - 0.5 * u * u)
+def _notch_depth(w: float) -> float:
+    """The depth ``b`` at which the notched T wave's energy equals the smooth one's (its area
+    is equal for every ``b``): the non-zero root of the energy's difference, a quadratic."""
+    root_pi, cross = np.sqrt(np.pi), np.sqrt(2 * np.pi / (1 + w**-2))
+    return float((2 * cross - 2 * w * root_pi) / (root_pi * (w * w + w) - 2 * w * cross))
+
+
+def _t_wave(u: np.ndarray, notched: np.ndarray) -> np.ndarray:
+    """T waves ``(rows, samples)`` at ``u`` standard deviations from their centres, notched
+    where ``notched`` (per row) is True; peak 1 when smooth."""
+    b = _notch_depth(_NOTCH_WIDTH) * notched[:, None]
+    return (1 + b * _NOTCH_WIDTH) * np.exp(-0.5 * u**2) - b * np.exp(-0.5 * (u / _NOTCH_WIDTH) ** 2)
 
 
 def make_heartbeat_cohort(
     n: int, *, samples: int = HEARTBEAT_SAMPLES, seed: int = 0
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Simulate patients with one heartbeat each, sampled as ``ecg_000 ...`` columns.
+    """Simulate patients with a rhythm strip each, sampled as ``ecg_000 ...`` columns.
+
+    Each trace is one lead at :data:`HEARTBEAT_RATE` samples per second: beats at the
+    patient's heart rate (50 to 110 per minute, varying 3 % from beat to beat) from a random
+    start, each a P wave, a QRS complex and a T wave whose delay after the R spike shortens
+    with the heart rate (as the QT interval does). Each T wave is smooth or notched (bifid):
+    each patient has a propensity (0 to 1) and each beat is notched with that probability.
+    The share of notched T waves in the strip drives the outcome (``HEARTBEAT_MODEL``) with
+    age and sex. Notched T waves mark an abnormal repolarisation (long-QT syndrome type 2,
+    hERG-blocking drugs) and foretell torsades de pointes; a cardiologist reads them beat by
+    beat, wherever the beats fall. A notched T wave has the area and the energy of a smooth
+    one, so no sum of the samples (or of their squares) reads it (see the comment above
+    ``HEARTBEAT_SAMPLES``).
 
     Parameters
     ----------
@@ -508,11 +539,10 @@ def make_heartbeat_cohort(
     Returns
     -------
     frame : ``patient_id``, age (years), sex (F/M), systolic_bp (mmHg, no effect), the trace
-        ``ecg_000`` ... (mV: an R spike at a random place, a T wave ``HEARTBEAT_T_LAG``
-        samples after it whose amplitude drives the outcome, baseline wander and noise), and
-        the outcome ``event`` (0/1).
+        ``ecg_000`` ... (mV, with baseline wander and noise), and the outcome ``event`` (0/1).
     true_risk : each patient's true probability of the event (``HEARTBEAT_MODEL``), for the
-        oracle AUROC; the T wave's amplitude is not a column.
+        oracle AUROC; the share of notched T waves (those whose centre lies in the strip) is
+        not a column.
 
     Raises
     ------
@@ -531,21 +561,37 @@ def make_heartbeat_cohort(
         }
     )
     t = np.arange(samples, dtype=np.float64)[None, :]
-    r_at = trace_rng.integers(6, samples - HEARTBEAT_T_LAG - 10, n)[:, None]
-    t_wave = trace_rng.normal(0.3, 0.25, n)
-    r_height = trace_rng.uniform(0.8, 1.2, n)[:, None]
+    rr = 60 * HEARTBEAT_RATE / trace_rng.uniform(50, 110, n)  # samples between beats
+    propensity = trace_rng.uniform(0, 1, n)
+    t_height = trace_rng.uniform(0.25, 0.4, n)
+    r_height = trace_rng.uniform(0.8, 1.3, n)
     wander = 0.1 * np.sin(
-        2 * np.pi * (t / samples * trace_rng.uniform(0.5, 1.5, (n, 1)) + trace_rng.random((n, 1)))
+        2 * np.pi * (t / samples * trace_rng.uniform(0.3, 1.0, (n, 1)) + trace_rng.random((n, 1)))
     )
-    trace = (
-        r_height * np.exp(-0.5 * ((t - r_at) / 1.2) ** 2)
-        + t_wave[:, None] * _biphasic((t - r_at - HEARTBEAT_T_LAG) / 3.0)
-        + wander
-        + trace_rng.normal(0, 0.05, (n, samples))
+    trace = wander + trace_rng.normal(0, 0.03, (n, samples))
+    # beats from one interval before the trace to its end; the first falls at a random phase
+    n_beats = int(np.ceil(samples / rr.min())) + 2
+    gaps = rr[:, None] * (1 + trace_rng.normal(0, 0.03, (n, n_beats)))
+    r_at = np.cumsum(gaps, axis=1) - rr[:, None] * (1 + trace_rng.random((n, 1)))
+    t_lag = 0.3 * HEARTBEAT_RATE * np.sqrt(gaps / HEARTBEAT_RATE)  # Bazett: QT ~ sqrt(RR)
+    notched = trace_rng.random((n, n_beats)) < propensity[:, None]
+    beat_size = 1 + trace_rng.normal(0, 0.05, (n, n_beats))
+    for b in range(n_beats):
+        d = t - r_at[:, b : b + 1]  # samples after this beat's R spike
+        size = beat_size[:, b : b + 1]
+        trace += size * 0.12 * np.exp(-0.5 * ((d + 6.5) / 1.5) ** 2)  # P wave
+        trace += size * r_height[:, None] * np.exp(-0.5 * (d / 0.8) ** 2)  # R spike
+        trace -= size * 0.2 * np.exp(-0.5 * ((d - 1.6) / 0.7) ** 2)  # S wave
+        u = (d - t_lag[:, b : b + 1]) / _T_WIDTH
+        trace += size * t_height[:, None] * _t_wave(u, notched[:, b])
+    t_at = r_at + t_lag
+    seen = (t_at >= 0) & (t_at <= samples - 1)
+    share = np.where(
+        seen.any(axis=1), (notched & seen).sum(axis=1) / np.maximum(seen.sum(axis=1), 1), propensity
     )
     width = max(3, len(str(samples - 1)))
     ecg = pd.DataFrame(np.round(trace, 2), columns=[f"ecg_{i:0{width}d}" for i in range(samples)])
-    terms = frame.assign(t_wave=t_wave)
+    terms = frame.assign(notched_share=share)
     risk = _expit(_linear(terms, HEARTBEAT_MODEL))
     frame = pd.concat([frame, ecg], axis=1)
     frame["event"] = (event_rng.random(n) < risk).astype(np.int64)

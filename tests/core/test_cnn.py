@@ -119,3 +119,22 @@ def test_bundle_reloads_exports_imports_and_refuses_tampering(
     (copy / "model.keras").write_bytes(bytes(raw))
     with pytest.raises(BundleError, match="model.keras does not match its checksum"):
         load_bundle(copy)
+
+
+def test_scoring_compiled_in_batches_gives_the_networks_numbers(cnn_result, heartbeat):
+    from medinn_core.model import CNN_SCORING_ROWS
+    from medinn_core.network import member_network
+
+    model = cnn_result.model
+    df = heartbeat[0]
+    x = np.tile(model.transform(df), (CNN_SCORING_ROWS // len(df) + 2, 1))  # several batches
+    assert len(x) > CNN_SCORING_ROWS
+    eager = np.asarray(model.model_([x], training=False), dtype=np.float64)
+    np.testing.assert_allclose(model.raw_output(x), eager, atol=1e-6)
+    out, members = model.output_and_members(x)
+    np.testing.assert_allclose(out, eager, atol=1e-6)
+    logits = np.asarray(member_network(model.model_)([x], training=False), dtype=np.float64)
+    np.testing.assert_allclose(members, 1 / (1 + np.exp(-logits)), atol=1e-6)
+    # fixed-shape batches: a row scores the same to the bit alone or among others
+    alone = model.raw_output(x[5:6], fixed_shape=True)
+    assert np.array_equal(alone, model.raw_output(x, fixed_shape=True)[5:6])

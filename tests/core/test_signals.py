@@ -7,13 +7,27 @@ import pytest
 from medinn_core.errors import SchemaError
 from medinn_core.preprocess import Preprocessor
 from medinn_core.schema import Schema, infer_schema
-from medinn_core.signals import SignalGroup, fill_traces, group_total
+from medinn_core.signals import (
+    MIN_NEIGHBOUR_CORRELATION,
+    SignalGroup,
+    detect_signal_groups,
+    fill_traces,
+    group_total,
+    neighbour_correlation,
+)
+from medinn_core.synthetic import make_cardiology_cohort, make_heartbeat_cohort
 from medinn_core.validate import validate
 
 
 def _frame(n=40, samples=20, prefix="ecg_", seed=0):
+    """A trace per row: each sample 0.8 times the one before plus fresh noise (standard
+    normal at every sample, neighbours correlated 0.8), as a slow signal is."""
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({f"{prefix}{i:03d}": rng.normal(size=n) for i in range(samples)})
+    trace = np.empty((n, samples))
+    trace[:, 0] = rng.normal(size=n)
+    for i in range(1, samples):
+        trace[:, i] = 0.8 * trace[:, i - 1] + 0.6 * rng.normal(size=n)
+    df = pd.DataFrame({f"{prefix}{i:03d}": trace[:, i] for i in range(samples)})
     df["age"] = rng.normal(60, 10, n).round()
     df["sex"] = rng.choice(["m", "f"], n)
     df["y"] = np.tile([0, 1], n // 2)
@@ -119,3 +133,49 @@ def test_a_sample_is_unusual_by_the_whole_trace_range():
     low, high = pre.training_range("ecg_003")
     assert (low, high) == pre.training_range("ecg_017")
     assert low < -2 and 2 < high < 3
+
+
+# -- a run of columns is a signal only when neighbouring samples are related ----------------
+
+
+def test_independent_lab_columns_are_not_a_signal_and_the_note_says_why():
+    df = make_cardiology_cohort(500, seed=2, n_noise_features=24)
+    schema = infer_schema(df, "mace_1y", id_column="patient_id")
+    assert schema.signals == ()
+    (note,) = [n for n in schema.notes if "'lab_01'" in n]
+    assert "'lab_24'" in note and "neighbouring samples are unrelated" in note
+    assert "group them by hand" in note
+    r = neighbour_correlation(df, [f"lab_{k:02d}" for k in range(1, 25)])
+    assert abs(r) < 0.1 and f"median correlation {round(r, 2) + 0.0:.2f}" in note
+    # a name-only call (no data) still groups by the names alone
+    names = [(c, c.startswith("lab_")) for c in df.columns]
+    (group,) = detect_signal_groups(names)[0]
+    assert group.name == "lab" and group.length == 24
+
+
+def test_the_heartbeat_trace_is_a_signal():
+    df, _ = make_heartbeat_cohort(300, seed=1)
+    schema = infer_schema(df, "event", id_column="patient_id")
+    (group,) = schema.signals
+    assert group.length == 128
+    assert neighbour_correlation(df, group.columns) > 1.5 * MIN_NEIGHBOUR_CORRELATION
+
+
+def test_a_smooth_48_hour_vital_sign_is_a_signal():
+    rng = np.random.default_rng(3)
+    n, hours = 200, np.arange(1, 49)
+    level = rng.normal(80, 10, (n, 1))  # each patient's own heart rate
+    daily = 6 * np.sin(2 * np.pi * (hours[None, :] / 24 + rng.random((n, 1))))
+    heart_rate = np.round(level + daily + rng.normal(0, 3, (n, 48)))
+    df = pd.DataFrame(heart_rate, columns=[f"hr_t{h:02d}" for h in hours])
+    df["y"] = rng.integers(0, 2, n)
+    (group,) = infer_schema(df, "y").signals
+    assert group.name == "hr_t" and group.columns[0] == "hr_t01" and group.length == 48
+
+
+def test_a_short_run_of_unrelated_columns_gets_no_note():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(100, 10)), columns=[f"lab_{k}" for k in range(10)])
+    df["y"] = rng.integers(0, 2, 100)
+    schema = infer_schema(df, "y")
+    assert schema.signals == () and schema.notes == ()
