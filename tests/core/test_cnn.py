@@ -138,3 +138,17 @@ def test_scoring_compiled_in_batches_gives_the_networks_numbers(cnn_result, hear
     # fixed-shape batches: a row scores the same to the bit alone or among others
     alone = model.raw_output(x[5:6], fixed_shape=True)
     assert np.array_equal(alone, model.raw_output(x, fixed_shape=True)[5:6])
+
+
+@pytest.mark.parametrize(("channels_in", "channels_out", "taps"), [(1, 8, 7), (8, 8, 7), (8, 4, 5)])
+def test_the_transposed_convolution_is_the_convolutions_transpose(channels_in, channels_out, taps):
+    """<conv(h), g> == <h, conv_transpose(g)> on either of the two ways it is computed."""
+    from medinn_core.explain._conv import _conv, _conv_transpose
+
+    rng = np.random.default_rng(taps)
+    h = rng.normal(size=(6, 32, channels_in))
+    g = rng.normal(size=(6, 32, channels_out))
+    kernel = rng.normal(size=(taps, channels_in, channels_out))
+    left = float(np.sum(_conv(h, kernel) * g))
+    right = float(np.sum(h * _conv_transpose(g, kernel)))
+    assert abs(left - right) <= 1e-9 * max(1.0, abs(left))
