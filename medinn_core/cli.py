@@ -165,15 +165,16 @@ def _load(args: argparse.Namespace):
 
 
 def _rows_to_evaluate(bundle, df, data: str):
-    """What to evaluate: ``(rows, output, baseline, label)``. On the very table the model was
+    """What to evaluate: ``(rows, output, baseline, held)``. On the very table the model was
     trained on, the internal validation as the app shows it (each patient's out-of-fold output
     and cross-fitted baselines, or the test split), not apparent in-sample metrics; on any
-    other table, the model's scores of every row (output and baseline None)."""
+    other table, the model's scores of every row (output and baseline None, ``held`` empty);
+    ``held`` names the internal validation ("out-of-fold predictions" or "test split")."""
     from medinn_core.io import fingerprint
     from medinn_core.train import held_out
 
     if fingerprint(df) != bundle.metadata.get("data_fingerprint"):
-        return df, None, None, f"'{data}'"
+        return df, None, None, ""
     target = bundle.schema.target
     found = held_out(bundle.model, df[df[target].notna()])
     _status(
@@ -181,8 +182,7 @@ def _rows_to_evaluate(bundle, df, data: str):
         f"validation ({found.label}: patients the networks scoring them did not train on), "
         "not in-sample scores. For an external estimate, evaluate patients from elsewhere."
     )
-    label = f"'{data}' ({found.label})"
-    return found.rows, found.output, found.baselines.get("logistic_regression"), label
+    return found.rows, found.output, found.baselines.get("logistic_regression"), found.label
 
 
 def _check_out(path: str, option: str = "--out") -> Path:
@@ -439,7 +439,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = _check_out(args.json_out, "--json")
     _check_audit()
     bundle, df = _load(args)
-    rows, output, baseline, label = _rows_to_evaluate(bundle, df, args.data)
+    rows, output, baseline, held = _rows_to_evaluate(bundle, df, args.data)
+    label = f"'{args.data}' ({held})" if held else f"'{args.data}'"
     result = evaluate_bundle(
         bundle,
         rows,
@@ -496,7 +497,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = _check_out(args.out)
     _check_audit()
     bundle, df = _load(args)
-    rows, output, baseline, label = _rows_to_evaluate(bundle, df, args.data)
+    rows, output, baseline, held = _rows_to_evaluate(bundle, df, args.data)
+    label = f"'{args.data}' ({held})" if held else f"'{args.data}'"
     result = evaluate_bundle(
         bundle, rows, n_boot=args.bootstrap, source=label, output=output, baseline=baseline
     )
@@ -504,7 +506,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     html = build_report(
         bundle,
         result.shown(subgroups=args.subgroup),
-        data_name=name if output is None and rows is df else f"{name} ({label.split(' (')[-1]}",
+        data_name=f"{name} ({held})" if held else name,
         intended_use=args.intended_use,
         limitations=args.limitations,
         data=rows,

@@ -427,12 +427,9 @@ def binary_subgroups_tab(result: ModelEvaluation, memo: dict, threshold: float) 
 
 def baseline_tab_body(compared: list[ModelComparison], metadata: dict) -> None:
     scheme = metadata.get("scheme") or {}
-    fitted_on = (
-        f"the same {scheme.get('members', 5)} folds (each patient scored by models that did not "
-        "see them)"
-        if scheme.get("name") == "folds"
-        else "the same training split"
-    )
+    folds = scheme.get("name") == "folds"
+    fitted_on = f"the same {scheme.get('members', 5)} folds" if folds else "the same training split"
+    unseen = " (each patient scored by models that did not see them)" if folds else ""
     if not compared:
         st.info("This model carries no logistic-regression baseline to compare with.")
         return
@@ -448,14 +445,14 @@ def baseline_tab_body(compared: list[ModelComparison], metadata: dict) -> None:
                 "bootstrap on the same patients)."
             )
     st.caption(
-        f"The baselines were fitted on {fitted_on}, with the same "
+        f"The baselines were fitted on {fitted_on}{unseen}, with the same "
         "preprocessing. If an interval includes 0, the network has not shown that "
         "it earns its complexity on these patients."
     )
     if not any(c.models[1].name == GRADIENT_BOOSTING for c in compared):
         st.caption(
             "Gradient boosting is compared when the table the model was trained on "
-            f"is loaded (it is refitted on {fitted_on.split(' (')[0]}; bundles hold no "
+            f"is loaded (it is refitted on {fitted_on}; bundles hold no "
             "fitted trees)."
         )
 

@@ -53,6 +53,17 @@ def goto(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def upload_frame(frame: pd.DataFrame, name: str) -> AppTest:
+    """A new app on the Data page with ``frame`` uploaded as the CSV file ``name``."""
+    at = goto(new_app(), "data")
+    at.radio(key=state.W_DATA_SOURCE).set_value("Upload a file").run()
+    content = frame.to_csv(index=False).encode()
+    at.file_uploader(key=state.W_DATA_UPLOAD).set_value((name, content, "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def load_sample(at: AppTest, name: str = "cardiology.csv") -> AppTest:
     goto(at, "data")
     at.selectbox(key=state.W_DATA_SAMPLE).select(name)

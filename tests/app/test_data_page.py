@@ -12,17 +12,7 @@ import pytest
 from medinn_app import state
 from medinn_core.config import TrainConfig
 
-from .helpers import goto, new_app, texts
-
-
-def _upload(frame: pd.DataFrame, name: str):
-    at = goto(new_app(), "data")
-    at.radio(key=state.W_DATA_SOURCE).set_value("Upload a file").run()
-    content = frame.to_csv(index=False).encode()
-    at.file_uploader(key=state.W_DATA_UPLOAD).set_value((name, content, "text/csv"))
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+from .helpers import goto, texts, upload_frame
 
 
 def _kidney(n: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -71,7 +61,7 @@ def _cleveland(n: int = 200, seed: int = 2) -> pd.DataFrame:
 
 # -- the target and the event ------------------------------------------------------------------
 def test_the_target_picker_lists_likely_outcomes_first():
-    at = _upload(_kidney(), "kidney.csv")
+    at = upload_frame(_kidney(), "kidney.csv")
     options = at.selectbox(key=state.W_DATA_TARGET).options
     assert options[0] == "classification"  # named as an outcome, not in file order
     assert options[1] == "htn"  # two values
@@ -79,7 +69,7 @@ def test_the_target_picker_lists_likely_outcomes_first():
 
 
 def test_the_event_is_shown_and_the_user_chooses_it():
-    at = _upload(_kidney(), "kidney.csv")
+    at = upload_frame(_kidney(), "kidney.csv")
     at.selectbox(key=state.W_DATA_TARGET).select("classification").run()
     event = at.selectbox(key=state.W_DATA_EVENT)
     assert event.value == "ckd" and sorted(event.options) == ["ckd", "notckd"]
@@ -92,7 +82,7 @@ def test_the_event_is_shown_and_the_user_chooses_it():
 
 
 def test_no_event_choice_for_a_target_with_more_than_two_outcomes():
-    at = _upload(_cleveland().assign(num=np.arange(200) % 3), "three.csv")
+    at = upload_frame(_cleveland().assign(num=np.arange(200) % 3), "three.csv")
     at.selectbox(key=state.W_DATA_TARGET).select("num").run()
     assert at.selectbox(key=state.W_DATA_TASK).value == "multiclass"
     assert state.W_DATA_EVENT not in [s.key for s in at.selectbox]
@@ -100,7 +90,7 @@ def test_no_event_choice_for_a_target_with_more_than_two_outcomes():
 
 # -- units -------------------------------------------------------------------------------------
 def test_si_units_are_recognised_shown_and_raise_no_warning():
-    at = _upload(_si_units(), "heart_failure_si.csv")
+    at = upload_frame(_si_units(), "heart_failure_si.csv")
     at.selectbox(key=state.W_DATA_TARGET).select("death_event").run()
     assert not at.error and not at.exception
     assert not any("unit" in w or "plausible" in w for w in texts(at.warning)), texts(at.warning)
@@ -121,7 +111,7 @@ def test_si_units_are_recognised_shown_and_raise_no_warning():
 
 
 def test_changing_a_unit_moves_the_plausible_range():
-    at = _upload(_si_units(), "heart_failure_si.csv")
+    at = upload_frame(_si_units(), "heart_failure_si.csv")
     at.selectbox(key=state.W_DATA_TARGET).select("death_event").run()
     at.selectbox(key=f"{state.W_DATA_UNIT}.cholesterol").select("mg/dL").run()
     assert not at.exception
@@ -134,7 +124,7 @@ def test_changing_a_unit_moves_the_plausible_range():
 
 # -- codes -------------------------------------------------------------------------------------
 def test_code_like_numbers_are_proposed_as_categories_and_the_user_decides():
-    at = _upload(_cleveland(), "cleveland.csv")
+    at = upload_frame(_cleveland(), "cleveland.csv")
     codes = at.multiselect(key=state.W_DATA_CODES)
     assert set(codes.options) == {"cp", "thal"}  # ca counts vessels: an amount
     assert codes.value == []
@@ -156,7 +146,7 @@ def test_the_inputs_after_encoding_are_the_models(codes):
 
     frame = _cleveland()
     frame.loc[frame.index % 7 == 0, "chol"] = np.nan  # a missing indicator
-    at = _upload(frame, "cleveland.csv")
+    at = upload_frame(frame, "cleveland.csv")
     at.selectbox(key=state.W_DATA_TARGET).select("num").run()
     if codes:
         at.multiselect(key=state.W_DATA_CODES).set_value(list(codes)).run()
@@ -171,7 +161,7 @@ def test_a_new_model_is_named_after_the_data_set_not_the_target():
     from medinn_core.train import train_model
 
     frame = _kidney()
-    at = _upload(frame, "kidney disease (UCI).csv")
+    at = upload_frame(frame, "kidney disease (UCI).csv")
     at.selectbox(key=state.W_DATA_TARGET).select("classification").run()
     schema = at.session_state[state.SCHEMA]
     at.session_state[state.TRAIN_RESULT] = train_model(

@@ -22,6 +22,7 @@ from .helpers import (
     table_with,
     texts,
     the_explanation,
+    upload_frame,
     wait_for_training,
 )
 
@@ -29,12 +30,7 @@ USE_FIRST = f"{state.W_DATA_SIGNAL_USE}.ecg_000"
 
 
 def _upload(frame: pd.DataFrame, name: str = "signals.csv", target: str | None = "event"):
-    at = goto(new_app(), "data")
-    at.radio(key=state.W_DATA_SOURCE).set_value("Upload a file").run()
-    content = frame.to_csv(index=False).encode()
-    at.file_uploader(key=state.W_DATA_UPLOAD).set_value((name, content, "text/csv"))
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = upload_frame(frame, name)
     if target is not None:
         at.selectbox(key=state.W_DATA_TARGET).select(target).run()
         assert not at.exception, [e.value for e in at.exception]
